@@ -1,0 +1,37 @@
+"""ponder: a test-time scaling engine for language models."""
+
+from ponder.api import asolve, make_strategy, solve
+from ponder.backends.base import Backend, resolve_backend
+from ponder.errors import PonderError
+from ponder.runtime import Budget, Context
+from ponder.strategies.base import Problem, Result, Strategy
+from ponder.types import (
+    Capabilities,
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    Message,
+    SamplingParams,
+    Usage,
+)
+
+__all__ = [
+    "Backend",
+    "Budget",
+    "Capabilities",
+    "Completion",
+    "Context",
+    "GenerationRequest",
+    "GenerationResult",
+    "Message",
+    "PonderError",
+    "Problem",
+    "Result",
+    "SamplingParams",
+    "Strategy",
+    "Usage",
+    "asolve",
+    "make_strategy",
+    "resolve_backend",
+    "solve",
+]

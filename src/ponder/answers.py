@@ -1,0 +1,186 @@
+"""Answer extraction, equivalence and the majority vote.
+
+Extraction (``extract_answer``), first rule that applies:
+
+1. the last ``\\boxed{...}`` (braces balanced);
+2. the text after the last "final answer is", "answer is", "answer:" or "Answer =" (to the end
+   of that sentence or line);
+3. the last number in the text (``-3``, ``1,024``, ``2.5``, ``3/4``);
+4. the last non-empty line, if it is short (at most 80 characters).
+
+Equivalence (``equivalent``): when both answers read as mathematics, ``math-verify`` decides
+(so ``1/2``, ``0.5`` and ``\\frac{1}{2}`` agree); otherwise the normalised texts must be equal
+(lower case, surrounding punctuation and markdown stripped, runs of spaces collapsed).
+
+The vote (``majority_vote``) groups equivalent answers; the group with the most votes wins.
+Ties are broken deterministically: the tied group whose first member came earliest (lowest
+sample index) wins, which for i.i.d. samples is a fair coin and makes runs reproducible.
+Samples with no extractable answer do not vote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+_ANSWER_PHRASE = re.compile(
+    r"(?:final answer|answer)\s*(?:is|:|=)\s*:?\s*(?P<ans>[^\n]+)", re.IGNORECASE
+)
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
+_MAX_ANSWER = 200
+
+
+def _last_boxed(text: str) -> str | None:
+    start = text.rfind("\\boxed")
+    while start >= 0:
+        brace = text.find("{", start)
+        if brace < 0:
+            return None
+        depth = 0
+        for i in range(brace, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[brace + 1 : i].strip()
+        start = text.rfind("\\boxed", 0, start)
+    return None
+
+
+def _clean(answer: str) -> str:
+    answer = answer.strip().strip("*_`").strip()
+    answer = re.sub(r"^\$+|\$+$", "", answer).strip()
+    # the sentence ends at ". " or at the end; a trailing period is not part of the answer
+    answer = re.split(r"\.\s", answer, maxsplit=1)[0]
+    return answer.rstrip(".").strip().strip("*_`").strip()[:_MAX_ANSWER]
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer stated in a model's reply, or None if it states none."""
+    boxed = _last_boxed(text)
+    if boxed:
+        return boxed[:_MAX_ANSWER]
+    phrases = list(_ANSWER_PHRASE.finditer(text))
+    if phrases:
+        cleaned = _clean(phrases[-1].group("ans"))
+        if cleaned:
+            return cleaned
+    numbers = _NUMBER.findall(text)
+    if numbers:
+        return numbers[-1].replace(",", "").replace(" ", "")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if lines and len(lines[-1]) <= 80:
+        return _clean(lines[-1]) or None
+    return None
+
+
+def normalize_text(answer: str) -> str:
+    """Lower case, markdown and surrounding punctuation stripped, whitespace collapsed."""
+    answer = answer.lower().strip().strip("*_`\"'").strip()
+    answer = answer.rstrip(".!?;:,").strip()
+    answer = re.sub(r"^(?:the|a|an)\s+", "", answer)
+    return re.sub(r"\s+", " ", answer)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_math(answer: str) -> tuple[Any, ...]:
+    """math-verify's parse of one answer (cached: votes compare the same strings often)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    text = answer if "$" in answer or "\\" not in answer else f"${answer}$"
+    try:
+        parsed = parse(
+            text,
+            extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()],
+            parsing_timeout=None,  # its timeout uses signals, which only the main thread has
+        )
+    except Exception:  # math-verify raises many kinds on odd input: treat as "not math"
+        return ()
+    return tuple(parsed)
+
+
+def _looks_mathematical(answer: str) -> bool:
+    return bool(re.search(r"\d|\\frac|\\sqrt|\\pi|\^", answer)) and not re.search(
+        r"[a-zA-Z]{4,}", re.sub(r"\\[a-zA-Z]+", "", answer)
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def equivalent(a: str, b: str) -> bool:
+    """Whether two extracted answers say the same thing (see the module docstring)."""
+    if normalize_text(a) == normalize_text(b):
+        return True
+    if not (_looks_mathematical(a) and _looks_mathematical(b)):
+        return False
+    pa, pb = _parse_math(a), _parse_math(b)
+    if not pa or not pb:
+        return False
+    from math_verify import verify
+
+    try:
+        return bool(verify(list(pa), list(pb), timeout_seconds=None))
+    except Exception:  # a comparison math-verify cannot make is not an equivalence
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class VoteGroup:
+    answer: str
+    members: tuple[int, ...]  # sample indices, ascending
+    weight: float
+
+    @property
+    def votes(self) -> int:
+        return len(self.members)
+
+
+@dataclasses.dataclass(frozen=True)
+class Vote:
+    groups: tuple[VoteGroup, ...]  # ranked: winner first
+
+    @property
+    def winner(self) -> VoteGroup | None:
+        return self.groups[0] if self.groups else None
+
+    @property
+    def answer(self) -> str | None:
+        return self.winner.answer if self.winner else None
+
+
+def group_answers(answers: Sequence[str | None]) -> list[list[int]]:
+    """Indices of ``answers`` grouped by equivalence, in order of first appearance."""
+    groups: list[list[int]] = []
+    for i, answer in enumerate(answers):
+        if answer is None:
+            continue
+        for group in groups:
+            representative = answers[group[0]]
+            assert representative is not None
+            if equivalent(representative, answer):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def majority_vote(
+    answers: Sequence[str | None], weights: Sequence[float] | None = None
+) -> Vote:
+    """Group equivalent answers and rank the groups by (weighted) votes, ties to the earliest."""
+    if weights is not None and len(weights) != len(answers):
+        raise ValueError("one weight per answer is needed")
+    w = list(weights) if weights is not None else [1.0] * len(answers)
+    ranked = []
+    for members in group_answers(answers):
+        representative = answers[members[0]]
+        assert representative is not None
+        ranked.append(
+            VoteGroup(representative, tuple(members), float(sum(w[i] for i in members)))
+        )
+    ranked.sort(key=lambda g: (-g.weight, g.members[0]))
+    return Vote(tuple(ranked))

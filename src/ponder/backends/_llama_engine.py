@@ -1,0 +1,665 @@
+"""The embedded engine: continuous batching over llama.cpp's low-level API.
+
+One worker thread owns the llama.cpp context. Every step it gathers one token from every live
+sequence, plus a chunk of any prompt still being prefilled, into a single ``llama_decode``
+batch, then samples each sequence's next token with its own native sampler chain
+(temperature, top-k, top-p, seeded distribution; all in C).
+
+Prefix sharing. A prompt is prefilled once into a *prompt sequence*; each of its samples gets
+its own sequence that starts as a copy of the prompt sequence (``llama_memory_seq_cp``: in the
+unified KV cache that tags the same cells with one more sequence id, so nothing is recomputed
+and nothing is copied). Prompt sequences stay in an LRU cache after their request ends, so a
+later request that shares a prefix (the same system prompt and question, say) prefills only the
+part that differs.
+
+The first token of every sample comes from re-decoding the last prompt token in the sample's
+own sequence: one token per sample, in the same batch as everybody else's decode step. It keeps
+the engine uniform (a sample is always "one pending token at a position") and lets samples of
+one prompt be admitted in waves when the KV cache cannot hold them all at once.
+
+Cancellation: ``Job.cancel()`` sets a flag that the worker checks before building every batch;
+a cancelled sequence is removed from the KV cache and its slot freed before the next decode, so
+it costs at most the decode step already under way.
+
+This module is private: ``ponder.backends.llamacpp`` is the public face.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import dataclasses
+import logging
+import os
+import queue
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ponder.errors import BackendError, ContextLengthError, ModelLoadError
+from ponder.types import (
+    Completion,
+    FinishReason,
+    GenerationResult,
+    SamplingParams,
+    StreamChunk,
+    TokenLogprob,
+    Usage,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _llama() -> Any:
+    import llama_cpp
+
+    return llama_cpp
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """Sizes of the engine. ``n_ctx`` is the total KV cache, shared by all sequences."""
+
+    n_ctx: int = 8192
+    n_batch: int = 512
+    n_parallel: int = 16  # most samples decoding at once
+    n_prompt_slots: int = 8  # cached prompt sequences
+    n_threads: int = 0  # 0: all cores
+    flash_attn: bool = False
+
+
+@dataclasses.dataclass
+class EngineStats:
+    """Counters of the work the engine really did (for tests and the ledger)."""
+
+    decode_calls: int = 0
+    tokens_decoded: int = 0
+    prompt_tokens_computed: int = 0
+    prompt_tokens_reused: int = 0
+    samples_cancelled: int = 0
+
+
+class _Prompt:
+    """A prompt sequence in the KV cache: tokens[:-1] are decoded into ``seq``."""
+
+    def __init__(self, seq: int, tokens: list[int], reused: int) -> None:
+        self.seq = seq
+        self.tokens = tokens
+        self.decoded = reused  # prompt tokens (of tokens[:-1]) in the cache so far
+        self.pins = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.decoded >= len(self.tokens) - 1
+
+
+class _Sample:
+    __slots__ = (
+        "job", "index", "seq", "chain", "pending", "pos", "n_sampled", "out_idx", "decoder",
+        "text", "emitted", "logprobs", "seed", "stop_scan",
+    )
+
+    def __init__(self, job: Job, index: int, seq: int, chain: Any, seed: int | None) -> None:
+        self.job = job
+        self.index = index
+        self.seq = seq
+        self.chain = chain
+        self.seed = seed
+        prompt = job.prompt_tokens
+        self.pending = prompt[-1]
+        self.pos = len(prompt) - 1
+        self.n_sampled = 0
+        self.out_idx = -1
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.text = ""
+        self.emitted = 0
+        self.stop_scan = 0
+        self.logprobs: list[TokenLogprob] | None = [] if job.params.logprobs else None
+
+
+class Job:
+    """One request inside the engine. Thread-safe to cancel from any thread."""
+
+    def __init__(
+        self,
+        prompt_tokens: list[int],
+        params: SamplingParams,
+        on_chunk: Callable[[StreamChunk], None] | None,
+        on_done: Callable[[GenerationResult | BaseException], None],
+    ) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.params = params
+        self.on_chunk = on_chunk
+        self.on_done = on_done
+        self.cancelled = threading.Event()
+        base = params.seed if params.seed is not None else random.getrandbits(31)
+        self.seeds = [(base + i) & 0x7FFFFFFF for i in range(params.n)]
+        self.next_index = 0
+        self.live = 0
+        self.prompt: _Prompt | None = None
+        self.cached = 0
+        self.results: list[Completion | None] = [None] * params.n
+        self.finished = False
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    @property
+    def waiting_samples(self) -> int:
+        return self.params.n - self.next_index
+
+
+class Engine:
+    """Owns a llama.cpp model and context and the worker thread that drives them."""
+
+    def __init__(self, path: str, config: EngineConfig) -> None:
+        self.path = path
+        self.config = config
+        self.stats = EngineStats()
+        self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._closed = False
+        self._load()
+        self._jobs: list[Job] = []  # admitted order (FIFO)
+        self._samples: list[_Sample] = []
+        self._prompts: OrderedDict[int, _Prompt] = OrderedDict()  # seq -> prompt, LRU order
+        self._free_sample_seqs = list(range(config.n_parallel))
+        self._free_prompt_seqs = list(
+            range(config.n_parallel, config.n_parallel + config.n_prompt_slots)
+        )
+        self._thread = threading.Thread(target=self._run, name="ponder-llama", daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- loading and vocabulary
+
+    def _load(self) -> None:
+        ll = _llama()
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        ll.llama_backend_init()
+        mparams = ll.llama_model_default_params()
+        model = ll.llama_model_load_from_file(self.path.encode(), mparams)
+        if not model:
+            raise ModelLoadError(
+                f"llama.cpp could not load {self.path!r}: the file is not a valid GGUF model "
+                "(corrupt, truncated or another format). Re-download it or pass another path."
+            )
+        self._model = model
+        self._vocab = ll.llama_model_get_vocab(model)
+        self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = ll.llama_model_n_ctx_train(model)
+        self.n_params = ll.llama_model_n_params(model)
+        cfg = self.config
+        cparams = ll.llama_context_default_params()
+        cparams.n_ctx = cfg.n_ctx
+        cparams.n_batch = cfg.n_batch
+        cparams.n_ubatch = cfg.n_batch
+        cparams.n_seq_max = cfg.n_parallel + cfg.n_prompt_slots
+        threads = cfg.n_threads or (os.cpu_count() or 1)
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.kv_unified = True
+        cparams.no_perf = True
+        cparams.flash_attn_type = 1 if cfg.flash_attn else 0
+        ctx = ll.llama_init_from_model(model, cparams)
+        if not ctx:
+            ll.llama_model_free(model)
+            raise ModelLoadError(
+                f"llama.cpp could not create a context for {self.path!r} with n_ctx={cfg.n_ctx}; "
+                "try a smaller n_ctx or n_parallel"
+            )
+        self._ctx = ctx
+        self._mem = ll.llama_get_memory(ctx)
+        self.n_ctx = ll.llama_n_ctx(ctx)
+        self._batch = ll.llama_batch_init(cfg.n_batch, 0, 1)
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    def metadata(self, key: str) -> str | None:
+        ll = _llama()
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = ll.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", "replace") if n >= 0 else None
+
+    def chat_template(self) -> str | None:
+        ll = _llama()
+        raw = ll.llama_model_chat_template(self._model, None)
+        return raw.decode("utf-8") if raw else None
+
+    def token_text(self, token: int, special: bool = True) -> str:
+        return self._piece(token, special).decode("utf-8", "replace")
+
+    def _piece(self, token: int, special: bool = False) -> bytes:
+        ll = _llama()
+        buf = self._piece_buf
+        n = ll.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            big = ctypes.create_string_buffer(-n)
+            n = ll.llama_token_to_piece(self._vocab, token, big, len(big), 0, special)
+            return big.raw[:n]
+        return buf.raw[:n]
+
+    @property
+    def add_bos(self) -> bool:
+        return bool(_llama().llama_vocab_get_add_bos(self._vocab))
+
+    def bos_eos_text(self) -> tuple[str, str]:
+        ll = _llama()
+        bos, eos = ll.llama_vocab_bos(self._vocab), ll.llama_vocab_eos(self._vocab)
+        return (
+            self.token_text(bos) if bos >= 0 else "",
+            self.token_text(eos) if eos >= 0 else "",
+        )
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        ll = _llama()
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (ll.llama_token * cap)()
+        n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (ll.llama_token * cap)()
+            n = ll.llama_tokenize(
+                self._vocab, data, len(data), buf, cap, add_special, parse_special
+            )
+        return list(buf[:n])
+
+    # ---------------------------------------------------------------- public, any thread
+
+    def max_sample_tokens(self) -> int:
+        """Most prompt + completion tokens one sample can hold."""
+        return min(self.n_ctx, self.n_ctx_train)
+
+    def submit(self, job: Job) -> None:
+        need = len(job.prompt_tokens) + job.params.max_tokens
+        if need > self.max_sample_tokens():
+            raise ContextLengthError(
+                f"prompt ({len(job.prompt_tokens)} tokens) + max_tokens "
+                f"({job.params.max_tokens}) = {need} exceeds the context of "
+                f"{self.max_sample_tokens()} tokens; lower max_tokens or shorten the prompt"
+            )
+        if self._closed:
+            raise BackendError("the embedded engine is closed")
+        self._inbox.put(job)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._inbox.put(None)
+        self._wake.set()
+        self._thread.join(timeout=30)
+        ll = _llama()
+        ll.llama_batch_free(self._batch)
+        ll.llama_free(self._ctx)
+        ll.llama_model_free(self._model)
+
+    # ---------------------------------------------------------------- worker thread
+
+    def _run(self) -> None:
+        try:
+            while True:
+                if not self._drain_inbox():
+                    break
+                self._reap_cancelled()
+                self._admit()
+                n_tokens, prefilling = self._build_batch()
+                if n_tokens == 0:
+                    self._wake.wait(timeout=0.5)
+                    self._wake.clear()
+                    continue
+                self._decode(n_tokens, prefilling)
+        except BaseException as exc:  # the worker must never die silently
+            logger.exception("embedded engine failed")
+            for job in list(self._jobs):
+                self._fail(job, BackendError(f"embedded engine failed: {exc}"))
+            self._closed = True
+        finally:
+            for job in list(self._jobs):
+                self._fail(job, BackendError("the embedded engine was closed"))
+            while True:
+                try:
+                    job = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job.on_done(BackendError("the embedded engine was closed"))
+
+    def _drain_inbox(self) -> bool:
+        while True:
+            try:
+                job = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+            if job is None:
+                return False
+            self._jobs.append(job)
+
+    def _reap_cancelled(self) -> None:
+        for job in [j for j in self._jobs if j.cancelled.is_set()]:
+            for sample in [s for s in self._samples if s.job is job]:
+                self.stats.samples_cancelled += 1
+                self._finish_sample(sample, "cancelled")
+            self._release_job(job)
+            job.on_done(_cancelled_result(job))
+
+    def _fail(self, job: Job, error: BaseException) -> None:
+        for sample in [s for s in self._samples if s.job is job]:
+            self._drop_sample(sample)
+        self._release_job(job)
+        job.on_done(error)
+
+    # -- admission
+
+    def _admit(self) -> None:
+        for job in self._jobs:
+            if job.waiting_samples == 0:
+                continue
+            if job.prompt is None and not self._attach_prompt(job):
+                return  # no prompt slot free: keep FIFO order, try next step
+            prompt = job.prompt
+            assert prompt is not None
+            if not prompt.ready:
+                continue
+            while job.waiting_samples and self._free_sample_seqs:
+                if not self._kv_fits(job.params.max_tokens + 1):
+                    return
+                self._start_sample(job)
+            if not self._free_sample_seqs:
+                return
+
+    def _kv_reserved(self) -> int:
+        cells = sum(len(p.tokens) for p in self._prompts.values())
+        cells += sum(s.job.params.max_tokens + 1 for s in self._samples)
+        return cells
+
+    def _kv_fits(self, extra: int) -> bool:
+        while self._kv_reserved() + extra > self.n_ctx:
+            if not self._evict_one():
+                return not self._samples  # alone it must fit; submit() checked that
+        return True
+
+    def _evict_one(self) -> bool:
+        for seq, prompt in self._prompts.items():  # least recently used first
+            if prompt.pins == 0:
+                _llama().llama_memory_seq_rm(self._mem, seq, -1, -1)
+                del self._prompts[seq]
+                self._free_prompt_seqs.append(seq)
+                return True
+        return False
+
+    def _attach_prompt(self, job: Job) -> bool:
+        """Give the job a prompt sequence: a cached one holding its whole prompt, or a new one
+        that starts as a copy of the longest cached prefix. False if no slot or KV room yet."""
+        tokens = job.prompt_tokens
+        best, best_len = self._longest_cached_prefix(tokens)
+        if best is not None and best_len == len(tokens) - 1 == len(best.tokens) - 1:
+            self._pin(job, best, best_len)  # the whole prompt is cached: share it as it is
+            return True
+        if not self._free_prompt_seqs and not self._evict_one():
+            return False
+        if not self._kv_fits(len(tokens)):
+            return False
+        best, best_len = self._longest_cached_prefix(tokens)  # eviction may have taken it
+        seq = self._free_prompt_seqs.pop()
+        ll = _llama()
+        if best is not None:
+            ll.llama_memory_seq_cp(self._mem, best.seq, seq, 0, best_len)
+            if best.pins == 0 and best_len == len(best.tokens) - 1:
+                # the new prompt extends the cached one, which is now redundant
+                ll.llama_memory_seq_rm(self._mem, best.seq, -1, -1)
+                del self._prompts[best.seq]
+                self._free_prompt_seqs.append(best.seq)
+        prompt = _Prompt(seq, tokens, best_len)
+        self._prompts[seq] = prompt
+        self._pin(job, prompt, best_len)
+        return True
+
+    def _longest_cached_prefix(self, tokens: list[int]) -> tuple[_Prompt | None, int]:
+        best, best_len = None, 0
+        for prompt in self._prompts.values():
+            n = _common_prefix(prompt.tokens[: prompt.decoded], tokens[:-1])
+            if n > best_len:
+                best, best_len = prompt, n
+        return best, best_len
+
+    def _pin(self, job: Job, prompt: _Prompt, reused: int) -> None:
+        prompt.pins += 1
+        self._prompts.move_to_end(prompt.seq)
+        job.prompt = prompt
+        job.cached = reused
+        self.stats.prompt_tokens_reused += reused
+
+    def _start_sample(self, job: Job) -> None:
+        ll = _llama()
+        seq = self._free_sample_seqs.pop()
+        prompt = job.prompt
+        assert prompt is not None
+        n_shared = len(job.prompt_tokens) - 1
+        if n_shared:
+            ll.llama_memory_seq_cp(self._mem, prompt.seq, seq, 0, n_shared)
+        index = job.next_index
+        job.next_index += 1
+        job.live += 1
+        seed = job.seeds[index]
+        sample = _Sample(job, index, seq, _make_chain(job.params, seed), seed)
+        self._samples.append(sample)
+
+    # -- batching
+
+    def _build_batch(self) -> tuple[int, list[tuple[_Prompt, int]]]:
+        batch = self._batch
+        cap = self.config.n_batch
+        n = 0
+        for sample in self._samples:
+            if n >= cap:
+                sample.out_idx = -1
+                continue
+            _put(batch, n, sample.pending, sample.pos, sample.seq, True)
+            sample.out_idx = n
+            n += 1
+        prefilling: list[tuple[_Prompt, int]] = []
+        for prompt in self._prompts.values():
+            if n >= cap:
+                break
+            if prompt.ready or prompt.pins == 0:
+                continue
+            end = min(len(prompt.tokens) - 1, prompt.decoded + cap - n)
+            for pos in range(prompt.decoded, end):
+                _put(batch, n, prompt.tokens[pos], pos, prompt.seq, False)
+                n += 1
+            prefilling.append((prompt, end))
+        batch.n_tokens = n
+        return n, prefilling
+
+    def _decode(self, n_tokens: int, prefilling: list[tuple[_Prompt, int]]) -> None:
+        ll = _llama()
+        rc = ll.llama_decode(self._ctx, self._batch)
+        if rc != 0:
+            error = BackendError(
+                f"llama_decode failed (code {rc}) on a batch of {n_tokens} tokens; "
+                "the KV cache may be too small: raise n_ctx"
+            )
+            for job in list(self._jobs):
+                self._fail(job, error)
+            for prompt in list(self._prompts.values()):
+                ll.llama_memory_seq_rm(self._mem, prompt.seq, -1, -1)
+                self._free_prompt_seqs.append(prompt.seq)
+            self._prompts.clear()
+            return
+        self.stats.decode_calls += 1
+        self.stats.tokens_decoded += n_tokens
+        for prompt, end in prefilling:
+            self.stats.prompt_tokens_computed += end - prompt.decoded
+            prompt.decoded = end
+        for sample in list(self._samples):
+            if sample.out_idx >= 0:
+                self._step_sample(sample)
+
+    def _step_sample(self, sample: _Sample) -> None:
+        ll = _llama()
+        job = sample.job
+        params = job.params
+        token = ll.llama_sampler_sample(sample.chain, self._ctx, sample.out_idx)
+        sample.n_sampled += 1
+        sample.pos += 1
+        if sample.logprobs is not None:
+            sample.logprobs.append(self._logprob(sample.out_idx, token, params.top_logprobs))
+        if ll.llama_vocab_is_eog(self._vocab, token):
+            self._finish_sample(sample, "stop")
+            return
+        sample.text += sample.decoder.decode(self._piece(token))
+        if params.stop and self._cut_at_stop(sample, params.stop):
+            self._finish_sample(sample, "stop")
+            return
+        if sample.n_sampled >= params.max_tokens:
+            self._finish_sample(sample, "length")
+            return
+        sample.pending = token
+        if job.on_chunk is not None:
+            hold = max(map(len, params.stop)) - 1 if params.stop else 0
+            self._emit(sample, len(sample.text) - hold, None)
+
+    def _cut_at_stop(self, sample: _Sample, stops: tuple[str, ...]) -> bool:
+        text = sample.text
+        start = sample.stop_scan
+        cut = -1
+        for stop in stops:
+            at = text.find(stop, max(0, start - len(stop) + 1))
+            if at >= 0 and (cut < 0 or at < cut):
+                cut = at
+        sample.stop_scan = len(text)
+        if cut >= 0:
+            sample.text = text[:cut]
+            return True
+        return False
+
+    def _logprob(self, out_idx: int, token: int, top: int) -> TokenLogprob:
+        ll = _llama()
+        ptr = ll.llama_get_logits_ith(self._ctx, out_idx)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float64)
+        peak = logits.max()
+        lse = peak + np.log(np.exp(logits - peak).sum())
+        alternatives: tuple[tuple[str, float], ...] = ()
+        if top:
+            best = np.argpartition(-logits, top)[:top]
+            best = best[np.argsort(-logits[best])]
+            alternatives = tuple(
+                (self.token_text(int(t), special=False), float(logits[t] - lse)) for t in best
+            )
+        return TokenLogprob(
+            self.token_text(token, special=False), float(logits[token] - lse), alternatives
+        )
+
+    def _emit(self, sample: _Sample, upto: int, finish: FinishReason | None) -> None:
+        job = sample.job
+        if job.on_chunk is None:
+            return
+        upto = max(upto, sample.emitted)
+        delta = sample.text[sample.emitted : upto]
+        if not delta and finish is None:
+            return
+        sample.emitted = upto
+        job.on_chunk(StreamChunk(sample.index, delta, (), finish, sample.n_sampled))
+
+    def _finish_sample(self, sample: _Sample, reason: FinishReason) -> None:
+        job = sample.job
+        if reason != "cancelled":
+            sample.text += sample.decoder.decode(b"", final=True)
+            self._emit(sample, len(sample.text), reason)
+        job.results[sample.index] = Completion(
+            text=sample.text,
+            finish_reason=reason,
+            completion_tokens=sample.n_sampled,
+            index=sample.index,
+            logprobs=tuple(sample.logprobs) if sample.logprobs is not None else None,
+            seed=sample.seed,
+        )
+        self._drop_sample(sample)
+        job.live -= 1
+        if reason != "cancelled" and job.live == 0 and job.waiting_samples == 0:
+            self._release_job(job)
+            job.on_done(_result(job))
+
+    def _drop_sample(self, sample: _Sample) -> None:
+        ll = _llama()
+        ll.llama_memory_seq_rm(self._mem, sample.seq, -1, -1)
+        ll.llama_sampler_free(sample.chain)
+        self._samples.remove(sample)
+        self._free_sample_seqs.append(sample.seq)
+
+    def _release_job(self, job: Job) -> None:
+        if job.finished:
+            return
+        job.finished = True
+        if job.prompt is not None:
+            job.prompt.pins -= 1
+            if job.prompt.pins == 0 and not job.prompt.ready:
+                # half-prefilled and nobody waits for it: drop it
+                _llama().llama_memory_seq_rm(self._mem, job.prompt.seq, -1, -1)
+                self._prompts.pop(job.prompt.seq, None)
+                self._free_prompt_seqs.append(job.prompt.seq)
+        if job in self._jobs:
+            self._jobs.remove(job)
+
+
+def _put(batch: Any, i: int, token: int, pos: int, seq: int, logits: bool) -> None:
+    batch.token[i] = token
+    batch.pos[i] = pos
+    batch.n_seq_id[i] = 1
+    batch.seq_id[i][0] = seq
+    batch.logits[i] = logits
+
+
+def _make_chain(params: SamplingParams, seed: int) -> Any:
+    """The native sampler chain. Order as in vLLM and the OpenAI API: temperature, then
+    top-k and top-p on the tempered distribution, then a seeded draw."""
+    ll = _llama()
+    chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+    if params.greedy:
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+        return chain
+    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(params.temperature))
+    if params.top_k is not None:
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(params.top_k))
+    if params.top_p < 1.0:
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(params.top_p, 1))
+    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed))
+    return chain
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _usage(job: Job) -> Usage:
+    done = [c for c in job.results if c is not None]
+    return Usage(
+        prompt_tokens=len(job.prompt_tokens),
+        cached_prompt_tokens=job.cached,
+        completion_tokens=sum(c.completion_tokens for c in done),
+    )
+
+
+def _result(job: Job) -> GenerationResult:
+    completions = tuple(c for c in job.results if c is not None)
+    return GenerationResult(completions, _usage(job))
+
+
+def _cancelled_result(job: Job) -> GenerationResult:
+    return _result(job)
+
+
+__all__ = ["Engine", "EngineConfig", "EngineStats", "Job"]

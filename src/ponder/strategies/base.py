@@ -1,0 +1,151 @@
+"""What every strategy shares: the problem it solves, the result it returns, its config.
+
+A strategy is a small immutable object: its settings are a validated pydantic ``Config``
+(unknown keys refused), its per-run state lives in locals and in the Context, and its one
+method ``solve`` talks to the runtime only (``await ctx.sample(...)``), never to a backend.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ponder.answers import extract_answer
+from ponder.errors import ConfigError
+from ponder.runtime import Context
+from ponder.types import Completion, Message, Usage
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A question to solve, with an optional system prompt."""
+
+    question: str
+    system: str | None = None
+    id: str | None = None
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def messages(self) -> list[Message]:
+        system = [Message("system", self.system)] if self.system else []
+        return [*system, Message("user", self.question)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One sampled solution and the answer read from it."""
+
+    index: int
+    text: str
+    answer: str | None
+    completion_tokens: int
+    finish_reason: str
+
+    @classmethod
+    def from_completion(cls, completion: Completion) -> Candidate:
+        return cls(
+            index=completion.index,
+            text=completion.text,
+            answer=extract_answer(completion.text),
+            completion_tokens=completion.completion_tokens,
+            finish_reason=completion.finish_reason,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a strategy returns: the answer, the candidates behind it, and what it cost."""
+
+    strategy: str
+    answer: str | None
+    text: str
+    candidates: tuple[Candidate, ...]
+    usage: Usage
+    ledger: dict[str, Any]
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "answer": self.answer,
+            "text": self.text,
+            "candidates": [c.as_dict() for c in self.candidates],
+            "usage": self.usage.as_dict(),
+            "ledger": self.ledger,
+            "details": self.details,
+        }
+
+
+class StrategyConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SamplingConfig(StrategyConfig):
+    """Settings shared by strategies that sample."""
+
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.8, ge=0.0, le=10.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=1)
+    seed: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What ``solve`` hands back; ``run`` adds the usage and ledger."""
+
+    answer: str | None
+    text: str
+    candidates: tuple[Candidate, ...]
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Strategy(abc.ABC):
+    """Base class of every strategy. Subclasses set ``name``, ``Config`` and ``solve``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    #: backend capabilities this strategy cannot run without (see ``Capabilities``)
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            self.config = self.Config.model_validate(options)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            known = ", ".join(self.Config.model_fields)
+            raise ConfigError(
+                f"invalid options for strategy {self.name!r}: {problems} (its options: {known})"
+            ) from exc
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({options})"
+
+    async def run(self, problem: Problem | str, ctx: Context) -> Result:
+        """Solve ``problem`` within ``ctx``: check capabilities first, then spend."""
+        if isinstance(problem, str):
+            problem = Problem(problem)
+        ctx.backend.require(list(self.requires), what=f"strategy {self.name!r}")
+        outcome = await self.solve(problem, ctx)
+        return Result(
+            strategy=self.name,
+            answer=outcome.answer,
+            text=outcome.text,
+            candidates=outcome.candidates,
+            usage=ctx.ledger.total(),
+            ledger=ctx.ledger.as_dict(),
+            details=outcome.details,
+        )
+
+    @abc.abstractmethod
+    async def solve(self, problem: Problem, ctx: Context) -> Outcome: ...

@@ -1,0 +1,30 @@
+"""``greedy``: one sample at temperature 0, the baseline every test-time method must beat."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from ponder.runtime import Context
+from ponder.strategies.base import Candidate, Outcome, Problem, Strategy, StrategyConfig
+
+
+class GreedyConfig(StrategyConfig):
+    max_tokens: int = Field(256, ge=1)
+
+
+class Greedy(Strategy):
+    """Greedy decoding: the most likely token at every step, once."""
+
+    name = "greedy"
+    Config: ClassVar[type[StrategyConfig]] = GreedyConfig
+
+    async def solve(self, problem: Problem, ctx: Context) -> Outcome:
+        config = self.config
+        assert isinstance(config, GreedyConfig)
+        result = await ctx.sample(
+            problem.messages(), n=1, temperature=0.0, max_tokens=config.max_tokens
+        )
+        candidate = Candidate.from_completion(result.completions[0])
+        return Outcome(candidate.answer, candidate.text, (candidate,))

@@ -1,0 +1,48 @@
+"""``self_consistency``: sample n reasoning paths, extract each answer, take the majority.
+
+Paper: Wang et al., "Self-Consistency Improves Chain of Thought Reasoning in Language Models"
+(arXiv 2203.11171). Answers are compared by equivalence, not string identity: mathematical
+answers through ``math-verify``, others by normalised text (``ponder.answers``). Ties go to the
+tied answer that appeared first (lowest sample index); samples with no answer do not vote.
+All n samples are one request, so the backend prefills the prompt once and decodes the n
+samples in one batch.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from ponder.answers import majority_vote
+from ponder.runtime import Context
+from ponder.strategies.base import Candidate, Outcome, Problem, SamplingConfig, Strategy
+
+
+class SelfConsistencyConfig(SamplingConfig):
+    n: int = Field(8, ge=1, le=4096)
+
+
+class SelfConsistency(Strategy):
+    """Majority vote over n sampled answers."""
+
+    name = "self_consistency"
+    Config: ClassVar[type[SamplingConfig]] = SelfConsistencyConfig
+
+    async def solve(self, problem: Problem, ctx: Context) -> Outcome:
+        config = self.config
+        assert isinstance(config, SelfConsistencyConfig)
+        result = await ctx.sample(problem.messages(), **config.model_dump())
+        candidates = tuple(Candidate.from_completion(c) for c in result.completions)
+        vote = majority_vote([c.answer for c in candidates])
+        winner = vote.winner
+        text = candidates[winner.members[0]].text if winner else candidates[0].text
+        details = {
+            "votes": [
+                {"answer": g.answer, "votes": g.votes, "members": list(g.members)}
+                for g in vote.groups
+            ],
+            "n": config.n,
+            "abstained": sum(c.answer is None for c in candidates),
+        }
+        return Outcome(vote.answer, text, candidates, details)

@@ -1,0 +1,149 @@
+"""Fakes for testing strategies and applications without a model.
+
+``ScriptedBackend`` replays a queue of replies and records every request::
+
+    backend = ScriptedBackend(["The answer is 4.", "It is 5.", "4"])
+    result = await SelfConsistency(n=3).run("2 + 2?", Context(backend))
+    assert result.answer == "4"
+    assert backend.history[0].params.n == 3
+
+``FunctionBackend`` lets a plain function play the model::
+
+    backend = FunctionBackend(lambda request, index: f"sample {index}")
+
+Token counts of fake replies are their whitespace-separated words (at least one), and a
+reply longer than ``max_tokens`` words is cut there with ``finish_reason="length"``, so budget
+and accounting tests see realistic numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from ponder.backends.base import Backend
+from ponder.errors import RunError
+from ponder.types import (
+    Capabilities,
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    StreamChunk,
+    Usage,
+)
+
+Reply = str | Completion
+
+FULL_CAPABILITIES = Capabilities(
+    logprobs=True,
+    max_top_logprobs=20,
+    continuation=True,
+    native_n=True,
+    streaming=True,
+    prefix_caching=False,
+)
+
+
+def _as_completion(reply: Reply, index: int, max_tokens: int) -> Completion:
+    if isinstance(reply, Completion):
+        return Completion(
+            reply.text, reply.finish_reason, reply.completion_tokens, index, reply.logprobs,
+            reply.seed,
+        )
+    words = reply.split(" ")
+    if len(words) > max_tokens:
+        return Completion(" ".join(words[:max_tokens]), "length", max_tokens, index)
+    return Completion(reply, "stop", max(1, len(words)), index)
+
+
+def _prompt_tokens(request: GenerationRequest) -> int:
+    if request.messages is not None:
+        text = " ".join(m.content for m in request.messages)
+    else:
+        text = request.prompt or ""
+    return len((text + request.prefix).split())
+
+
+class _FakeBackend(Backend):
+    name = "fake"
+
+    def __init__(self, capabilities: Capabilities = FULL_CAPABILITIES, delay: float = 0.0):
+        self._capabilities = capabilities
+        self.delay = delay
+        self.history: list[GenerationRequest] = []
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def model_name(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_spec(cls, spec: str | None, **options: Any) -> Backend:
+        raise RunError(f"{cls.__name__} is built in code, not from a spec")
+
+    def _reply(self, request: GenerationRequest, index: int) -> Reply:
+        raise NotImplementedError
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.history.append(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        completions = tuple(
+            _as_completion(self._reply(request, i), i, request.params.max_tokens)
+            for i in range(request.params.n)
+        )
+        usage = Usage(
+            prompt_tokens=_prompt_tokens(request),
+            completion_tokens=sum(c.completion_tokens for c in completions),
+        )
+        return GenerationResult(completions, usage)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        result = await self.generate(request)
+        for c in result.completions:
+            words = c.text.split(" ")
+            for k, word in enumerate(words):
+                last = k == len(words) - 1
+                yield StreamChunk(
+                    c.index,
+                    word if k == 0 else " " + word,
+                    (),
+                    c.finish_reason if last else None,
+                    c.completion_tokens if last else k + 1,
+                )
+
+
+class ScriptedBackend(_FakeBackend):
+    """Replies from a queue, one per sample, in order; ``history`` records each request."""
+
+    name = "scripted"
+
+    def __init__(self, replies: Iterable[Reply] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.replies: deque[Reply] = deque(replies)
+
+    def enqueue(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def _reply(self, request: GenerationRequest, index: int) -> Reply:
+        if not self.replies:
+            raise RunError("ScriptedBackend ran out of replies; enqueue more")
+        return self.replies.popleft()
+
+
+class FunctionBackend(_FakeBackend):
+    """A function ``(request, sample_index) -> str | Completion`` plays the model."""
+
+    name = "function"
+
+    def __init__(self, fn: Callable[[GenerationRequest, int], Reply], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fn = fn
+
+    def _reply(self, request: GenerationRequest, index: int) -> Reply:
+        return self.fn(request, index)

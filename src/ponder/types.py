@@ -1,0 +1,225 @@
+"""Core value types shared by every layer: sampling parameters, requests, completions, usage.
+
+Sampling parameters use the OpenAI names and are validated on construction, so a bad value
+is an error before any work is spent::
+
+    >>> SamplingParams(n=8, temperature=0.8, max_tokens=128, seed=1)
+    SamplingParams(n=8, temperature=0.8, top_p=1.0, top_k=None, max_tokens=128, ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ponder.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+FinishReason = Literal["stop", "length", "cancelled"]
+Role = Literal["system", "user", "assistant"]
+
+
+class SamplingParams(BaseModel):
+    """How to sample. Field names and meanings follow the OpenAI API (and vLLM's extensions)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n: int = Field(1, ge=1, le=4096, description="Number of independent samples.")
+    temperature: float = Field(
+        1.0, ge=0.0, le=10.0, description="Softmax temperature; 0 means greedy (argmax)."
+    )
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass; 1 disables it.")
+    top_k: int | None = Field(
+        None, ge=1, description="Keep only the k most likely tokens (vLLM extension); None: off."
+    )
+    max_tokens: int = Field(256, ge=1, description="Most tokens to generate per sample.")
+    stop: tuple[str, ...] = Field(
+        (), description="Strings that end a sample; the stop string is not included in the text."
+    )
+    seed: int | None = Field(
+        None,
+        description="Base seed. Sample i draws from seed + i, so samples stay distinct and "
+        "reproducible; None draws a fresh random seed per request.",
+    )
+    logprobs: bool = Field(False, description="Return the log-probability of each chosen token.")
+    top_logprobs: int = Field(
+        0, ge=0, le=20, description="Also return the k most likely alternatives at each position."
+    )
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_tuple(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(s == "" for s in value):
+            raise ValueError("stop strings must be non-empty")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SamplingParams:
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs > 0 needs logprobs=True")
+        if self.n > 1 and self.temperature == 0.0:
+            logger.warning("n=%d at temperature 0: every sample will be the same", self.n)
+        return self
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def replace(self, **changes: object) -> SamplingParams:
+        """A copy with some fields changed, validated again."""
+        return make_params(**{**self.model_dump(), **changes})
+
+
+def make_params(**fields: object) -> SamplingParams:
+    """Build SamplingParams, turning pydantic's ValidationError into a ConfigError."""
+    try:
+        return SamplingParams.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid sampling parameters: {problems}") from exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One call to a backend: a chat (``messages``) or a raw ``prompt``, with ``n`` samples.
+
+    ``prefix`` continues an assistant reply that has already begun: generation starts right
+    after it, and the completion text does not repeat it. Backends that cannot continue say
+    so through ``Capabilities.continuation``.
+    """
+
+    params: SamplingParams
+    messages: tuple[Message, ...] | None = None
+    prompt: str | None = None
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ConfigError("a request needs exactly one of messages or prompt")
+        if self.messages is not None and not self.messages:
+            raise ConfigError("a chat request needs at least one message")
+
+    @classmethod
+    def chat(
+        cls, messages: Sequence[Message | dict[str, str]], params: SamplingParams, prefix: str = ""
+    ) -> GenerationRequest:
+        msgs = tuple(
+            m if isinstance(m, Message) else Message(m["role"], m["content"])  # type: ignore[arg-type]
+            for m in messages
+        )
+        return cls(params=params, messages=msgs, prefix=prefix)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """The chosen token at one position, its log-probability and the top alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Completion:
+    """One sample.
+
+    ``completion_tokens`` counts every token the model sampled for this sample, including an
+    end-of-generation token and any tokens cut off by a stop string (as vLLM counts them).
+    """
+
+    text: str
+    finish_reason: FinishReason
+    completion_tokens: int
+    index: int = 0
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    seed: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one or more calls.
+
+    ``prompt_tokens`` counts the prompt once per request, whatever ``n`` is (as the OpenAI API
+    does); ``cached_prompt_tokens`` is the part of it served from a prefix cache, not computed.
+    """
+
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GenerationResult:
+    """What a backend returns for one request: its samples (in index order) and their usage."""
+
+    completions: tuple[Completion, ...]
+    usage: Usage
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """A piece of one sample while it streams. The last chunk of a sample has finish_reason."""
+
+    index: int
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    finish_reason: FinishReason | None = None
+    completion_tokens: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do. Strategies check these before they start."""
+
+    logprobs: bool = False
+    max_top_logprobs: int = 0
+    continuation: bool = False
+    native_n: bool = False
+    streaming: bool = False
+    prefix_caching: bool = False
+
+    def missing(self, needed: Sequence[str]) -> list[str]:
+        """The names in ``needed`` that this backend lacks."""
+        return [name for name in needed if not getattr(self, name)]
