@@ -101,22 +101,28 @@ async def main(repeats: int) -> None:
 
     greedy: dict[str, list[float]] = {"ponder": [], "plain": []}
     for r in range(repeats):
-        for side in (["ponder", "plain"] if r % 2 == 0 else ["plain", "ponder"]):
+        for side in ["ponder", "plain"] if r % 2 == 0 else ["plain", "ponder"]:
             if side == "ponder":
                 greedy[side].append(await ponder_greedy(backend))
             else:
                 greedy[side].append(plain_greedy(llm))
 
-    print(f"8 samples x {MAX_TOKENS} tokens at T={TEMPERATURE}, {repeats} alternating repeats, "
-          f"{threads} threads")
+    print(
+        f"8 samples x {MAX_TOKENS} tokens at T={TEMPERATURE}, {repeats} alternating repeats, "
+        f"{threads} threads"
+    )
     for side, runs in sides.items():
         wall = statistics.median(t for t, _ in runs)
         tokens = sum(k for _, k in runs) / sum(t for t, _ in runs)
-        print(f"  {side:7s} wall {wall:6.2f} s (median)   {tokens:7.1f} completion tok/s   "
-              f"tokens/job {statistics.mean(k for _, k in runs):.0f}")
-    print(f"greedy solve, {GREEDY_TOKENS} max tokens: ponder "
-          f"{statistics.median(greedy['ponder']):.3f} s, plain "
-          f"{statistics.median(greedy['plain']):.3f} s (medians)")
+        print(
+            f"  {side:7s} wall {wall:6.2f} s (median)   {tokens:7.1f} completion tok/s   "
+            f"tokens/job {statistics.mean(k for _, k in runs):.0f}"
+        )
+    print(
+        f"greedy solve, {GREEDY_TOKENS} max tokens: ponder "
+        f"{statistics.median(greedy['ponder']):.3f} s, plain "
+        f"{statistics.median(greedy['plain']):.3f} s (medians)"
+    )
     g_ratio = statistics.median(greedy["ponder"]) / statistics.median(greedy["plain"])
     ratio = statistics.median(t for t, _ in sides["ponder"]) / statistics.median(
         t for t, _ in sides["plain"]

@@ -71,7 +71,8 @@ def extract_answer(text: str) -> str | None:
             return cleaned
     numbers = _NUMBER.findall(text)
     if numbers:
-        return numbers[-1].replace(",", "").replace(" ", "")
+        last: str = numbers[-1]
+        return last.replace(",", "").replace(" ", "")
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if lines and len(lines[-1]) <= 80:
         return _clean(lines[-1]) or None
@@ -168,9 +169,7 @@ def group_answers(answers: Sequence[str | None]) -> list[list[int]]:
     return groups
 
 
-def majority_vote(
-    answers: Sequence[str | None], weights: Sequence[float] | None = None
-) -> Vote:
+def majority_vote(answers: Sequence[str | None], weights: Sequence[float] | None = None) -> Vote:
     """Group equivalent answers and rank the groups by (weighted) votes, ties to the earliest."""
     if weights is not None and len(weights) != len(answers):
         raise ValueError("one weight per answer is needed")
@@ -179,8 +178,6 @@ def majority_vote(
     for members in group_answers(answers):
         representative = answers[members[0]]
         assert representative is not None
-        ranked.append(
-            VoteGroup(representative, tuple(members), float(sum(w[i] for i in members)))
-        )
+        ranked.append(VoteGroup(representative, tuple(members), float(sum(w[i] for i in members))))
     ranked.sort(key=lambda g: (-g.weight, g.members[0]))
     return Vote(tuple(ranked))

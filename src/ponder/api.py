@@ -1,13 +1,13 @@
 """The Python API in a few lines::
 
-    import ponder
+import ponder
 
-    result = ponder.solve("What is 7 * 8?", strategy="self_consistency", n=8)
-    print(result.answer, result.usage.total_tokens)
+result = ponder.solve("What is 7 * 8?", strategy="self_consistency", n=8)
+print(result.answer, result.usage.total_tokens)
 
-    # with a backend loaded once and reused
-    backend = ponder.resolve_backend()            # the embedded SmolLM2 model
-    ponder.solve("What is 2 + 2?", strategy="greedy", backend=backend)
+# with a backend loaded once and reused
+backend = ponder.resolve_backend()            # the embedded SmolLM2 model
+ponder.solve("What is 2 + 2?", strategy="greedy", backend=backend)
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ async def asolve(
     registry = registry or default_registry()
     chosen = make_strategy(strategy, registry=registry, **options)  # fail before loading
     owned = not isinstance(backend, Backend)
-    instance = backend if isinstance(backend, Backend) else resolve_backend(
-        backend, registry=registry
+    instance = (
+        backend if isinstance(backend, Backend) else resolve_backend(backend, registry=registry)
     )
     try:
         return await chosen.run(problem, Context(instance, budget=budget))

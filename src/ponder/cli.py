@@ -53,7 +53,8 @@ def solve(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m",
+            "--model",
+            "-m",
             help="A GGUF path, an OpenAI-compatible URL (append #MODEL to pick one), or "
             "BACKEND:SPEC. Default: the bundled SmolLM2-135M-Instruct.",
         ),

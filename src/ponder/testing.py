@@ -49,7 +49,11 @@ FULL_CAPABILITIES = Capabilities(
 def _as_completion(reply: Reply, index: int, max_tokens: int) -> Completion:
     if isinstance(reply, Completion):
         return Completion(
-            reply.text, reply.finish_reason, reply.completion_tokens, index, reply.logprobs,
+            reply.text,
+            reply.finish_reason,
+            reply.completion_tokens,
+            index,
+            reply.logprobs,
             reply.seed,
         )
     words = reply.split(" ")

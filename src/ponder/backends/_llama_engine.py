@@ -21,6 +21,11 @@ Cancellation: ``Job.cancel()`` sets a flag that the worker checks before buildin
 a cancelled sequence is removed from the KV cache and its slot freed before the next decode, so
 it costs at most the decode step already under way.
 
+Numerics: a single sequence reproduces plain llama-cpp-python token for token. Sequences that
+share a batch sit at different offsets of the unified KV cache, so floating-point sums group
+differently and a greedy near-tie can resolve differently from one sample to another (the same
+batch-composition effect vLLM has); seeded samples are reproducible run to run.
+
 This module is private: ``ponder.backends.llamacpp`` is the public face.
 """
 
@@ -99,8 +104,20 @@ class _Prompt:
 
 class _Sample:
     __slots__ = (
-        "job", "index", "seq", "chain", "pending", "pos", "n_sampled", "out_idx", "decoder",
-        "text", "emitted", "logprobs", "seed", "stop_scan",
+        "job",
+        "index",
+        "seq",
+        "chain",
+        "pending",
+        "pos",
+        "n_sampled",
+        "out_idx",
+        "decoder",
+        "text",
+        "emitted",
+        "logprobs",
+        "seed",
+        "stop_scan",
     )
 
     def __init__(self, job: Job, index: int, seq: int, chain: Any, seed: int | None) -> None:
@@ -271,7 +288,7 @@ class Engine:
 
     def max_sample_tokens(self) -> int:
         """Most prompt + completion tokens one sample can hold."""
-        return min(self.n_ctx, self.n_ctx_train)
+        return min(int(self.n_ctx), int(self.n_ctx_train))
 
     def submit(self, job: Job) -> None:
         need = len(job.prompt_tokens) + job.params.max_tokens
@@ -326,11 +343,11 @@ class Engine:
                 self._fail(job, BackendError("the embedded engine was closed"))
             while True:
                 try:
-                    job = self._inbox.get_nowait()
+                    left = self._inbox.get_nowait()
                 except queue.Empty:
                     break
-                if job is not None:
-                    job.on_done(BackendError("the embedded engine was closed"))
+                if left is not None:
+                    left.on_done(BackendError("the embedded engine was closed"))
 
     def _drain_inbox(self) -> bool:
         while True:

@@ -83,8 +83,8 @@ class OpenAIBackend(Backend):
             raise ConfigError("max_retries must be >= 0 and timeout > 0")
         self.base_url = url.rstrip("/")
         self._model = model or fragment or None
-        self._api_key = api_key or os.environ.get("PONDER_API_KEY") or os.environ.get(
-            "OPENAI_API_KEY"
+        self._api_key = (
+            api_key or os.environ.get("PONDER_API_KEY") or os.environ.get("OPENAI_API_KEY")
         )
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._max_retries = max_retries
@@ -101,7 +101,9 @@ class OpenAIBackend(Backend):
     @classmethod
     def from_spec(cls, spec: str | None, **options: Any) -> OpenAIBackend:
         if not spec:
-            raise ConfigError("the openai backend needs a URL, e.g. openai:http://localhost:8000/v1")
+            raise ConfigError(
+                "the openai backend needs a URL, e.g. openai:http://localhost:8000/v1"
+            )
         return cls(spec, **options)
 
     @property
@@ -240,7 +242,9 @@ class OpenAIBackend(Backend):
 
     # -- requests
 
-    async def _body(self, request: GenerationRequest, n: int, seed: int | None) -> tuple[str, dict[str, Any]]:
+    async def _body(
+        self, request: GenerationRequest, n: int, seed: int | None
+    ) -> tuple[str, dict[str, Any]]:
         p = request.params
         body: dict[str, Any] = {
             "model": await self.model_id(),
@@ -400,8 +404,10 @@ class OpenAIBackend(Backend):
                     data = json.loads(payload)
                     for choice in data.get("choices") or []:
                         k = int(choice.get("index", 0))
-                        delta = choice.get("delta", {}).get("content") if "delta" in choice else (
-                            choice.get("text")
+                        delta = (
+                            choice.get("delta", {}).get("content")
+                            if "delta" in choice
+                            else (choice.get("text"))
                         )
                         logprobs = _parse_logprobs(choice.get("logprobs")) or ()
                         counts[k] = counts.get(k, 0) + max(len(logprobs), 1 if delta else 0)
@@ -439,7 +445,9 @@ def _parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
             TokenLogprob(
                 str(item["token"]),
                 float(item["logprob"]),
-                tuple((str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []),
+                tuple(
+                    (str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []
+                ),
             )
             for item in items
         )
@@ -449,8 +457,11 @@ def _parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
             TokenLogprob(
                 str(token),
                 float(lp if lp is not None else 0.0),
-                tuple(sorted(((str(k), float(v)) for k, v in (top or {}).items()),
-                             key=lambda kv: -kv[1])),
+                tuple(
+                    sorted(
+                        ((str(k), float(v)) for k, v in (top or {}).items()), key=lambda kv: -kv[1]
+                    )
+                ),
             )
             for token, lp, top in zip(raw["tokens"], raw["token_logprobs"], tops, strict=False)
         )

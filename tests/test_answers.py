@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ponder.answers import equivalent, extract_answer, majority_vote, normalize_text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("so the result is \\boxed{\\frac{1}{2}}.", "\\frac{1}{2}"),
+        ("first \\boxed{3} then \\boxed{x^{2}}", "x^{2}"),
+        ("The final answer is 42.", "42"),
+        ("Answer: **Paris**", "Paris"),
+        ("7 * 8 = 56.", "56"),
+        ("It costs 1,024 dollars", "1024"),
+        ("the ratio is 3/4", "3/4"),
+        ("We get -2.5 in the end", "-2.5"),
+        ("Thinking...\nblue", "blue"),
+        ("", None),
+    ],
+)
+def test_extract_answer(text: str, expected: str | None) -> None:
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ("1/2", "0.5", True),
+        ("\\frac{1}{2}", "0.5", True),
+        ("56", "56.0", True),
+        ("56", "65", False),
+        ("Paris", "paris.", True),
+        ("The Nile", "nile", True),
+        ("Paris", "London", False),
+        ("2", "two apples", False),
+    ],
+)
+def test_equivalence(a: str, b: str, same: bool) -> None:
+    assert equivalent(a, b) is same
+    assert equivalent(b, a) is same
+
+
+def test_normalize_text() -> None:
+    assert normalize_text("  **The  Answer** ") == "answer"
+
+
+def test_vote_groups_equivalent_answers_and_breaks_ties_to_the_earliest() -> None:
+    vote = majority_vote(["0.5", "3", "1/2", "3", None])
+    assert [(g.answer, g.members) for g in vote.groups] == [("0.5", (0, 2)), ("3", (1, 3))]
+    assert vote.answer == "0.5"  # tie 2-2: the group that appeared first wins
+    assert majority_vote(["3", "0.5", "1/2", "3"]).answer == "3"
+    assert majority_vote([None, None]).answer is None
+
+
+def test_weighted_vote() -> None:
+    vote = majority_vote(["a", "b", "b"], weights=[5.0, 1.0, 1.0])
+    assert vote.answer == "a" and vote.winner is not None and vote.winner.weight == 5.0
+    with pytest.raises(ValueError):
+        majority_vote(["a"], weights=[1.0, 2.0])
+
+
+answers = st.lists(st.one_of(st.none(), st.sampled_from(["1", "2", "3", "x", "y"])), max_size=12)
+
+
+@given(answers)
+@settings(max_examples=200, deadline=None)
+def test_vote_never_picks_an_answer_with_fewer_votes(values: list[str | None]) -> None:
+    vote = majority_vote(values)
+    counts = {v: values.count(v) for v in values if v is not None}
+    if not counts:
+        assert vote.answer is None
+        return
+    assert vote.answer is not None
+    assert counts[vote.answer] == max(counts.values())
+    # the tie goes to the answer seen first
+    tied = [v for v in counts if counts[v] == max(counts.values())]
+    assert vote.answer == min(tied, key=values.index)
+
+
+@given(answers, st.lists(st.floats(0.0, 10.0), min_size=12, max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_weighted_vote_never_picks_a_lighter_answer(
+    values: list[str | None], weights: list[float]
+) -> None:
+    w = weights[: len(values)]
+    vote = majority_vote(values, weights=w)
+    totals: dict[str, float] = {}
+    for v, x in zip(values, w, strict=True):
+        if v is not None:
+            totals[v] = totals.get(v, 0.0) + x
+    if totals:
+        assert vote.answer is not None
+        assert totals[vote.answer] >= max(totals.values()) - 1e-9

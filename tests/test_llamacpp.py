@@ -1,0 +1,208 @@
+"""The embedded backend against the real SmolLM2 model through llama.cpp (few tokens each)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ponder.backends.llamacpp import LlamaCppBackend
+from ponder.errors import ContextLengthError, ModelLoadError, ModelNotFoundError
+from ponder.types import GenerationRequest, Message, make_params
+
+pytestmark = pytest.mark.live
+
+
+def chat(text: str, **params: object) -> GenerationRequest:
+    return GenerationRequest.chat([Message("user", text)], make_params(**params))
+
+
+async def test_greedy_matches_plain_llama_cpp_python(embedded: LlamaCppBackend) -> None:
+    from llama_cpp import Llama
+
+    reference = Llama(str(embedded.model_path), n_ctx=512, verbose=False)
+    for question in ("Name a color.", "What is 7 * 8?"):
+        expected = reference.create_chat_completion(
+            messages=[{"role": "user", "content": question}], temperature=0, max_tokens=16
+        )["choices"][0]["message"]["content"]
+        for _ in range(2):  # the second time the prompt comes from the prefix cache
+            got = await embedded.generate(chat(question, temperature=0, max_tokens=16))
+            assert got.completions[0].text == expected
+
+
+async def test_seeded_samples_are_reproducible_and_distinct(embedded: LlamaCppBackend) -> None:
+    request = chat("Tell me a story.", temperature=1.0, max_tokens=16, n=4, seed=11)
+    first = await embedded.generate(request)
+    second = await embedded.generate(request)
+    assert [c.text for c in first.completions] == [c.text for c in second.completions]
+    assert len({c.text for c in first.completions}) > 1  # sample i draws from seed + i
+    assert [c.index for c in first.completions] == [0, 1, 2, 3]
+    assert [c.seed for c in first.completions] == [11, 12, 13, 14]
+
+
+async def test_usage_is_exact(embedded: LlamaCppBackend) -> None:
+    request = chat("Count to ten.", temperature=0.7, max_tokens=8, n=3, seed=1)
+    result = await embedded.generate(request)
+    assert result.usage.prompt_tokens == len(embedded.prompt_tokens(request))
+    assert result.usage.completion_tokens == sum(c.completion_tokens for c in result.completions)
+    for c in result.completions:
+        assert 1 <= c.completion_tokens <= 8
+        assert (c.finish_reason == "length") == (c.completion_tokens == 8)
+
+
+async def test_prompt_is_prefilled_once_for_n_samples_and_reused_later(
+    embedded: LlamaCppBackend,
+) -> None:
+    request = chat("Describe the moon in one sentence, please, for a child.", max_tokens=4, n=6)
+    n_prompt = len(embedded.prompt_tokens(request))
+    before = dataclasses.replace(embedded.stats)
+    first = await embedded.generate(request)
+    computed = embedded.stats.prompt_tokens_computed - before.prompt_tokens_computed
+    # every prompt token but the last is shared by the 6 samples: decoded once at most
+    assert computed <= n_prompt - 1
+    # each sample's first step decodes the last prompt token, each later step the token
+    # sampled before; the last sampled token is never decoded
+    decoded = embedded.stats.tokens_decoded - before.tokens_decoded
+    assert decoded == computed + first.usage.completion_tokens
+    mid = dataclasses.replace(embedded.stats)
+    again = await embedded.generate(request)
+    assert again.usage.cached_prompt_tokens == n_prompt - 1
+    assert embedded.stats.prompt_tokens_computed == mid.prompt_tokens_computed
+
+
+async def test_shared_prefix_is_reused_across_requests(embedded: LlamaCppBackend) -> None:
+    system = Message("system", "You are a careful assistant who answers about geography. " * 3)
+    one = GenerationRequest.chat([system, Message("user", "Capital of France?")],
+                                 make_params(max_tokens=2, temperature=0))
+    two = GenerationRequest.chat([system, Message("user", "Capital of Peru?")],
+                                 make_params(max_tokens=2, temperature=0))
+    await embedded.generate(one)
+    result = await embedded.generate(two)
+    tokens_one, tokens_two = embedded.prompt_tokens(one), embedded.prompt_tokens(two)
+    common = next(i for i, (x, y) in enumerate(zip(tokens_one, tokens_two, strict=False)) if x != y)
+    assert result.usage.cached_prompt_tokens == common > 30
+
+
+async def test_concurrent_requests_share_decode_steps(embedded: LlamaCppBackend) -> None:
+    before = dataclasses.replace(embedded.stats)
+    prompts = ["Say hi.", "Name a fruit.", "Name a river.", "Name a tree."]
+    results = await asyncio.gather(
+        *(embedded.generate(chat(p, temperature=0.8, max_tokens=12, seed=3)) for p in prompts)
+    )
+    sampled = sum(r.usage.completion_tokens for r in results)
+    calls = embedded.stats.decode_calls - before.decode_calls
+    assert sampled > 12
+    assert calls < sampled  # several sequences advanced in each llama_decode call
+
+
+async def test_cancellation_stops_decoding_at_once(embedded: LlamaCppBackend) -> None:
+    request = chat("Write a very long essay about the sea.", temperature=0.8, max_tokens=400,
+                   n=3, seed=5)
+    cancelled_before = embedded.stats.samples_cancelled
+    task = asyncio.create_task(embedded.generate(request))
+    while embedded.stats.tokens_decoded == 0 or not any(
+        s.job.params.max_tokens == 400 and s.n_sampled >= 5 for s in list(embedded._engine._samples)
+    ):
+        await asyncio.sleep(0.01)
+    at_cancel = embedded.stats.tokens_decoded
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if embedded.stats.samples_cancelled - cancelled_before == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert embedded.stats.samples_cancelled - cancelled_before == 3
+    # at most the one decode step already under way: one token per live sequence
+    assert embedded.stats.tokens_decoded - at_cancel <= 3
+    settled = embedded.stats.tokens_decoded
+    await asyncio.sleep(0.2)
+    assert embedded.stats.tokens_decoded == settled
+    assert embedded._engine._samples == []
+
+
+async def test_stream_matches_generate(embedded: LlamaCppBackend) -> None:
+    request = chat("List three animals.", temperature=0.9, max_tokens=20, n=2, seed=21)
+    whole = await embedded.generate(request)
+    texts = {0: "", 1: ""}
+    finishes = {}
+    async for chunk in embedded.stream(request):
+        texts[chunk.index] += chunk.text
+        if chunk.finish_reason:
+            finishes[chunk.index] = chunk.finish_reason
+    assert [texts[0], texts[1]] == [c.text for c in whole.completions]
+    assert finishes == {c.index: c.finish_reason for c in whole.completions}
+
+
+async def test_closing_a_stream_cancels_it(embedded: LlamaCppBackend) -> None:
+    request = chat("Write a long poem.", temperature=0.8, max_tokens=300, seed=2)
+    before = embedded.stats.samples_cancelled
+    stream = embedded.stream(request)
+    async for _ in stream:
+        break
+    await stream.aclose()
+    for _ in range(100):
+        if embedded.stats.samples_cancelled > before:
+            break
+        await asyncio.sleep(0.01)
+    assert embedded.stats.samples_cancelled == before + 1
+
+
+async def test_stop_strings_cut_the_text(embedded: LlamaCppBackend) -> None:
+    free = await embedded.generate(chat("Count from 1 to 20 with commas.", temperature=0,
+                                        max_tokens=40))
+    text = free.completions[0].text
+    assert "," in text, text
+    stopped = await embedded.generate(chat("Count from 1 to 20 with commas.", temperature=0,
+                                           max_tokens=40, stop=[","]))
+    c = stopped.completions[0]
+    assert c.text == text[: text.index(",")]
+    assert c.finish_reason == "stop"
+
+
+async def test_continuation_from_an_assistant_prefix(embedded: LlamaCppBackend) -> None:
+    base = chat("What is 2 + 3?", temperature=0, max_tokens=6)
+    request = dataclasses.replace(base, prefix="The answer is")
+    assert embedded.render(request).endswith("<|im_start|>assistant\nThe answer is")
+    result = await embedded.generate(request)
+    assert not result.completions[0].text.startswith("The answer is")
+    raw = GenerationRequest(params=make_params(temperature=0, max_tokens=3), prompt="1, 2, 3,")
+    assert embedded.render(raw) == "1, 2, 3,"
+    assert (await embedded.generate(raw)).completions[0].text.strip().startswith("4")
+
+
+async def test_logprobs(embedded: LlamaCppBackend) -> None:
+    result = await embedded.generate(
+        chat("Say yes.", temperature=0, max_tokens=5, logprobs=True, top_logprobs=3)
+    )
+    c = result.completions[0]
+    assert c.logprobs is not None and len(c.logprobs) == c.completion_tokens
+    for item in c.logprobs:
+        assert item.logprob <= 0.0
+        assert len(item.top) == 3
+        assert [lp for _, lp in item.top] == sorted((lp for _, lp in item.top), reverse=True)
+        assert item.logprob == pytest.approx(item.top[0][1])  # greedy picks the most likely
+    plain = await embedded.generate(chat("Say yes.", temperature=0, max_tokens=5))
+    assert plain.completions[0].logprobs is None
+
+
+async def test_too_long_is_an_error_before_any_work(embedded: LlamaCppBackend) -> None:
+    before = embedded.stats.tokens_decoded
+    with pytest.raises(ContextLengthError, match="lower max_tokens"):
+        await embedded.generate(chat("hi", max_tokens=100_000))
+    assert embedded.stats.tokens_decoded == before
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.gguf"
+    with pytest.raises(ModelNotFoundError, match=str(missing)):
+        LlamaCppBackend(missing)
+
+
+def test_corrupt_model_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(ModelLoadError, match="not a valid GGUF"):
+        LlamaCppBackend(bad)
