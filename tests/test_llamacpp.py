@@ -74,10 +74,12 @@ async def test_prompt_is_prefilled_once_for_n_samples_and_reused_later(
 
 async def test_shared_prefix_is_reused_across_requests(embedded: LlamaCppBackend) -> None:
     system = Message("system", "You are a careful assistant who answers about geography. " * 3)
-    one = GenerationRequest.chat([system, Message("user", "Capital of France?")],
-                                 make_params(max_tokens=2, temperature=0))
-    two = GenerationRequest.chat([system, Message("user", "Capital of Peru?")],
-                                 make_params(max_tokens=2, temperature=0))
+    one = GenerationRequest.chat(
+        [system, Message("user", "Capital of France?")], make_params(max_tokens=2, temperature=0)
+    )
+    two = GenerationRequest.chat(
+        [system, Message("user", "Capital of Peru?")], make_params(max_tokens=2, temperature=0)
+    )
     await embedded.generate(one)
     result = await embedded.generate(two)
     tokens_one, tokens_two = embedded.prompt_tokens(one), embedded.prompt_tokens(two)
@@ -98,8 +100,9 @@ async def test_concurrent_requests_share_decode_steps(embedded: LlamaCppBackend)
 
 
 async def test_cancellation_stops_decoding_at_once(embedded: LlamaCppBackend) -> None:
-    request = chat("Write a very long essay about the sea.", temperature=0.8, max_tokens=400,
-                   n=3, seed=5)
+    request = chat(
+        "Write a very long essay about the sea.", temperature=0.8, max_tokens=400, n=3, seed=5
+    )
     cancelled_before = embedded.stats.samples_cancelled
     task = asyncio.create_task(embedded.generate(request))
     while embedded.stats.tokens_decoded == 0 or not any(
@@ -151,12 +154,14 @@ async def test_closing_a_stream_cancels_it(embedded: LlamaCppBackend) -> None:
 
 
 async def test_stop_strings_cut_the_text(embedded: LlamaCppBackend) -> None:
-    free = await embedded.generate(chat("Count from 1 to 20 with commas.", temperature=0,
-                                        max_tokens=40))
+    free = await embedded.generate(
+        chat("Count from 1 to 20 with commas.", temperature=0, max_tokens=40)
+    )
     text = free.completions[0].text
     assert "," in text, text
-    stopped = await embedded.generate(chat("Count from 1 to 20 with commas.", temperature=0,
-                                           max_tokens=40, stop=[","]))
+    stopped = await embedded.generate(
+        chat("Count from 1 to 20 with commas.", temperature=0, max_tokens=40, stop=[","])
+    )
     c = stopped.completions[0]
     assert c.text == text[: text.index(",")]
     assert c.finish_reason == "stop"

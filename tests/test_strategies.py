@@ -26,7 +26,9 @@ async def test_greedy_samples_once_at_temperature_zero() -> None:
 async def test_self_consistency_takes_the_equivalent_majority() -> None:
     replies = ["It is 0.5", "the answer is 1/2", "\\boxed{3}", "I don't know", "so 3"]
     backend = ScriptedBackend(replies)
-    result = await SelfConsistency(n=5, seed=7).run(Problem("q", system="be brief"), Context(backend))
+    result = await SelfConsistency(n=5, seed=7).run(
+        Problem("q", system="be brief"), Context(backend)
+    )
     # 0.5 and 1/2 agree (2 votes); 3 has 2 votes too; "I don't know" has none numeric
     votes = {v["answer"]: v["votes"] for v in result.details["votes"]}
     assert votes["0.5"] == 2 and votes["3"] == 2

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,6 +89,24 @@ def normalize_text(answer: str) -> str:
     return re.sub(r"\s+", " ", answer)
 
 
+class _DropTimeoutNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+def _timeout() -> int | None:
+    """math-verify's timeouts use SIGALRM, which only the main thread has. Elsewhere they are
+    off (and math-verify's notice about it silenced); answers are capped at 200 characters,
+    which keeps sympy's worst cases short."""
+    if threading.current_thread() is threading.main_thread():
+        return 5
+    for name in ("math_verify.parser", "math_verify.grader"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropTimeoutNotice) for f in log.filters):
+            log.addFilter(_DropTimeoutNotice())
+    return None
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse_math(answer: str) -> tuple[Any, ...]:
     """math-verify's parse of one answer (cached: votes compare the same strings often)."""
@@ -97,7 +117,7 @@ def _parse_math(answer: str) -> tuple[Any, ...]:
         parsed = parse(
             text,
             extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()],
-            parsing_timeout=None,  # its timeout uses signals, which only the main thread has
+            parsing_timeout=_timeout(),
         )
     except Exception:  # math-verify raises many kinds on odd input: treat as "not math"
         return ()
@@ -123,7 +143,7 @@ def equivalent(a: str, b: str) -> bool:
     from math_verify import verify
 
     try:
-        return bool(verify(list(pa), list(pb), timeout_seconds=None))
+        return bool(verify(list(pa), list(pb), timeout_seconds=_timeout()))
     except Exception:  # a comparison math-verify cannot make is not an equivalence
         return False
 

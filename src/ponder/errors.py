@@ -49,7 +49,7 @@ class UnknownNameError(UserError, LookupError):
         self.name = name
         self.known = sorted(known)
         listed = ", ".join(self.known) or "(none registered)"
-        super().__init__(f"unknown {kind} {name!r}; known {kind}s: {listed}")
+        super().__init__(f"unknown {kind} {name!r}; choose one of: {listed}")
 
 
 class ModelNotFoundError(UserError, FileNotFoundError):

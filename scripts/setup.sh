@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install ponder into it, with the extras named in $1 (e.g. test).
+# Everything comes from the package registry; pip's wheel cache makes every install after the
+# first llama-cpp-python source build (about 7 minutes on 2 cores) take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+extras=${1:+[$1]}
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from ponder.cli import app, parse_strategy_spec
+from ponder.errors import ConfigError
+
+runner = CliRunner()
+
+
+def test_strategy_spec_parsing() -> None:
+    assert parse_strategy_spec("self_consistency:n=8,temperature=0.7,seed=null") == (
+        "self_consistency",
+        {"n": 8, "temperature": 0.7, "seed": None},
+    )
+    assert parse_strategy_spec("greedy") == ("greedy", {})
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_strategy_spec("greedy:oops")
+
+
+@pytest.mark.live
+def test_solve_json_on_the_embedded_model() -> None:
+    result = runner.invoke(
+        app, ["solve", "What is 2 + 2?", "-n", "3", "--max-tokens", "24", "--seed", "4", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["strategy"] == "self_consistency"
+    assert len(data["candidates"]) == 3
+    for c in data["candidates"]:
+        assert {"text", "answer", "completion_tokens"} <= set(c)
+        assert 1 <= c["completion_tokens"] <= 24
+    usage = data["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert usage["completion_tokens"] == sum(c["completion_tokens"] for c in data["candidates"])
+    assert "cached_prompt_tokens" in usage
+    winners = [v for v in data["details"]["votes"] if v["answer"] == data["answer"]]
+    assert data["answer"] is None or winners
+
+
+@pytest.mark.live
+def test_solve_human_output() -> None:
+    result = runner.invoke(app, ["solve", "Say hi.", "-s", "greedy", "--max-tokens", "8"])
+    assert result.exit_code == 0, result.output
+    assert "answer:" in result.output and "cost:" in result.output and "tokens" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["solve", "q", "--strategy", "magic"], "choose one of: greedy, self_consistency"),
+        (["solve", "q", "-n", "0"], "n: Input should be greater than or equal to 1"),
+        (["solve", "q", "--temperature", "-1"], "temperature"),
+        (
+            ["solve", "q", "--model", "/no/such/model.gguf"],
+            "no model file at '/no/such/model.gguf'",
+        ),
+        (["solve", "q", "-s", "greedy", "-n", "3"], "its options: max_tokens"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_exit_2(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+@pytest.mark.live
+def test_context_overflow_is_exit_2() -> None:
+    result = runner.invoke(app, ["solve", "q", "-s", "greedy", "--max-tokens", "100000"])
+    assert result.exit_code == 2 and "lower max_tokens" in result.stderr
+
+
+def test_unreachable_server_is_exit_1() -> None:
+    result = runner.invoke(app, ["solve", "q", "--model", "http://127.0.0.1:9/v1#m"])
+    assert result.exit_code == 1 and "cannot connect to http://127.0.0.1:9/v1" in result.stderr
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, ponder.cli\n"
+        "heavy = [m for m in ('llama_cpp', 'math_verify', 'sympy', 'numpy') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
