@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,15 @@ from ponder.errors import ContextLengthError, ModelLoadError, ModelNotFoundError
 from ponder.types import GenerationRequest, Message, make_params
 
 pytestmark = pytest.mark.live
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Poll until ``condition()`` holds; fail (never hang) after ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {seconds} s")
+        await asyncio.sleep(0.01)
 
 
 def chat(text: str, **params: object) -> GenerationRequest:
@@ -105,19 +115,17 @@ async def test_cancellation_stops_decoding_at_once(embedded: LlamaCppBackend) ->
     )
     cancelled_before = embedded.stats.samples_cancelled
     task = asyncio.create_task(embedded.generate(request))
-    while embedded.stats.tokens_decoded == 0 or not any(
-        s.job.params.max_tokens == 400 and s.n_sampled >= 5 for s in list(embedded._engine._samples)
-    ):
-        await asyncio.sleep(0.01)
+    await wait_for(
+        lambda: any(
+            s.job.params.max_tokens == 400 and s.n_sampled >= 5
+            for s in list(embedded._engine._samples)
+        )
+    )
     at_cancel = embedded.stats.tokens_decoded
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(100):
-        if embedded.stats.samples_cancelled - cancelled_before == 3:
-            break
-        await asyncio.sleep(0.01)
-    assert embedded.stats.samples_cancelled - cancelled_before == 3
+    await wait_for(lambda: embedded.stats.samples_cancelled - cancelled_before == 3)
     # at most the one decode step already under way: one token per live sequence
     assert embedded.stats.tokens_decoded - at_cancel <= 3
     settled = embedded.stats.tokens_decoded
@@ -131,12 +139,26 @@ async def test_stream_matches_generate(embedded: LlamaCppBackend) -> None:
     whole = await embedded.generate(request)
     texts = {0: "", 1: ""}
     finishes = {}
+    usages = []
     async for chunk in embedded.stream(request):
         texts[chunk.index] += chunk.text
         if chunk.finish_reason:
             finishes[chunk.index] = chunk.finish_reason
+        if chunk.usage:
+            usages.append(chunk.usage)
     assert [texts[0], texts[1]] == [c.text for c in whole.completions]
     assert finishes == {c.index: c.finish_reason for c in whole.completions}
+    (usage,) = usages  # exact usage, once, on the last chunk
+    assert usage.prompt_tokens == whole.usage.prompt_tokens
+    assert usage.completion_tokens == whole.usage.completion_tokens
+
+
+async def test_stream_carries_logprobs(embedded: LlamaCppBackend) -> None:
+    request = chat("Say yes.", temperature=0, max_tokens=6, logprobs=True, top_logprobs=2)
+    whole = await embedded.generate(request)
+    streamed = [lp async for chunk in embedded.stream(request) for lp in chunk.logprobs]
+    assert whole.completions[0].logprobs is not None
+    assert [lp.token for lp in streamed] == [lp.token for lp in whole.completions[0].logprobs]
 
 
 async def test_closing_a_stream_cancels_it(embedded: LlamaCppBackend) -> None:
@@ -146,10 +168,7 @@ async def test_closing_a_stream_cancels_it(embedded: LlamaCppBackend) -> None:
     async for _ in stream:
         break
     await stream.aclose()
-    for _ in range(100):
-        if embedded.stats.samples_cancelled > before:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: embedded.stats.samples_cancelled > before)
     assert embedded.stats.samples_cancelled == before + 1
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from ponder.errors import BudgetExhausted, ConfigError, UnknownNameError
 from ponder.runtime import Budget, Context
 from ponder.testing import FunctionBackend, ScriptedBackend
+from ponder.types import Usage
 
 
 async def test_ledger_counts_by_role() -> None:
@@ -84,3 +85,11 @@ def test_never_spends_more_than_the_budget(
 
     asyncio.run(run())
     assert ctx.ledger.total().completion_tokens <= budget
+
+
+async def test_stream_records_the_backends_exact_usage() -> None:
+    backend = ScriptedBackend(["a b", "c d e"])
+    ctx = Context(backend)
+    async for _ in ctx.stream("one two three", n=2, max_tokens=10):
+        pass
+    assert ctx.ledger.total() == Usage(prompt_tokens=3, completion_tokens=5)

@@ -89,3 +89,10 @@ async def test_missing_capability_fails_before_sampling() -> None:
     with pytest.raises(CapabilityError, match="needs logprobs"):
         await NeedsLogprobs().run("q", Context(backend))
     assert backend.history == []
+
+
+def test_unknown_backend_prefix_lists_the_known_backends() -> None:
+    from ponder.backends.base import resolve_backend
+
+    with pytest.raises(UnknownNameError, match="choose one of: llamacpp, openai"):
+        resolve_backend("vllm:Qwen/Qwen2.5-7B-Instruct")

@@ -3,8 +3,9 @@
 Extraction (``extract_answer``), first rule that applies:
 
 1. the last ``\\boxed{...}`` (braces balanced);
-2. the text after the last "final answer is", "answer is", "answer:" or "Answer =" (to the end
-   of that sentence or line);
+2. the text after the last "answer is", "answer:", "answer =" or "the answer to ... is" (to
+   the end of that sentence or line; applied again inside it, and a long phrase with numbers
+   gives its last number);
 3. the last number in the text (``-3``, ``1,024``, ``2.5``, ``3/4``);
 4. the last non-empty line, if it is short (at most 80 characters).
 
@@ -28,8 +29,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+# "answer is X", "Answer: X", "the answer to <anything> is X" (the last "is" on the line)
 _ANSWER_PHRASE = re.compile(
-    r"(?:final answer|answer)\s*(?:is|:|=)\s*:?\s*(?P<ans>[^\n]+)", re.IGNORECASE
+    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|:|=)\s*:?\s*(?P<ans>[^\n]+)",
+    re.IGNORECASE,
 )
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
 _MAX_ANSWER = 200
@@ -61,16 +64,30 @@ def _clean(answer: str) -> str:
     return answer.rstrip(".").strip().strip("*_`").strip()[:_MAX_ANSWER]
 
 
+def _phrase_answer(text: str) -> str | None:
+    phrases = list(_ANSWER_PHRASE.finditer(text))
+    if not phrases:
+        return None
+    answer = _clean(phrases[-1].group("ans"))
+    if not answer:
+        return None
+    nested = _phrase_answer(answer) if len(answer) < len(text) else None
+    if nested:
+        return nested
+    if len(answer) > 60 and (numbers := _NUMBER.findall(answer)):
+        last: str = numbers[-1]
+        return last.replace(",", "").replace(" ", "")
+    return answer
+
+
 def extract_answer(text: str) -> str | None:
     """The final answer stated in a model's reply, or None if it states none."""
     boxed = _last_boxed(text)
     if boxed:
         return boxed[:_MAX_ANSWER]
-    phrases = list(_ANSWER_PHRASE.finditer(text))
-    if phrases:
-        cleaned = _clean(phrases[-1].group("ans"))
-        if cleaned:
-            return cleaned
+    phrased = _phrase_answer(text)
+    if phrased:
+        return phrased
     numbers = _NUMBER.findall(text)
     if numbers:
         last: str = numbers[-1]

@@ -92,7 +92,7 @@ def _print_human(result: Any) -> None:
     typer.echo(f"answer:  {result.answer if result.answer is not None else '(none found)'}")
     votes = result.details.get("votes")
     if votes:
-        parts = [f"{v['answer']} x{v['votes']}" for v in votes]
+        parts = [f"{_short(v['answer'])} x{v['votes']}" for v in votes]
         abstained = result.details.get("abstained", 0)
         if abstained:
             parts.append(f"(no answer) x{abstained}")
@@ -104,6 +104,10 @@ def _print_human(result: Any) -> None:
         f"(cached {usage.cached_prompt_tokens}) + completion {usage.completion_tokens} = "
         f"{usage.total_tokens} tokens, {result.ledger['wall_seconds']:.2f} s"
     )
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def main() -> None:

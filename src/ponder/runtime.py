@@ -200,13 +200,17 @@ class Context:
         worst = self._reserve(request, backend)
         start = time.perf_counter()
         produced: dict[int, int] = {}
+        final: Usage | None = None
         try:
             async for chunk in backend.stream(request):
                 produced[chunk.index] = chunk.completion_tokens
+                final = chunk.usage or final
                 yield chunk
         finally:
             self._reserved = _minus(self._reserved, worst)
-            usage = Usage(
+            # exact when the backend reported usage; a stream cut short (or a server that
+            # sends none) is charged its tokens so far and the prompt bound
+            usage = final or Usage(
                 prompt_tokens=worst.prompt_tokens, completion_tokens=sum(produced.values())
             )
             self._record(role, model, request.params.n, usage, time.perf_counter() - start)

@@ -113,12 +113,14 @@ class _FakeBackend(Backend):
             words = c.text.split(" ")
             for k, word in enumerate(words):
                 last = k == len(words) - 1
+                final = last and c is result.completions[-1]
                 yield StreamChunk(
                     c.index,
                     word if k == 0 else " " + word,
                     (),
                     c.finish_reason if last else None,
                     c.completion_tokens if last else k + 1,
+                    result.usage if final else None,
                 )
 
 

@@ -200,13 +200,18 @@ class GenerationResult:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StreamChunk:
-    """A piece of one sample while it streams. The last chunk of a sample has finish_reason."""
+    """A piece of one sample while it streams.
+
+    The last chunk of a sample has ``finish_reason``; the last chunk of the whole stream carries
+    the request's exact ``usage``. ``completion_tokens`` is the sample's count so far.
+    """
 
     index: int
     text: str
     logprobs: tuple[TokenLogprob, ...] = ()
     finish_reason: FinishReason | None = None
     completion_tokens: int = 0
+    usage: Usage | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

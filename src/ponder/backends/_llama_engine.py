@@ -116,6 +116,7 @@ class _Sample:
         "text",
         "emitted",
         "logprobs",
+        "lp_emitted",
         "seed",
         "stop_scan",
     )
@@ -136,6 +137,7 @@ class _Sample:
         self.emitted = 0
         self.stop_scan = 0
         self.logprobs: list[TokenLogprob] | None = [] if job.params.logprobs else None
+        self.lp_emitted = 0
 
 
 class Job:
@@ -180,6 +182,7 @@ class Engine:
         self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._closed = False
+        self._crash: str | None = None
         self._load()
         self._jobs: list[Job] = []  # admitted order (FIFO)
         self._samples: list[_Sample] = []
@@ -299,6 +302,11 @@ class Engine:
                 f"{self.max_sample_tokens()} tokens; lower max_tokens or shorten the prompt"
             )
         if self._closed:
+            if self._crash:
+                raise BackendError(
+                    f"the embedded engine stopped after an internal error ({self._crash}); "
+                    "create a new backend"
+                )
             raise BackendError("the embedded engine is closed")
         self._inbox.put(job)
         self._wake.set()
@@ -335,6 +343,7 @@ class Engine:
                 self._decode(n_tokens, prefilling)
         except BaseException as exc:  # the worker must never die silently
             logger.exception("embedded engine failed")
+            self._crash = f"{type(exc).__name__}: {exc}"
             for job in list(self._jobs):
                 self._fail(job, BackendError(f"embedded engine failed: {exc}"))
             self._closed = True
@@ -575,22 +584,31 @@ class Engine:
             self.token_text(token, special=False), float(logits[token] - lse), alternatives
         )
 
-    def _emit(self, sample: _Sample, upto: int, finish: FinishReason | None) -> None:
+    def _emit(
+        self,
+        sample: _Sample,
+        upto: int,
+        finish: FinishReason | None,
+        usage: Usage | None = None,
+    ) -> None:
         job = sample.job
         if job.on_chunk is None:
             return
         upto = max(upto, sample.emitted)
         delta = sample.text[sample.emitted : upto]
-        if not delta and finish is None:
+        logprobs: tuple[TokenLogprob, ...] = ()
+        if sample.logprobs is not None:
+            logprobs = tuple(sample.logprobs[sample.lp_emitted :])
+            sample.lp_emitted = len(sample.logprobs)
+        if not delta and not logprobs and finish is None:
             return
         sample.emitted = upto
-        job.on_chunk(StreamChunk(sample.index, delta, (), finish, sample.n_sampled))
+        job.on_chunk(StreamChunk(sample.index, delta, logprobs, finish, sample.n_sampled, usage))
 
     def _finish_sample(self, sample: _Sample, reason: FinishReason) -> None:
         job = sample.job
         if reason != "cancelled":
             sample.text += sample.decoder.decode(b"", final=True)
-            self._emit(sample, len(sample.text), reason)
         job.results[sample.index] = Completion(
             text=sample.text,
             finish_reason=reason,
@@ -599,9 +617,12 @@ class Engine:
             logprobs=tuple(sample.logprobs) if sample.logprobs is not None else None,
             seed=sample.seed,
         )
+        last = job.live == 1 and job.waiting_samples == 0
+        if reason != "cancelled":
+            self._emit(sample, len(sample.text), reason, _usage(job) if last else None)
         self._drop_sample(sample)
         job.live -= 1
-        if reason != "cancelled" and job.live == 0 and job.waiting_samples == 0:
+        if reason != "cancelled" and last:
             self._release_job(job)
             job.on_done(_result(job))
 

@@ -9,10 +9,12 @@ their slots. Usage is exact: prompt, cached prompt and completion tokens.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar
 
-from ponder.errors import CapabilityError
+from ponder.errors import CapabilityError, UnknownNameError
 from ponder.registry import Registry, default_registry
 from ponder.types import Capabilities, GenerationRequest, GenerationResult, StreamChunk
 
@@ -93,6 +95,9 @@ def resolve_backend(
     head, sep, rest = spec.partition(":")
     if sep and head in registry.names("backend"):
         return registry.get("backend", head).from_spec(rest, **options)  # type: ignore[no-any-return]
+    looks_named = sep and re.fullmatch(r"[a-z][a-z0-9_+.-]*", head) and not rest.startswith("//")
+    if looks_named and not Path(spec).expanduser().exists():
+        raise UnknownNameError("backend", head, registry.names("backend"))
     for name in registry.names("backend"):
         cls = registry.get("backend", name)
         if cls.claims(spec):

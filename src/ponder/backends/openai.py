@@ -389,6 +389,7 @@ class OpenAIBackend(Backend):
     ) -> AsyncIterator[StreamChunk]:
         path, body = await self._body(request, n, seed)
         body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         counts: dict[int, int] = {}
         async with self._client().stream("POST", path, json=body) as response:
             if response.status_code >= 400:
@@ -402,6 +403,16 @@ class OpenAIBackend(Backend):
                     break
                 try:
                     data = json.loads(payload)
+                    if data.get("usage") and not data.get("choices"):
+                        raw = data["usage"]
+                        details = raw.get("prompt_tokens_details") or {}
+                        usage = Usage(
+                            int(raw.get("prompt_tokens", 0)),
+                            int(details.get("cached_tokens") or 0),
+                            int(raw.get("completion_tokens", 0)),
+                        )
+                        yield StreamChunk(first_index, "", (), None, counts.get(0, 0), usage)
+                        continue
                     for choice in data.get("choices") or []:
                         k = int(choice.get("index", 0))
                         delta = (
