@@ -230,3 +230,42 @@ def test_corrupt_model_file(tmp_path: Path) -> None:
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(ModelLoadError, match="not a valid GGUF"):
         LlamaCppBackend(bad)
+
+
+async def test_more_samples_than_slots_run_in_waves(embedded: LlamaCppBackend) -> None:
+    # the suite's backend decodes at most 8 sequences at once
+    many = [
+        embedded.generate(chat(f"Say {i}.", temperature=0.8, max_tokens=6, seed=i, n=3))
+        for i in range(5)
+    ]
+    results = await asyncio.gather(*many)
+    assert [len(r.completions) for r in results] == [3] * 5
+    assert embedded._engine._samples == []
+
+
+async def test_a_small_kv_cache_admits_samples_in_waves() -> None:
+    small = LlamaCppBackend(n_ctx=256, n_parallel=8, n_prompt_slots=2)
+    try:
+        request = chat("Write about rain.", temperature=0.8, max_tokens=100, n=4, seed=9)
+        n_prompt = len(small.prompt_tokens(request))
+        assert 2 * 101 + n_prompt <= 256 < 4 * 101 + n_prompt  # only two samples fit at once
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, len(small._engine._samples))
+                await asyncio.sleep(0.005)
+
+        watcher = asyncio.create_task(watch())
+        result = await small.generate(request)
+        watcher.cancel()
+        assert len(result.completions) == 4 and [c.index for c in result.completions] == [
+            0,
+            1,
+            2,
+            3,
+        ]
+        assert 1 <= peak <= 2
+    finally:
+        small.close()

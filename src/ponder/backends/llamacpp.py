@@ -148,7 +148,7 @@ class LlamaCppBackend(Backend):
         future: asyncio.Future[GenerationResult],
     ) -> Job:
         def on_done(outcome: GenerationResult | BaseException) -> None:
-            loop.call_soon_threadsafe(_settle, future, outcome)
+            _post(loop, _settle, future, outcome)
 
         return Job(self.prompt_tokens(request), request.params, on_chunk, on_done)
 
@@ -170,7 +170,7 @@ class LlamaCppBackend(Backend):
         chunks: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
 
         def on_chunk(chunk: StreamChunk) -> None:
-            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+            _post(loop, chunks.put_nowait, chunk)
 
         job = self._job(request, on_chunk, loop, future)
         future.add_done_callback(lambda _: chunks.put_nowait(None))
@@ -189,6 +189,15 @@ class LlamaCppBackend(Backend):
 
     def close(self) -> None:
         self._engine.close()
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    """Hand a result from the engine thread to the caller's event loop. If that loop has
+    closed (the caller was interrupted), nobody is waiting and the engine carries on."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        logger.debug("event loop closed; dropping a result nobody awaits")
 
 
 def _settle(
