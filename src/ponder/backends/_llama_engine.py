@@ -10,7 +10,9 @@ its own sequence that starts as a copy of the prompt sequence (``llama_memory_se
 unified KV cache that tags the same cells with one more sequence id, so nothing is recomputed
 and nothing is copied). Prompt sequences stay in an LRU cache after their request ends, so a
 later request that shares a prefix (the same system prompt and question, say) prefills only the
-part that differs.
+part that differs. When the engine falls idle the cache is trimmed to the most recent prompt:
+attention in a unified KV cache spans every occupied cell, so idle cached prompts would make
+every later sequence slower.
 
 The first token of every sample comes from re-decoding the last prompt token in the sample's
 own sequence: one token per sample, in the same batch as everybody else's decode step. It keeps
@@ -337,6 +339,8 @@ class Engine:
                 self._admit()
                 n_tokens, prefilling = self._build_batch()
                 if n_tokens == 0:
+                    if not self._jobs:
+                        self._trim_idle_cache()
                     self._wake.wait(timeout=0.5)
                     self._wake.clear()
                     continue
@@ -411,6 +415,14 @@ class Engine:
             if not self._evict_one():
                 return not self._samples  # alone it must fit; submit() checked that
         return True
+
+    def _trim_idle_cache(self) -> None:
+        """Idle: keep only the most recently used prompt. In the unified KV cache every
+        sequence attends over the span of all occupied cells, so idle cached prompts slow
+        everybody down; the latest prompt is the one a sequential caller is likely to reuse,
+        and while the engine is busy the whole LRU cache serves concurrent requests."""
+        while len(self._prompts) > 1 and self._evict_one():
+            pass
 
     def _evict_one(self) -> bool:
         for seq, prompt in self._prompts.items():  # least recently used first
