@@ -29,9 +29,10 @@ def chat(text: str, **params: object) -> GenerationRequest:
     return GenerationRequest.chat([Message("user", text)], make_params(**params))
 
 
-async def test_greedy_matches_plain_llama_cpp_python(embedded: LlamaCppBackend) -> None:
+async def test_greedy_matches_plain_llama_cpp_python() -> None:
     from llama_cpp import Llama
 
+    embedded = LlamaCppBackend(n_ctx=1024, n_parallel=2, n_prompt_slots=2)  # fresh state
     reference = Llama(str(embedded.model_path), n_ctx=512, verbose=False)
     for question in ("Name a color.", "What is 7 * 8?"):
         expected = reference.create_chat_completion(
@@ -40,12 +41,19 @@ async def test_greedy_matches_plain_llama_cpp_python(embedded: LlamaCppBackend) 
         for _ in range(2):  # the second time the prompt comes from the prefix cache
             got = await embedded.generate(chat(question, temperature=0, max_tokens=16))
             assert got.completions[0].text == expected
+    embedded.close()
 
 
 async def test_seeded_samples_are_reproducible_and_distinct(embedded: LlamaCppBackend) -> None:
     request = chat("Tell me a story.", temperature=1.0, max_tokens=16, n=4, seed=11)
-    first = await embedded.generate(request)
-    second = await embedded.generate(request)
+    runs = []
+    for _ in range(2):  # two engines in the same (fresh) state
+        fresh = LlamaCppBackend(n_ctx=1024, n_parallel=4, n_prompt_slots=1)
+        try:
+            runs.append(await fresh.generate(request))
+        finally:
+            fresh.close()
+    first, second = runs
     assert [c.text for c in first.completions] == [c.text for c in second.completions]
     assert len({c.text for c in first.completions}) > 1  # sample i draws from seed + i
     assert [c.index for c in first.completions] == [0, 1, 2, 3]
@@ -134,13 +142,14 @@ async def test_cancellation_stops_decoding_at_once(embedded: LlamaCppBackend) ->
     assert embedded._engine._samples == []
 
 
-async def test_stream_matches_generate(embedded: LlamaCppBackend) -> None:
+async def test_stream_matches_generate() -> None:
     request = chat("List three animals.", temperature=0.9, max_tokens=20, n=2, seed=21)
-    whole = await embedded.generate(request)
+    fresh = [LlamaCppBackend(n_ctx=1024, n_parallel=2, n_prompt_slots=1) for _ in range(2)]
+    whole = await fresh[0].generate(request)
     texts = {0: "", 1: ""}
     finishes = {}
     usages = []
-    async for chunk in embedded.stream(request):
+    async for chunk in fresh[1].stream(request):
         texts[chunk.index] += chunk.text
         if chunk.finish_reason:
             finishes[chunk.index] = chunk.finish_reason
@@ -148,9 +157,9 @@ async def test_stream_matches_generate(embedded: LlamaCppBackend) -> None:
             usages.append(chunk.usage)
     assert [texts[0], texts[1]] == [c.text for c in whole.completions]
     assert finishes == {c.index: c.finish_reason for c in whole.completions}
-    (usage,) = usages  # exact usage, once, on the last chunk
-    assert usage.prompt_tokens == whole.usage.prompt_tokens
-    assert usage.completion_tokens == whole.usage.completion_tokens
+    assert usages == [whole.usage]  # exact usage, once, on the last chunk
+    for backend in fresh:
+        backend.close()
 
 
 async def test_stream_carries_logprobs(embedded: LlamaCppBackend) -> None:
@@ -173,17 +182,16 @@ async def test_closing_a_stream_cancels_it(embedded: LlamaCppBackend) -> None:
 
 
 async def test_stop_strings_cut_the_text(embedded: LlamaCppBackend) -> None:
-    free = await embedded.generate(
-        chat("Count from 1 to 20 with commas.", temperature=0, max_tokens=40)
-    )
-    text = free.completions[0].text
-    assert "," in text, text
-    stopped = await embedded.generate(
-        chat("Count from 1 to 20 with commas.", temperature=0, max_tokens=40, stop=[","])
-    )
-    c = stopped.completions[0]
-    assert c.text == text[: text.index(",")]
-    assert c.finish_reason == "stop"
+    def counting(stop: list[str]) -> GenerationRequest:
+        params = make_params(temperature=0, max_tokens=30, stop=stop)
+        return GenerationRequest(params=params, prompt="1, 2, 3, 4, 5,")
+
+    one = (await embedded.generate(counting([","]))).completions[0]
+    assert (one.text, one.finish_reason) == (" 6", "stop")
+    # a stop string that spans several tokens is found across token boundaries
+    two = (await embedded.generate(counting([", 9", "\n\n"]))).completions[0]
+    assert (two.text, two.finish_reason) == (" 6, 7, 8", "stop")
+    assert two.completion_tokens < 30
 
 
 async def test_continuation_from_an_assistant_prefix(embedded: LlamaCppBackend) -> None:

@@ -23,10 +23,12 @@ Cancellation: ``Job.cancel()`` sets a flag that the worker checks before buildin
 a cancelled sequence is removed from the KV cache and its slot freed before the next decode, so
 it costs at most the decode step already under way.
 
-Numerics: a single sequence reproduces plain llama-cpp-python token for token. Sequences that
-share a batch sit at different offsets of the unified KV cache, so floating-point sums group
-differently and a greedy near-tie can resolve differently from one sample to another (the same
-batch-composition effect vLLM has); seeded samples are reproducible run to run.
+Numerics: a single sequence on a fresh engine reproduces plain llama-cpp-python token for
+token, and seeded requests on engines in the same state give the same samples. Where the KV
+layout differs (other sequences in the batch, another prefix-cache state), floating-point sums
+group differently, so a near-tie can resolve differently: a greedy sample may differ from its
+twin in the same batch, and a seeded sample from an earlier run of the same request. vLLM has
+the same batch-composition effect.
 
 This module is private: ``ponder.backends.llamacpp`` is the public face.
 """
