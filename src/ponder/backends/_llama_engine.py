@@ -380,7 +380,7 @@ class Engine:
                 self.stats.samples_cancelled += 1
                 self._finish_sample(sample, "cancelled")
             self._release_job(job)
-            job.on_done(_cancelled_result(job))
+            job.on_done(_result(job))  # the samples finished before the cancel
 
     def _fail(self, job: Job, error: BaseException) -> None:
         for sample in [s for s in self._samples if s.job is job]:
@@ -708,10 +708,6 @@ def _usage(job: Job) -> Usage:
 def _result(job: Job) -> GenerationResult:
     completions = tuple(c for c in job.results if c is not None)
     return GenerationResult(completions, _usage(job))
-
-
-def _cancelled_result(job: Job) -> GenerationResult:
-    return _result(job)
 
 
 __all__ = ["Engine", "EngineConfig", "EngineStats", "Job"]
