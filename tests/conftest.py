@@ -47,6 +47,8 @@ def llama_server() -> Iterator[str]:
         "2048",
         "--verbose",
         "False",
+        "--interrupt_requests",  # by default it cuts off running requests when one arrives
+        "False",
     ]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ}

@@ -218,3 +218,64 @@ async def test_real_server_4xx_for_an_overlong_prompt(llama_server: str) -> None
     assert isinstance(info.value, BackendHTTPError) and info.value.status == 400
     assert llama_server in str(info.value)
     await backend.aclose()
+
+
+async def test_real_server_streams_n_without_native_n(llama_server: str) -> None:
+    backend = OpenAIBackend(llama_server + "#smollm2")
+    await backend.generate(chat("hi", n=2, max_tokens=2))  # learns the server has no native n
+    assert not backend.capabilities.native_n
+    texts: dict[int, str] = {}
+    finished = set()
+    async for chunk in backend.stream(chat("Name a city.", temperature=0.8, max_tokens=6, n=3)):
+        texts[chunk.index] = texts.get(chunk.index, "") + chunk.text
+        if chunk.finish_reason:
+            finished.add(chunk.index)
+    assert finished == {0, 1, 2} and all(texts[i] for i in range(3))
+    await backend.aclose()
+
+
+def test_cli_solves_through_a_real_server(llama_server: str) -> None:
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            "What is 1 + 1?",
+            "--model",
+            llama_server,
+            "-n",
+            "2",
+            "--max-tokens",
+            "12",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["candidates"]) == 2
+    assert data["usage"]["completion_tokens"] == sum(
+        c["completion_tokens"] for c in data["candidates"]
+    )
+
+
+async def test_a_stream_cut_off_by_the_server_is_an_error() -> None:
+    def event(delta: str, finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": {"content": delta}, "finish_reason": finish}
+        return f"data: {json.dumps({'choices': [choice]})}\n\n"
+
+    def cut(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=(event("Hel") + event("lo") + "data: [DONE]\n\n"))
+
+    with pytest.raises(BackendProtocolError, match="ended the stream before sample"):
+        async for _ in mocked(cut).stream(chat("hi")):
+            pass
+
+    def whole(request: httpx.Request) -> httpx.Response:
+        body = event("Hel") + event("lo", "stop") + "data: [DONE]\n\n"
+        return httpx.Response(200, content=body)
+
+    chunks = [c async for c in mocked(whole).stream(chat("hi"))]
+    assert "".join(c.text for c in chunks) == "Hello" and chunks[-1].finish_reason == "stop"

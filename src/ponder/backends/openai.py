@@ -391,6 +391,7 @@ class OpenAIBackend(Backend):
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         counts: dict[int, int] = {}
+        finished: set[int] = set()
         async with self._client().stream("POST", path, json=body) as response:
             if response.status_code >= 400:
                 await response.aread()
@@ -423,6 +424,8 @@ class OpenAIBackend(Backend):
                         logprobs = _parse_logprobs(choice.get("logprobs")) or ()
                         counts[k] = counts.get(k, 0) + max(len(logprobs), 1 if delta else 0)
                         finish = choice.get("finish_reason")
+                        if finish:
+                            finished.add(k)
                         yield StreamChunk(
                             first_index + k,
                             delta or "",
@@ -435,6 +438,15 @@ class OpenAIBackend(Backend):
                         f"{self._where(path)} streamed a malformed event: {payload[:200]!r}",
                         url=self._where(path),
                     ) from exc
+        unfinished = sorted(set(counts) - finished)
+        if unfinished:
+            raise BackendProtocolError(
+                f"{self._where(path)} ended the stream before sample(s) "
+                f"{[first_index + k for k in unfinished]} finished; servers that interrupt "
+                "running requests when a new one arrives do this (llama-cpp-python's server "
+                "unless started with --interrupt_requests False)",
+                url=self._where(path),
+            )
 
 
 class _ContextLengthHTTPError(BackendHTTPError, ContextLengthError):
