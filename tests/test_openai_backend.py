@@ -19,7 +19,7 @@ from ponder.errors import (
     ConfigError,
     ContextLengthError,
 )
-from ponder.types import GenerationRequest, Message, make_params
+from ponder.types import GenerationRequest, Message, Usage, make_params
 
 
 def chat(text: str, **params: object) -> GenerationRequest:
@@ -279,3 +279,25 @@ async def test_a_stream_cut_off_by_the_server_is_an_error() -> None:
 
     chunks = [c async for c in mocked(whole).stream(chat("hi"))]
     assert "".join(c.text for c in chunks) == "Hello" and chunks[-1].finish_reason == "stop"
+
+
+async def test_streamed_n_without_native_n_charges_every_request() -> None:
+    from ponder.runtime import Context
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        choice = {"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}
+        usage = {"prompt_tokens": 7, "completion_tokens": 2}
+        body = (
+            f"data: {json.dumps({'choices': [choice]})}\n\n"
+            f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
+            "data: [DONE]\n\n"
+        )
+        return httpx.Response(200, content=body)
+
+    backend = mocked(handler)
+    backend._native_n = False  # as learned from an earlier call
+    ctx = Context(backend)
+    chunks = [c async for c in ctx.stream("q", n=3, max_tokens=4)]
+    assert sorted(c.index for c in chunks if c.finish_reason) == [0, 1, 2]
+    assert [c.usage for c in chunks if c.usage] == [Usage(21, 0, 6)]  # three requests, once
+    assert ctx.ledger.total() == Usage(21, 0, 6)

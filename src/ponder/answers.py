@@ -64,6 +64,11 @@ def _clean(answer: str) -> str:
     return answer.rstrip(".").strip().strip("*_`").strip()[:_MAX_ANSWER]
 
 
+def _last_number(text: str) -> str | None:
+    numbers: list[str] = _NUMBER.findall(text)
+    return numbers[-1].replace(",", "").replace(" ", "") if numbers else None
+
+
 def _phrase_answer(text: str) -> str | None:
     phrases = list(_ANSWER_PHRASE.finditer(text))
     if not phrases:
@@ -74,9 +79,8 @@ def _phrase_answer(text: str) -> str | None:
     nested = _phrase_answer(answer) if len(answer) < len(text) else None
     if nested:
         return nested
-    if len(answer) > 60 and (numbers := _NUMBER.findall(answer)):
-        last: str = numbers[-1]
-        return last.replace(",", "").replace(" ", "")
+    if len(answer) > 60 and (number := _last_number(answer)):
+        return number
     return answer
 
 
@@ -88,10 +92,9 @@ def extract_answer(text: str) -> str | None:
     phrased = _phrase_answer(text)
     if phrased:
         return phrased
-    numbers = _NUMBER.findall(text)
-    if numbers:
-        last: str = numbers[-1]
-        return last.replace(",", "").replace(" ", "")
+    number = _last_number(text)
+    if number:
+        return number
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if lines and len(lines[-1]) <= 80:
         return _clean(lines[-1]) or None

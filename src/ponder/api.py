@@ -1,13 +1,16 @@
-"""The Python API in a few lines::
+"""The Python API in a few lines.
 
-import ponder
+One question, with a backend made and closed for it::
 
-result = ponder.solve("What is 7 * 8?", strategy="self_consistency", n=8)
-print(result.answer, result.usage.total_tokens)
+    import ponder
 
-# with a backend loaded once and reused
-backend = ponder.resolve_backend()            # the embedded SmolLM2 model
-ponder.solve("What is 2 + 2?", strategy="greedy", backend=backend)
+    result = ponder.solve("What is 7 * 8?", strategy="self_consistency", n=8)
+    print(result.answer, result.usage.total_tokens)
+
+Many questions, with the model loaded once::
+
+    backend = ponder.resolve_backend()  # the embedded SmolLM2 model
+    ponder.solve("What is 2 + 2?", strategy="greedy", backend=backend)
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ and accounting tests see realistic numbers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -48,14 +49,7 @@ FULL_CAPABILITIES = Capabilities(
 
 def _as_completion(reply: Reply, index: int, max_tokens: int) -> Completion:
     if isinstance(reply, Completion):
-        return Completion(
-            reply.text,
-            reply.finish_reason,
-            reply.completion_tokens,
-            index,
-            reply.logprobs,
-            reply.seed,
-        )
+        return dataclasses.replace(reply, index=index)
     words = reply.split(" ")
     if len(words) > max_tokens:
         return Completion(" ".join(words[:max_tokens]), "length", max_tokens, index)

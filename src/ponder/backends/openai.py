@@ -313,13 +313,7 @@ class OpenAIBackend(Backend):
     ) -> tuple[list[Completion], Usage]:
         try:
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-            raw_usage = data.get("usage") or {}
-            details = raw_usage.get("prompt_tokens_details") or {}
-            usage = Usage(
-                prompt_tokens=int(raw_usage.get("prompt_tokens", 0)),
-                cached_prompt_tokens=int(details.get("cached_tokens") or 0),
-                completion_tokens=int(raw_usage.get("completion_tokens", 0)),
-            )
+            usage = _parse_usage(data.get("usage"))
             completions = []
             for k, choice in enumerate(choices):
                 if "message" in choice:
@@ -370,6 +364,7 @@ class OpenAIBackend(Backend):
                 await queue.put(None)
 
         tasks = [asyncio.create_task(pump(i)) for i in range(p.n)]
+        total: Usage | None = None
         try:
             running = p.n
             while running:
@@ -378,8 +373,12 @@ class OpenAIBackend(Backend):
                     running -= 1
                 elif isinstance(item, BaseException):
                     raise item
+                elif item.usage is not None:  # each request's usage: summed, reported once
+                    total = item.usage if total is None else total + item.usage
                 else:
                     yield item
+            if total is not None:
+                yield StreamChunk(0, "", (), None, 0, total)
         finally:
             for task in tasks:
                 task.cancel()
@@ -405,22 +404,15 @@ class OpenAIBackend(Backend):
                 try:
                     data = json.loads(payload)
                     if data.get("usage") and not data.get("choices"):
-                        raw = data["usage"]
-                        details = raw.get("prompt_tokens_details") or {}
-                        usage = Usage(
-                            int(raw.get("prompt_tokens", 0)),
-                            int(details.get("cached_tokens") or 0),
-                            int(raw.get("completion_tokens", 0)),
-                        )
+                        usage = _parse_usage(data["usage"])
                         yield StreamChunk(first_index, "", (), None, counts.get(0, 0), usage)
                         continue
                     for choice in data.get("choices") or []:
                         k = int(choice.get("index", 0))
-                        delta = (
-                            choice.get("delta", {}).get("content")
-                            if "delta" in choice
-                            else (choice.get("text"))
-                        )
+                        if "delta" in choice:
+                            delta = choice["delta"].get("content")
+                        else:
+                            delta = choice.get("text")
                         logprobs = _parse_logprobs(choice.get("logprobs")) or ()
                         counts[k] = counts.get(k, 0) + max(len(logprobs), 1 if delta else 0)
                         finish = choice.get("finish_reason")
@@ -451,6 +443,16 @@ class OpenAIBackend(Backend):
 
 class _ContextLengthHTTPError(BackendHTTPError, ContextLengthError):
     """The server refused the request because it does not fit the model's context."""
+
+
+def _parse_usage(raw: Any) -> Usage:
+    raw = raw or {}
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens", 0)),
+        cached_prompt_tokens=int(details.get("cached_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens", 0)),
+    )
 
 
 def _finish(reason: Any) -> FinishReason:
