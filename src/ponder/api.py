@@ -16,12 +16,66 @@ Many questions, with the model loaded once::
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from typing import Any
 
 from ponder.backends.base import Backend, resolve_backend
+from ponder.errors import ConfigError
 from ponder.registry import Registry, default_registry
 from ponder.runtime import Budget, Context
 from ponder.strategies.base import Problem, Result, Strategy
+
+
+def parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def parse_strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"self_consistency:n=8,temperature=0.7"`` -> ``("self_consistency", {...})``.
+
+    Values are read as JSON where they parse (``8``, ``0.7``, ``null``, ``true``), as text
+    otherwise.
+    """
+    name, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"strategy option {item!r} in {spec!r} is not of the form key=value")
+        options[key.strip()] = parse_value(value.strip())
+    if not name.strip():
+        raise ConfigError(f"strategy spec {spec!r} names no strategy")
+    return name.strip(), options
+
+
+def expand_strategy_spec(spec: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Several settings from one spec: ``self_consistency:n=1|4|16`` gives three.
+
+    Each ``a|b|c`` value is a list of alternatives; several lists give their product. Returns
+    ``(label, name, options)`` per setting, the label written as on a command line.
+    """
+    name, options = parse_strategy_spec(spec.replace("|", "\x00"))
+    choices = {
+        key: [parse_value(v) for v in value.split("\x00")]
+        if isinstance(value, str) and "\x00" in value
+        else [value]
+        for key, value in options.items()
+    }
+    settings = []
+    for values in itertools.product(*choices.values()):
+        chosen = dict(zip(choices, values, strict=True))
+        shown = ",".join(f"{k}={_show(v)}" for k, v in chosen.items())
+        label = f"{name}:{shown}" if shown else name
+        settings.append((label, name, chosen))
+    return settings
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def make_strategy(

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ponder.api import parse_strategy_spec
+
 app = typer.Typer(
     name="ponder",
     help="Test-time scaling for language models: spend inference compute, measure what it buys.",
@@ -19,27 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _parse_value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def parse_strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"self_consistency:n=8,temperature=0.7"`` -> ``("self_consistency", {...})``."""
-    from ponder.errors import ConfigError
-
-    name, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ConfigError(f"strategy option {item!r} in {spec!r} is not of the form key=value")
-        options[key.strip()] = _parse_value(value.strip())
-    return name.strip(), options
 
 
 @app.callback()
@@ -85,6 +66,164 @@ def solve(
         typer.echo(json.dumps({"model": model or "default", **result.as_dict()}, indent=2))
         return
     _print_human(result)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    from ponder.errors import UserError
+
+    typer.echo(f"error: {exc}", err=True)
+    for note in getattr(exc, "__notes__", []):
+        typer.echo(f"note: {note}", err=True)
+    return typer.Exit(2 if isinstance(exc, UserError) else 1)
+
+
+def _task_args(task: str, pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs for every task, ``TASK.k=v`` for the task named TASK only."""
+    from ponder.api import parse_value
+    from ponder.errors import ConfigError
+
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--task-arg {pair!r} is not of the form key=value or TASK.key=value")
+        scope, dot, name = key.rpartition(".")
+        if dot and scope != task and scope != task.rpartition(":")[2]:
+            continue
+        args[name if dot else key] = parse_value(value)
+    return args
+
+
+def _model_shape(spec: str | None) -> Any:
+    if spec is None:
+        return None
+    from ponder.errors import ConfigError
+    from ponder.types import ModelShape
+
+    fields = dict(part.partition("=")[::2] for part in spec.split(","))
+    try:
+        return ModelShape(
+            int(float(fields["params"])), int(fields["layers"]), int(fields["d_model"])
+        )
+    except (KeyError, ValueError):
+        raise ConfigError(
+            f"--model-shape {spec!r} must read params=N,layers=L,d_model=D "
+            "(e.g. params=7.6e9,layers=28,d_model=3584)"
+        ) from None
+
+
+@app.command("eval")
+def eval_command(
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            "-t",
+            help="A task: a reasoning-gym dataset (products), humaneval, or a .jsonl file. "
+            "Repeatable. Default: the development suite (3 reasoning-gym tasks, 20 problems).",
+        ),
+    ] = None,
+    task_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-arg",
+            "-a",
+            help="A task argument key=value (every task) or TASK.key=value. Repeatable.",
+        ),
+    ] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="NAME[:key=value,...]; key=a|b|c gives one setting per value. Repeatable. "
+            "Default: greedy and self_consistency:n=1|2|4|8.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="A GGUF path, an OpenAI-compatible URL, or BACKEND:SPEC."
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="The first N problems of each task.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the task data and the samples.")] = 0,
+    out: Annotated[str, typer.Option(help="Output directory (results store and report).")] = (
+        "results/eval"
+    ),
+    concurrency: Annotated[
+        int | None, typer.Option(help="Problems in flight at once (default 8).")
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", help="Fan problems out over a Ray cluster: ADDRESS, auto, or local."),
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="Ray workers (one model each).")] = 1,
+    model_shape: Annotated[
+        str | None,
+        typer.Option(help="params=N,layers=L,d_model=D for FLOP estimates on HTTP backends."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Evaluate strategies on tasks: accuracy, tokens, time and FLOPs, with a report."""
+    from ponder.errors import PonderError
+    from ponder.eval import evaluate
+    from ponder.eval.runner import DEV_LIMIT, DEV_STRATEGIES, DEV_SUITE
+    from ponder.tasks import make_task
+
+    try:
+        if task:
+            specs = [(name, _task_args(name, task_arg or [])) for name in task]
+        else:
+            extra = _task_args("", task_arg or [])
+            specs = [(name, {**args, **extra}) for name, args in DEV_SUITE]
+            limit = limit if limit is not None else DEV_LIMIT
+        tasks = [make_task(name, args, seed=seed) for name, args in specs]
+        outcome = evaluate(
+            tasks,
+            list(strategy or DEV_STRATEGIES),
+            out=out,
+            backend=model,
+            seed=seed,
+            limit=limit,
+            concurrency=concurrency,
+            progress=None if quiet else sys.stderr,
+            ray_address=ray,
+            ray_workers=ray_workers,
+            model_shape=_model_shape(model_shape),
+            command=" ".join(["ponder", *sys.argv[1:]]),
+        )
+    except PonderError as exc:
+        raise _fail(exc) from None
+    for note in outcome.notes:
+        typer.echo(f"note: {note}", err=True)
+    if as_json:
+        typer.echo(json.dumps(outcome.summary, indent=2))
+        return
+    typer.echo(outcome.table)
+    typer.echo(f"\n{outcome.ran} problem(s) run; report: {out}/report.md", err=True)
+
+
+@app.command("report")
+def report_command(
+    directory: Annotated[str, typer.Argument(help="An output directory of `ponder eval`.")],
+    run: Annotated[
+        int | None, typer.Option(help="Which recorded run (default: the latest).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+) -> None:
+    """Redraw the report (table, report.md, summary.json, plots) from the results store."""
+    from ponder.errors import PonderError
+    from ponder.eval import report
+
+    try:
+        outcome = report(directory, run)
+    except PonderError as exc:
+        raise _fail(exc) from None
+    for note in outcome.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(json.dumps(outcome.summary, indent=2) if as_json else outcome.table)
 
 
 def _print_human(result: Any) -> None:

@@ -1,4 +1,4 @@
-"""One registry for backends and strategies (later scorers and tasks), built on entry points.
+"""One registry for backends, strategies and tasks (later scorers), built on entry points.
 
 Built-ins are declared in ponder's own ``pyproject.toml`` under the groups ``ponder.backends``
 and ``ponder.strategies``, exactly as a third-party plugin declares its own::
@@ -21,6 +21,7 @@ from ponder.errors import UnknownNameError
 GROUPS: Mapping[str, str] = {
     "backend": "ponder.backends",
     "strategy": "ponder.strategies",
+    "task": "ponder.tasks",
 }
 
 

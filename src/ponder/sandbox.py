@@ -20,6 +20,7 @@ call never hangs and never raises for the code's misbehaviour.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -142,10 +143,8 @@ def _run(code: str, scratch: Path, limits: Limits, *, isolate: bool, guard: bool
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _read(path: Path, limit: int) -> str:

@@ -228,3 +228,12 @@ class Capabilities:
     def missing(self, needed: Sequence[str]) -> list[str]:
         """The names in ``needed`` that this backend lacks."""
         return [name for name in needed if not getattr(self, name)]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModelShape:
+    """What FLOP estimates need to know of a model: parameters, layers, model width."""
+
+    n_params: int
+    n_layer: int
+    d_model: int

@@ -216,6 +216,8 @@ class Engine:
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
         self.n_ctx_train = ll.llama_model_n_ctx_train(model)
         self.n_params = ll.llama_model_n_params(model)
+        self.n_layer = ll.llama_model_n_layer(model)
+        self.n_embd = ll.llama_model_n_embd(model)
         cfg = self.config
         cparams = ll.llama_context_default_params()
         cparams.n_ctx = cfg.n_ctx

@@ -16,7 +16,13 @@ from typing import Any, ClassVar
 
 from ponder.errors import CapabilityError, UnknownNameError
 from ponder.registry import Registry, default_registry
-from ponder.types import Capabilities, GenerationRequest, GenerationResult, StreamChunk
+from ponder.types import (
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    ModelShape,
+    StreamChunk,
+)
 
 
 class Backend(abc.ABC):
@@ -37,6 +43,11 @@ class Backend(abc.ABC):
     @property
     def context_length(self) -> int | None:
         """Tokens of context available to one sequence, where known."""
+        return None
+
+    @property
+    def model_shape(self) -> ModelShape | None:
+        """Parameter count, layers and width, where the backend knows them (FLOP estimates)."""
         return None
 
     @abc.abstractmethod

@@ -27,6 +27,7 @@ from ponder.types import (
     Capabilities,
     GenerationRequest,
     GenerationResult,
+    ModelShape,
     StreamChunk,
 )
 
@@ -117,6 +118,11 @@ class LlamaCppBackend(Backend):
     @property
     def n_params(self) -> int:
         return int(self._engine.n_params)
+
+    @property
+    def model_shape(self) -> ModelShape:
+        engine = self._engine
+        return ModelShape(int(engine.n_params), int(engine.n_layer), int(engine.n_embd))
 
     @property
     def stats(self) -> EngineStats:

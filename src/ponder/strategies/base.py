@@ -113,6 +113,10 @@ class Strategy(abc.ABC):
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
     #: backend capabilities this strategy cannot run without (see ``Capabilities``)
     requires: ClassVar[tuple[str, ...]] = ()
+    #: How the eval harness may estimate this strategy at n=k from one run at a larger n:
+    #: ``"majority"`` when its answer is the plain majority vote of n i.i.d. samples (so the
+    #: unbiased maj@k estimator applies), None when it cannot.
+    pool_estimate: ClassVar[str | None] = None
 
     def __init__(self, **options: Any) -> None:
         try:

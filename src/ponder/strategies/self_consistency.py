@@ -28,6 +28,7 @@ class SelfConsistency(Strategy):
 
     name = "self_consistency"
     Config: ClassVar[type[SamplingConfig]] = SelfConsistencyConfig
+    pool_estimate = "majority"
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self.config

@@ -1,0 +1,228 @@
+"""``evaluate``: the evaluation harness as a library call (``ponder eval`` is a thin shell).
+
+::
+
+    from ponder.eval import evaluate
+    from ponder.tasks import make_task
+
+    outcome = evaluate(
+        [make_task("products", {"max_digits": 1})],
+        ["greedy", "self_consistency:n=1|4|16"],
+        out="results/products",
+        limit=20,
+    )
+    print(outcome.table)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ponder.backends.base import Backend, resolve_backend
+from ponder.errors import ConfigError, PonderError
+from ponder.eval.progress import Progress
+from ponder.eval.report import format_table, summarize, write_report
+from ponder.eval.runner import (
+    Job,
+    Plan,
+    TaskPlan,
+    make_settings,
+    model_id,
+    pending_jobs,
+    run_jobs,
+    solve_problem,
+)
+from ponder.eval.store import Store
+from ponder.registry import Registry, default_registry
+from ponder.strategies.base import Problem
+from ponder.tasks.base import Task
+from ponder.types import ModelShape
+
+#: problems in flight at once when not told otherwise: enough to keep a batch of 16-32
+#: sequences full while some problems are being prefilled or scored
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalOutcome:
+    summary: dict[str, Any]
+    table: str
+    files: list[Path]
+    ran: int  # problems run in this call (the rest were already stored)
+    notes: list[str]
+
+
+async def aevaluate(
+    tasks: Sequence[Task],
+    strategies: Sequence[str],
+    *,
+    out: str | Path,
+    backend: Backend | str | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    concurrency: int | None = None,
+    progress: TextIO | None = None,
+    ray_address: str | None = None,
+    ray_workers: int = 1,
+    model_shape: ModelShape | None = None,
+    registry: Registry | None = None,
+    command: str | None = None,
+) -> EvalOutcome:
+    """Run every strategy setting on every task's problems, store, and report.
+
+    Everything that can be wrong with the request is checked before the model loads.
+    Problems already stored under ``out`` for the same (task, setting, model, seed) are not
+    run again. ``progress``: a stream for the progress bar (None: silent).
+    """
+    registry = registry or default_registry()
+    settings = make_settings(strategies, registry)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    if not tasks:
+        raise ConfigError("give at least one --task")
+    problems: dict[str, list[Problem]] = {}
+    for task in tasks:
+        problems[task.key] = list(task.problems())[:limit]
+    if ray_address is not None:
+        from ponder.eval.distributed import require_ray
+
+        require_ray()
+        if backend is not None and not isinstance(backend, str):
+            raise ConfigError("with Ray, give the model as a spec (path or URL), not an object")
+    store = Store(out)
+    owned = not isinstance(backend, Backend)
+    instance = (
+        backend if isinstance(backend, Backend) else resolve_backend(backend, registry=registry)
+    )
+    try:
+        plan = Plan(
+            tasks=[
+                TaskPlan(t.key, t.name, t.kind, t.args, [p.id or "" for p in problems[t.key]])
+                for t in tasks
+            ],
+            settings=settings,
+            model=model_id(instance),
+            seed=seed,
+            limit=limit,
+            model_shape=model_shape or instance.model_shape,
+            command=command,
+        )
+        notes = _side_by_side(store, plan)
+        run_id = store.start_run(plan.as_dict())
+        started = time.time()
+        by_key = {t.key: t for t in tasks}
+        jobs = pending_jobs(plan, by_key, problems, store)
+        bar = Progress(len(jobs), stream=progress) if progress else None
+
+        def on_record(job: Job, record: dict[str, Any]) -> None:
+            store.put(job.task.key, job.problem.id or "", job.setting.key, plan.model, seed, record)
+            if bar:
+                bar.update(record)
+
+        try:
+            if ray_address is not None:
+                from ponder.eval.distributed import run_on_ray
+
+                spec = backend if isinstance(backend, str) else None
+                await run_on_ray(
+                    ray_address,
+                    jobs,
+                    functools.partial(resolve_backend, spec),
+                    on_record,
+                    seed=seed,
+                    model_shape=plan.model_shape,
+                    workers=ray_workers,
+                    concurrency=concurrency or DEFAULT_CONCURRENCY,
+                )
+            else:
+                await run_jobs(
+                    jobs,
+                    _local_solver(instance, seed, registry, plan.model_shape),
+                    on_record,
+                    concurrency=concurrency or DEFAULT_CONCURRENCY,
+                )
+        except PonderError as exc:
+            exc.add_note(
+                f"{store.count()} result(s) are stored in {store.path}; run the same command "
+                "again to resume (nothing stored is run twice)"
+            )
+            raise
+        finally:
+            if bar:
+                bar.close()
+        store.finish_run(run_id)
+        summary = summarize(plan, store, elapsed=time.time() - started, started=started)
+        files = write_report(summary, Path(out))
+        return EvalOutcome(summary, format_table(summary), files, len(jobs), notes)
+    finally:
+        store.close()
+        if owned:
+            await instance.aclose()
+
+
+def _local_solver(
+    backend: Backend, seed: int, registry: Registry, shape: ModelShape | None
+) -> Callable[[Job], Any]:
+    async def solve(job: Job) -> dict[str, Any]:
+        return await solve_problem(
+            job.task,
+            job.problem,
+            job.setting,
+            backend,
+            seed=seed,
+            registry=registry,
+            model_shape=shape,
+        )
+
+    return solve
+
+
+def _side_by_side(store: Store, plan: Plan) -> list[str]:
+    """Say when the directory holds results this run will not use (kept side by side)."""
+    notes = []
+    others = sorted(store.models() - {plan.model})
+    if others:
+        notes.append(
+            f"{store.directory} also holds results of model(s) {', '.join(others)}; they are kept "
+            "side by side (results are keyed by model) and left out of this report"
+        )
+    wanted = {(t.key, s.key, plan.model, plan.seed) for t in plan.tasks for s in plan.run_settings}
+    foreign = store.settings() - wanted
+    foreign = {f for f in foreign if f[2] == plan.model}
+    if foreign:
+        notes.append(
+            f"{store.directory} also holds {len(foreign)} other (task, setting, seed) "
+            "combination(s) of this model; kept side by side and left out of this report"
+        )
+    return notes
+
+
+def evaluate(tasks: Sequence[Task], strategies: Sequence[str], **kwargs: Any) -> EvalOutcome:
+    """Synchronous ``aevaluate``."""
+    return asyncio.run(aevaluate(tasks, strategies, **kwargs))
+
+
+def report(directory: str | Path, run_id: int | None = None) -> EvalOutcome:
+    """Redraw the report of a stored run (the latest by default) without running anything."""
+    path = Path(directory)
+    if not (path / "results.sqlite").is_file():
+        raise ConfigError(
+            f"{path} holds no results store (results.sqlite); run `ponder eval` first"
+        )
+    with Store(path) as store:
+        _, data, started, finished = store.run(run_id)
+        plan = Plan.from_dict(data)
+        elapsed = (finished - started) if finished else None
+        summary = summarize(plan, store, elapsed=elapsed, started=started)
+        notes = _side_by_side(store, plan)
+    files = write_report(summary, path)
+    return EvalOutcome(summary, format_table(summary), files, 0, notes)
+
+
+__all__ = ["EvalOutcome", "aevaluate", "evaluate", "report"]

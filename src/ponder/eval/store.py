@@ -1,0 +1,167 @@
+"""The results store: one SQLite file under the output directory.
+
+Every completed problem is one row, committed at once, keyed by (task, problem, strategy
+setting, model, seed); a run killed at any moment (``kill -9`` included) loses at most the
+problems in flight, and re-running the same command skips every stored key. SQLite's WAL
+journal makes each commit atomic, so a half-written row cannot exist.
+
+Tables: ``results`` (the rows; ``record`` is the JSON of everything measured), ``runs`` (one
+row per ``ponder eval`` invocation: its plan, start and end), ``meta`` (schema version).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ponder.errors import ConfigError
+
+SCHEMA_VERSION = "1"
+FILENAME = "results.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    task TEXT NOT NULL,
+    problem TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    model TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    score REAL NOT NULL,
+    correct INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (task, problem, strategy, model, seed)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    finished REAL,
+    plan TEXT NOT NULL
+);
+"""
+
+
+class Store:
+    """Results of evaluations, persisted as they complete."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create output directory {str(directory)!r}: {exc}") from exc
+        self.path = self.directory / FILENAME
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"{self.path} is not a ponder results store ({exc}); choose another --out"
+            ) from exc
+        version = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if version is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif version[0] != SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path} has results schema {version[0]}, this ponder writes "
+                f"{SCHEMA_VERSION}; use another --out"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- results
+
+    def done(self, task: str, strategy: str, model: str, seed: int) -> set[str]:
+        """Problem ids already stored for this (task, setting, model, seed)."""
+        rows = self._db.execute(
+            "SELECT problem FROM results WHERE task=? AND strategy=? AND model=? AND seed=?",
+            (task, strategy, model, seed),
+        )
+        return {row[0] for row in rows}
+
+    def put(
+        self, task: str, problem: str, strategy: str, model: str, seed: int, record: dict[str, Any]
+    ) -> bool:
+        """Store one completed problem (committed before returning); False if it was there."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                task,
+                problem,
+                strategy,
+                model,
+                seed,
+                float(record["score"]),
+                int(bool(record["correct"])),
+                json.dumps(record),
+                time.time(),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def records(
+        self, task: str, strategy: str, model: str, seed: int, problems: Iterable[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Stored records by problem id (only ``problems`` when given)."""
+        rows = self._db.execute(
+            "SELECT problem, record FROM results "
+            "WHERE task=? AND strategy=? AND model=? AND seed=?",
+            (task, strategy, model, seed),
+        )
+        wanted = set(problems) if problems is not None else None
+        return {p: json.loads(r) for p, r in rows if wanted is None or p in wanted}
+
+    def keys(self) -> set[tuple[str, str, str, str, int]]:
+        """Every stored key (task, problem, strategy, model, seed)."""
+        rows = self._db.execute("SELECT task, problem, strategy, model, seed FROM results")
+        return {tuple(row) for row in rows}
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def models(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT DISTINCT model FROM results")}
+
+    def settings(self) -> set[tuple[str, str, str, int]]:
+        """Distinct (task, strategy, model, seed) stored."""
+        rows = self._db.execute("SELECT DISTINCT task, strategy, model, seed FROM results")
+        return {tuple(row) for row in rows}
+
+    # -- runs
+
+    def start_run(self, plan: dict[str, Any]) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO runs (started, plan) VALUES (?, ?)", (time.time(), json.dumps(plan))
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int) -> None:
+        self._db.execute("UPDATE runs SET finished=? WHERE id=?", (time.time(), run_id))
+
+    def run(self, run_id: int | None = None) -> tuple[int, dict[str, Any], float, float | None]:
+        """A recorded run (the latest by default): id, plan, started, finished."""
+        if run_id is None:
+            row = self._db.execute(
+                "SELECT id, plan, started, finished FROM runs ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT id, plan, started, finished FROM runs WHERE id=?", (run_id,)
+            ).fetchone()
+        if row is None:
+            which = "no runs" if run_id is None else f"no run {run_id}"
+            raise ConfigError(f"{self.path} holds {which}; run `ponder eval --out DIR` first")
+        return row[0], json.loads(row[1]), row[2], row[3]

@@ -1,0 +1,182 @@
+"""What an evaluation task is, and how a task is found by name.
+
+A task is a deterministic list of problems (the same for the same arguments and seed) and a
+scorer. Tasks are registered under the entry-point group ``ponder.tasks``, as a plugin would::
+
+    [project.entry-points."ponder.tasks"]
+    my_task = "my_package.tasks:MyTask"          # a Task subclass: one task
+    my_suite = "my_package.tasks:MySuite"        # a TaskFamily subclass: many tasks by name
+
+A name is looked up in this order: a registered task; ``FAMILY:MEMBER`` (``reasoning_gym:
+products``); a member of any registered family (``products``); a task whose ``claims`` accepts
+the spec (``data/questions.jsonl``). An unknown name lists what is known.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ponder.errors import ConfigError, UnknownNameError
+from ponder.registry import Registry, default_registry
+from ponder.strategies.base import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """A scorer's verdict: the task's own score in [0, 1], whether it counts as correct, and
+    why not (a failed test, a sandbox refusal) when the scorer can say."""
+
+    value: float
+    correct: bool
+    reason: str | None = None
+
+
+class TaskConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: a system prompt put before every question
+    system: str | None = None
+
+
+class Task(abc.ABC):
+    """Base class of every task. Subclasses set ``name``, ``Config``, ``problems``, ``score``.
+
+    ``kind`` is ``"answer"`` when the score depends on the extracted answer only (votes over
+    answers are meaningful, so maj@k is reported), or ``"code"`` when it depends on the text.
+    ``score`` is synchronous and may be slow (it may run code); the harness calls it from a
+    worker thread.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[TaskConfig]] = TaskConfig
+    kind: ClassVar[str] = "answer"
+    #: whether the problems are drawn from a ``seed`` argument (``make_task`` then passes the
+    #: run's seed unless the arguments give one)
+    seeded: ClassVar[bool] = False
+
+    def __init__(self, **args: Any) -> None:
+        try:
+            self.config = self.Config.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            known = ", ".join(self.Config.model_fields)
+            raise ConfigError(
+                f"invalid arguments for task {self.name!r}: {problems} (its arguments: {known})"
+            ) from exc
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments that identify this task's problems (JSON-serialisable)."""
+        dumped: dict[str, Any] = self.config.model_dump(mode="json")
+        return dumped
+
+    @property
+    def key(self) -> str:
+        """A stable identity: name and canonical arguments."""
+        return f"{self.name}:{json.dumps(self.args, sort_keys=True, separators=(',', ':'))}"
+
+    @classmethod
+    def claims(cls, spec: str) -> bool:
+        """Whether a spec that is not a registered name is meant for this task (a path)."""
+        return False
+
+    @classmethod
+    def from_spec(cls, spec: str, **args: Any) -> Task:
+        return cls(**args)
+
+    @abc.abstractmethod
+    def problems(self) -> Sequence[Problem]:
+        """The problems, in a fixed order; ``Problem.id`` is unique within the task and
+        ``Problem.metadata["reference"]`` holds the reference answer when there is one."""
+
+    @abc.abstractmethod
+    def score(self, problem: Problem, text: str, answer: str | None) -> Score:
+        """Score one reply: its full ``text`` and the ``answer`` extracted from it."""
+
+
+class TaskFamily(abc.ABC):
+    """Many tasks under one name space (every reasoning-gym dataset, say)."""
+
+    name: ClassVar[str]
+    seeded: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def names(self) -> Sequence[str]: ...
+
+    @abc.abstractmethod
+    def make(self, name: str, **args: Any) -> Task: ...
+
+
+def _families(registry: Registry) -> dict[str, TaskFamily]:
+    found = {}
+    for name in registry.names("task"):
+        component = registry.get("task", name)
+        if isinstance(component, type) and issubclass(component, TaskFamily):
+            found[name] = component()
+    return found
+
+
+def task_names(registry: Registry | None = None) -> list[str]:
+    """Every task name: registered tasks, then ``FAMILY:MEMBER`` for each family member."""
+    registry = registry or default_registry()
+    names = []
+    for name in registry.names("task"):
+        component = registry.get("task", name)
+        if isinstance(component, type) and issubclass(component, Task):
+            names.append(name)
+    for family_name, family in _families(registry).items():
+        names.extend(f"{family_name}:{member}" for member in family.names())
+    return names
+
+
+def make_task(
+    spec: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    seed: int | None = None,
+    registry: Registry | None = None,
+) -> Task:
+    """The task named (or claimed) by ``spec``, made with ``args``; see the module docstring.
+    ``seed`` seeds the problems of a seeded task unless ``args`` has its own."""
+    registry = registry or default_registry()
+    args = dict(args or {})
+
+    def seeded(kind: type[Task] | TaskFamily) -> dict[str, Any]:
+        if kind.seeded and seed is not None and "seed" not in args:
+            return {**args, "seed": seed}
+        return args
+
+    registered = registry.names("task")
+    if spec in registered:
+        component = registry.get("task", spec)
+        if isinstance(component, type) and issubclass(component, Task):
+            task: Task = component(**seeded(component))
+            return task
+    family_name, sep, member = spec.partition(":")
+    families = _families(registry)
+    if sep and family_name in families:
+        family = families[family_name]
+        return _from_family(family, member, seeded(family))
+    for family in families.values():
+        if spec in family.names():
+            return _from_family(family, spec, seeded(family))
+    for name in registered:
+        component = registry.get("task", name)
+        if isinstance(component, type) and issubclass(component, Task) and component.claims(spec):
+            return component.from_spec(spec, **seeded(component))
+    raise UnknownNameError("task", spec, task_names(registry))
+
+
+def _from_family(family: TaskFamily, member: str, args: dict[str, Any]) -> Task:
+    if member not in family.names():
+        raise UnknownNameError(f"{family.name} task", member, family.names())
+    return family.make(member, **args)

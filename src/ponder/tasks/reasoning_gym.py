@@ -1,0 +1,109 @@
+"""Every ``reasoning-gym`` dataset as a task, scored by the dataset's own scorer.
+
+The task's arguments go to the dataset's config unchanged (``size``, ``seed``, and each
+dataset's difficulty knobs, e.g. ``max_digits`` for ``products``); the dataset's own
+validation decides what is allowed and its message is shown when it refuses. A reply scores
+what ``dataset.score_answer`` gives the answer extracted from it (``ponder.answers``); it is
+correct when that score is 1. Problem ``i`` is the dataset's item ``i``, which reasoning-gym
+derives from ``seed + i`` alone, so problems are fixed by the seed whatever the size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from ponder.errors import ConfigError
+from ponder.strategies.base import Problem
+from ponder.tasks.base import Score, Task, TaskFamily
+
+#: reasoning-gym's datasets draw an unseeded random seed; ours default to this one
+DEFAULT_SEED = 0
+
+
+@functools.cache
+def _datasets() -> dict[str, Any]:
+    from reasoning_gym.factory import DATASETS
+
+    return dict(DATASETS)
+
+
+class ReasoningGymTask(Task):
+    """One reasoning-gym dataset. Made by ``ReasoningGym().make(name, **args)``."""
+
+    name = "reasoning_gym"
+    seeded = True
+
+    def __init__(self, dataset: str, *, system: str | None = None, **args: Any) -> None:
+        self.name = dataset  # type: ignore[misc]
+        self.system = system
+        self._args = {"seed": DEFAULT_SEED, **args}
+        config_cls = _datasets()[dataset][1]
+        known = {f.name for f in dataclasses.fields(config_cls)}
+        unknown = sorted(set(self._args) - known)
+        if unknown:
+            raise ConfigError(
+                f"reasoning-gym dataset {dataset!r} has no argument {', '.join(unknown)}; "
+                f"its arguments: {', '.join(sorted(known))}, and ponder's: system"
+            )
+        import reasoning_gym
+
+        try:
+            self.dataset = reasoning_gym.create_dataset(dataset, **self._args)
+        except (AssertionError, TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"reasoning-gym refused the arguments {self._args} for {dataset!r}: "
+                f"{exc or type(exc).__name__}"
+            ) from exc
+
+    @property
+    def args(self) -> dict[str, Any]:
+        system = {"system": self.system} if self.system else {}
+        return {**_jsonable(self._args), **system}
+
+    def problems(self) -> Sequence[Problem]:
+        problems = []
+        for i in range(len(self.dataset)):
+            entry = self.dataset[i]
+            problems.append(
+                Problem(
+                    entry["question"],
+                    system=self.system,
+                    id=str(i),
+                    metadata={"reference": str(entry["answer"]), "entry": entry},
+                )
+            )
+        return problems
+
+    def score(self, problem: Problem, text: str, answer: str | None) -> Score:
+        if answer is None:
+            return Score(0.0, False, "no answer found in the reply")
+        try:
+            value = float(self.dataset.score_answer(answer, problem.metadata["entry"]))
+        except Exception as exc:  # the dataset's scorer failing on odd input is a wrong answer
+            return Score(0.0, False, f"the dataset's scorer failed: {exc!r}")
+        return Score(value, value >= 1.0)
+
+
+class ReasoningGym(TaskFamily):
+    """The family of every reasoning-gym dataset: ``--task products`` or
+    ``--task reasoning_gym:products``."""
+
+    name = "reasoning_gym"
+    seeded = True
+
+    def names(self) -> Sequence[str]:
+        return sorted(_datasets())
+
+    def make(self, name: str, **args: Any) -> Task:
+        return ReasoningGymTask(name, **args)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
