@@ -330,6 +330,10 @@ def main() -> None:
     pid = os.fork()
     if pid == 0:
         _child(config, layers)
+    # the caller waits for this process to vanish: when the namespace's init is gone, the
+    # kernel has already killed and reaped everything else in the namespace
+    with open(os.path.join(scratch, ".ponder-init-pid"), "w") as f:
+        f.write(str(pid))
     os._exit(_reap(pid))
 
 

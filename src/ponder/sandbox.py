@@ -126,6 +126,7 @@ def _run(code: str, scratch: Path, limits: Limits, *, isolate: bool, guard: bool
             # the launcher's death takes its PID namespace with it (PR_SET_PDEATHSIG)
             _kill_group(process.pid)
             process.wait()
+            _wait_gone(scratch / ".ponder-init-pid")
     seconds = time.perf_counter() - start
     stdout = _read(out_path, limits.output_bytes)
     stderr = _read(err_path, limits.output_bytes)
@@ -145,6 +146,25 @@ def _run(code: str, scratch: Path, limits: Limits, *, isolate: bool, guard: bool
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _wait_gone(pid_file: Path, patience: float = 10.0) -> None:
+    """Wait until the namespace's init has exited (and with it every process it held)."""
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return  # the launcher never started a namespace init
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return  # exited; only its reaping is left
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
 
 
 def _read(path: Path, limit: int) -> str:

@@ -86,6 +86,8 @@ async def aevaluate(
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     if not tasks:
         raise ConfigError("give at least one --task")
+    if len({t.key for t in tasks}) != len(tasks):
+        raise ConfigError("a task is given twice with the same arguments")
     problems: dict[str, list[Problem]] = {}
     for task in tasks:
         problems[task.key] = list(task.problems())[:limit]
@@ -101,10 +103,11 @@ async def aevaluate(
         backend if isinstance(backend, Backend) else resolve_backend(backend, registry=registry)
     )
     try:
+        labels = _unique([t.label for t in tasks])
         plan = Plan(
             tasks=[
-                TaskPlan(t.key, t.name, t.kind, t.args, [p.id or "" for p in problems[t.key]])
-                for t in tasks
+                TaskPlan(t.key, label, t.kind, t.args, [p.id or "" for p in problems[t.key]])
+                for t, label in zip(tasks, labels, strict=True)
             ],
             settings=settings,
             model=model_id(instance),
@@ -164,6 +167,16 @@ async def aevaluate(
         store.close()
         if owned:
             await instance.aclose()
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made unique by numbering repeats (two settings of one dataset, say)."""
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label}-{seen[label]}")
+    return unique
 
 
 def _local_solver(

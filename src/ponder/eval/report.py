@@ -213,6 +213,7 @@ def _curve(task: TaskPlan, setting: Setting, records: dict[str, dict[str, Any]])
             majs.append(_mean([_maj(r, k) for r in rows]))
     return {
         "task": task.name,
+        "task_key": task.key,
         "strategy": setting.label,
         "n": n,
         "n_problems": len(rows),
@@ -325,7 +326,7 @@ def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         )
         lines.append(_markdown_table(rows))
         for curve in summary["curves"]:
-            if curve["task"] == task["task"]:
+            if curve["task_key"] == task["key"]:
                 lines += [
                     "",
                     f"Scaling from one pool: `{curve['strategy']}` "
@@ -420,7 +421,7 @@ def draw_plots(summary: dict[str, Any], directory: Path) -> list[Path]:
             fig.savefig(path, dpi=110)
             plt.close(fig)
             written.append(path)
-        curves = [c for c in summary["curves"] if c["task"] == task["task"] and c["n"] > 1]
+        curves = [c for c in summary["curves"] if c["task_key"] == task["key"] and c["n"] > 1]
         if curves:
             fig, ax = plt.subplots(figsize=(7, 4.5))
             for curve in curves:

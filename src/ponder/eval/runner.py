@@ -60,7 +60,7 @@ class Setting:
 @dataclasses.dataclass(frozen=True)
 class TaskPlan:
     key: str
-    name: str
+    name: str  # as reports show it (unique within a plan)
     kind: str
     args: dict[str, Any]
     problems: list[str]

@@ -80,6 +80,11 @@ class Task(abc.ABC):
         return dumped
 
     @property
+    def label(self) -> str:
+        """How reports name the task."""
+        return self.name
+
+    @property
     def key(self) -> str:
         """A stable identity: name and canonical arguments."""
         return f"{self.name}:{json.dumps(self.args, sort_keys=True, separators=(',', ':'))}"

@@ -45,6 +45,10 @@ class JsonlTask(Task):
         # the file's identity is its resolved path (its content may change: say so in ids)
         return {**super().args, "path": str(self.path.resolve())}
 
+    @property
+    def label(self) -> str:
+        return self.path.stem
+
     @classmethod
     def claims(cls, spec: str) -> bool:
         return spec.endswith(".jsonl")

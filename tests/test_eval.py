@@ -1,0 +1,289 @@
+"""The evaluation harness, end to end with a function playing the model (fast, exact), and
+once with the embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ponder.cli import app
+from ponder.errors import BackendUnreachable, ConfigError
+from ponder.eval import evaluate, report
+from ponder.eval.runner import problem_seed
+from ponder.eval.store import Store
+from ponder.tasks import make_task
+from ponder.testing import FunctionBackend
+from ponder.types import GenerationRequest, ModelShape
+
+runner = CliRunner()
+
+
+def fake_model(request: GenerationRequest, index: int) -> str:
+    """Adds the two numbers of the question; sampled replies are wrong when (seed + index)
+    is a multiple of 3, greedy replies when the first number is odd."""
+    assert request.messages is not None
+    a, b = map(int, re.findall(r"\d+", request.messages[-1].content)[:2])
+    params = request.params
+    wrong = a % 2 == 1 if params.temperature == 0 else ((params.seed or 0) + index) % 3 == 0
+    return f"The answer is {a + b + (1 if wrong else 0)}."
+
+
+def write_questions(path: Path, count: int) -> Path:
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(json.dumps({"question": f"What is {i} + {i + 1}?", "answer": 2 * i + 1}) + "\n")
+    return path
+
+
+def expected_vote_correct(problem_id: str, seed: int, n: int) -> bool:
+    base = problem_seed(seed, problem_id)
+    right = sum((base + i) % 3 != 0 for i in range(n))
+    return right > n - right
+
+
+def test_eval_end_to_end_with_a_pool(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 6)))
+    backend = FunctionBackend(fake_model)
+    outcome = evaluate(
+        [task],
+        ["greedy", "self_consistency:n=1|2|4,max_tokens=16"],
+        backend=backend,
+        out=tmp_path / "out",
+        seed=5,
+        model_shape=ModelShape(1000, 2, 8),
+    )
+    # only the largest n ran; n=1 and n=2 came from its samples
+    sizes = sorted(r.params.n for r in backend.history)
+    assert sizes == [1] * 6 + [4] * 6
+    rows = {r["strategy"]: r for r in outcome.summary["results"]}
+    assert set(rows) == {
+        "greedy",
+        "self_consistency:n=1,max_tokens=16",
+        "self_consistency:n=2,max_tokens=16",
+        "self_consistency:n=4,max_tokens=16",
+    }
+    for r in rows.values():
+        for field in (
+            "strategy",
+            "n_problems",
+            "accuracy",
+            "ci_low",
+            "ci_high",
+            "prompt_tokens_mean",
+            "completion_tokens_mean",
+            "wall_seconds",
+        ):
+            assert field in r
+        assert r["n_problems"] == 6
+        assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
+        assert r["flops_mean"] > 0
+    # greedy is wrong exactly on odd first numbers: problems 1, 3, 5
+    assert rows["greedy"]["accuracy"] == pytest.approx(3 / 6)
+    assert rows["greedy"]["ci_method"] == "wilson"
+    ids = [p.id or "" for p in task.problems()]
+    vote = sum(expected_vote_correct(i, 5, 4) for i in ids) / 6
+    assert rows["self_consistency:n=4,max_tokens=16"]["accuracy"] == pytest.approx(vote)
+    one = rows["self_consistency:n=1,max_tokens=16"]
+    assert one["estimated"] and one["estimated_from"] == "self_consistency:n=4,max_tokens=16"
+    single = sum((problem_seed(5, i) + j) % 3 != 0 for i in ids for j in range(4)) / 24
+    assert one["accuracy"] == pytest.approx(single)
+    assert one["wall_seconds"] is None
+    four = rows["self_consistency:n=4,max_tokens=16"]
+    assert one["completion_tokens_mean"] == pytest.approx(four["completion_tokens_mean"] / 4)
+    curve = outcome.summary["curves"][0]
+    assert curve["k"] == [1, 2, 3, 4] and curve["maj_at_k"][0] == pytest.approx(single)
+    names = {p.name for p in outcome.files}
+    assert {"summary.json", "report.md", "q_accuracy_vs_tokens.png", "q_scaling.png"} <= names
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == outcome.summary
+    assert "(est.)" in outcome.table and "greedy" in outcome.table
+    # the report is redrawn from the store alone, to the same numbers
+    again = report(tmp_path / "out")
+    assert again.summary["results"] == outcome.summary["results"]
+
+
+def test_rerunning_resumes_and_runs_nothing_twice(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 4)))
+    first = evaluate([task], ["greedy"], backend=FunctionBackend(fake_model), out=tmp_path)
+    assert first.ran == 4
+    backend = FunctionBackend(fake_model)
+    second = evaluate([task], ["greedy"], backend=backend, out=tmp_path)
+    assert second.ran == 0 and backend.history == []
+    assert second.summary["results"] == first.summary["results"]
+    # a new setting runs only itself; more problems run only the new ones
+    third = evaluate([task], ["greedy", "self_consistency:n=2"], backend=backend, out=tmp_path)
+    assert third.ran == 4 and all(r.params.n == 2 for r in backend.history)
+    with Store(tmp_path) as store:
+        assert store.count() == 8
+
+
+def test_results_of_another_model_are_kept_side_by_side(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 2)))
+    evaluate([task], ["greedy"], backend=FunctionBackend(fake_model), out=tmp_path)
+
+    class Other(FunctionBackend):
+        @property
+        def model_name(self) -> str:
+            return "other-model"
+
+    outcome = evaluate([task], ["greedy"], backend=Other(fake_model), out=tmp_path)
+    assert outcome.ran == 2
+    assert any("function:function" in note and "side by side" in note for note in outcome.notes)
+    assert outcome.summary["model"] == "function:other-model"
+    with Store(tmp_path) as store:
+        assert store.models() == {"function:function", "function:other-model"}
+
+
+def test_a_backend_failure_keeps_what_was_done(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 6)))
+    calls = []
+
+    def flaky(request: GenerationRequest, index: int) -> str:
+        calls.append(1)
+        if len(calls) > 3:
+            raise BackendUnreachable("the server went away", url="http://x")
+        return fake_model(request, index)
+
+    with pytest.raises(BackendUnreachable) as info:
+        evaluate([task], ["greedy"], backend=FunctionBackend(flaky), out=tmp_path, concurrency=1)
+    assert any("3 result(s) are stored" in note for note in info.value.__notes__)
+    outcome = evaluate([task], ["greedy"], backend=FunctionBackend(fake_model), out=tmp_path)
+    assert outcome.ran == 3 and outcome.summary["results"][0]["n_problems"] == 6
+
+
+def test_bad_requests_fail_before_anything_runs(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 2)))
+    backend = FunctionBackend(fake_model)
+    with pytest.raises(Exception, match="unknown strategy 'nope'"):
+        evaluate([task], ["nope"], backend=backend, out=tmp_path / "a")
+    with pytest.raises(ConfigError, match="invalid options for strategy 'self_consistency'"):
+        evaluate([task], ["self_consistency:n=0"], backend=backend, out=tmp_path / "a")
+    with pytest.raises(ConfigError, match="given twice"):
+        evaluate(
+            [task], ["self_consistency", "self_consistency:n=8"], backend=backend, out=tmp_path
+        )
+    with pytest.raises(ConfigError, match="--limit"):
+        evaluate([task], ["greedy"], backend=backend, out=tmp_path, limit=0)
+    assert backend.history == []
+
+
+KILL_SCRIPT = """
+import asyncio, json, re, sys
+from ponder.eval import evaluate
+from ponder.tasks import make_task
+from ponder.testing import FunctionBackend
+sys.path.insert(0, {tests!r})
+from test_eval import fake_model
+task = make_task({questions!r})
+evaluate([task], ["greedy", "self_consistency:n=3"], out={out!r}, seed=1, concurrency=3,
+         backend=FunctionBackend(fake_model, delay=0.05))
+"""
+
+
+def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    questions = str(write_questions(tmp_path / "q.jsonl", 40))
+    interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
+
+    def launch(out: Path) -> subprocess.Popen[bytes]:
+        script = KILL_SCRIPT.format(
+            tests=str(Path(__file__).parent), questions=questions, out=str(out)
+        )
+        return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
+
+    process = launch(interrupted)
+    deadline = time.monotonic() + 60
+    stored = 0
+    while time.monotonic() < deadline and stored < 20:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(interrupted / "results.sqlite") as db:
+                stored = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        except sqlite3.Error:
+            continue
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 0 < stored < 80, "the kill should land halfway"
+    assert launch(interrupted).wait(timeout=120) == 0
+    assert launch(whole).wait(timeout=120) == 0
+    with Store(interrupted) as a, Store(whole) as b:
+        assert a.keys() == b.keys()
+        assert a.count() == b.count() == 80
+
+
+def test_cli_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["eval", "--task", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown task 'nope'" in result.output
+    assert "products" in result.output
+    result = runner.invoke(
+        app, ["eval", "-t", "products", "-a", "max_digits=0", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "max_digits must be >= min_digits" in result.output
+    result = runner.invoke(app, ["eval", "-t", "products", "-s", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown strategy 'nope'; choose one of" in result.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": 1}\n{oops\n')
+    result = runner.invoke(app, ["eval", "-t", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "line 2: not valid JSON" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "holds no results store" in result.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    result = runner.invoke(
+        app, ["eval", "-t", "products", "--ray", "auto", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2 and "pip install 'ponder[ray]'" in result.output
+
+
+@pytest.mark.live
+def test_cli_eval_on_the_embedded_model(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "-t",
+        "products",
+        "-a",
+        "max_digits=1",
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+        "-s",
+        "greedy:max_tokens=24",
+        "-s",
+        "self_consistency:n=1|2,max_tokens=24",
+        "-q",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "self_consistency:n=1,max_tokens=24 (est.)" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert [r["n_problems"] for r in summary["results"]] == [2, 2, 2]
+    assert all(r["flops_mean"] > 0 for r in summary["results"])
+    assert (out / "products_accuracy_vs_tokens.png").stat().st_size > 1000
+    redrawn = runner.invoke(app, ["report", str(out), "--json"])
+    assert redrawn.exit_code == 0
+    assert json.loads(redrawn.stdout)["results"] == summary["results"]
+
+
+@pytest.mark.live
+def test_ray_fan_out_lands_in_the_same_store(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 3)))
+    settings = ["greedy:max_tokens=8"]
+    fanned = evaluate([task], settings, out=tmp_path / "ray", ray_address="local", ray_workers=2)
+    local = evaluate([task], settings, out=tmp_path / "local")
+    assert fanned.ran == 3
+    with Store(tmp_path / "ray") as a, Store(tmp_path / "local") as b:
+        assert a.keys() == b.keys()
+    assert fanned.summary["results"][0]["n_problems"] == 3
+    assert fanned.summary["model"] == local.summary["model"]

@@ -1,0 +1,144 @@
+"""Tasks: lookup, determinism, argument checking, JSONL validation, scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ponder.errors import ConfigError, UnknownNameError
+from ponder.registry import default_registry
+from ponder.tasks import make_task, task_names
+from ponder.tasks.humaneval import extract_code
+
+
+def test_every_reasoning_gym_dataset_is_a_task() -> None:
+    names = task_names()
+    assert {"humaneval", "jsonl", "reasoning_gym:products", "reasoning_gym:chain_sum"} <= set(names)
+    assert make_task("reasoning_gym:products").name == make_task("products").name == "products"
+
+
+def test_unknown_task_lists_the_known() -> None:
+    with pytest.raises(UnknownNameError, match="unknown task 'nope'.*humaneval.*products"):
+        make_task("nope")
+    with pytest.raises(UnknownNameError, match="reasoning_gym task 'nope'"):
+        make_task("reasoning_gym:nope")
+
+
+def test_reasoning_gym_problems_are_fixed_by_the_seed() -> None:
+    a = make_task("products", {"max_digits": 1}, seed=3).problems()[:5]
+    b = make_task("products", {"max_digits": 1}, seed=3).problems()[:5]
+    c = make_task("products", {"max_digits": 1}, seed=4).problems()[:5]
+    assert [p.question for p in a] == [p.question for p in b]
+    assert [p.question for p in a] != [p.question for p in c]
+    # problem i does not depend on the size asked for
+    small = make_task("products", {"max_digits": 1, "size": 5}, seed=3).problems()
+    assert [p.question for p in small] == [p.question for p in a]
+    # an explicit seed argument wins over the run's seed, and is part of the task's identity
+    assert make_task("products", {"seed": 9}, seed=3).args["seed"] == 9
+    assert make_task("products", seed=3).key != make_task("products", seed=4).key
+
+
+def test_reasoning_gym_arguments_are_checked_by_the_dataset() -> None:
+    with pytest.raises(ConfigError, match="max_digits must be >= min_digits"):
+        make_task("products", {"max_digits": 0})
+    with pytest.raises(ConfigError, match="no argument bogus; its arguments: .*max_digits"):
+        make_task("products", {"bogus": 1})
+
+
+def test_reasoning_gym_scoring_uses_the_dataset_scorer() -> None:
+    task = make_task("products", {"max_digits": 1}, seed=0)
+    problem = task.problems()[2]
+    reference = problem.metadata["reference"]
+    assert task.score(problem, "", reference).correct
+    assert not task.score(problem, "", str(int(reference) + 1)).correct
+    missing = task.score(problem, "I do not know", None)
+    assert not missing.correct and missing.reason
+
+
+def _write(path: Path, lines: list[object]) -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_jsonl_task_reads_and_scores(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "q.jsonl",
+        [
+            {"question": "Half of one?", "answer": "1/2", "id": "half"},
+            "",
+            {"question": "Capital of France?", "answer": "Paris", "metadata": {"topic": "geo"}},
+        ],
+    )
+    task = make_task(str(path))
+    assert task.name == "jsonl" and task.kind == "answer"
+    half, paris = task.problems()
+    assert (half.id, paris.id) == ("half", "3")  # default id: the line number
+    assert paris.metadata["topic"] == "geo"
+    assert task.score(half, "", "0.5").correct  # math-verify equivalence
+    assert task.score(half, "", "\\frac{1}{2}").correct
+    assert task.score(paris, "", "paris.").correct  # normalised exact match
+    assert not task.score(paris, "", "Lyon").correct
+
+
+def test_jsonl_bad_lines_are_named_and_nothing_is_loaded(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "bad.jsonl",
+        [
+            {"question": "ok", "answer": 1},
+            "{not json",
+            {"question": "", "answer": 1},
+            {"question": "q", "answer": None},
+            [1, 2],
+            {"question": "q", "answer": 1, "id": 1},
+            {"question": "q", "answer": 1, "extra": 1},
+        ],
+    )
+    with pytest.raises(ConfigError) as info:
+        make_task(str(path))
+    message = str(info.value)
+    assert "6 invalid line(s), nothing was loaded" in message
+    for fragment in (
+        "line 2: not valid JSON",
+        'line 3: "question" must be a non-empty string',
+        'line 4: "answer" must be a string or a number',
+        "line 5: expected a JSON object",
+        "line 6: id '1' already used on line 1",  # line 1's default id is its line number
+        "line 7: unknown field(s) extra",
+    ):
+        assert fragment in message
+    duplicate = _write(tmp_path / "dup.jsonl", [{"question": "a", "answer": 1, "id": "x"}] * 2)
+    with pytest.raises(ConfigError, match="line 2: id 'x' already used on line 1"):
+        make_task(str(duplicate))
+    with pytest.raises(ConfigError, match="does not exist"):
+        make_task(str(tmp_path / "missing.jsonl"))
+
+
+def test_humaneval_runs_the_tests_in_the_sandbox() -> None:
+    task = make_task("humaneval", {"timeout": 5})
+    problems = task.problems()
+    assert len(problems) == 164 and task.kind == "code"
+    problem = problems[0]
+    record = problem.metadata["record"]
+    whole = f"Here it is:\n```python\n{record['prompt']}{record['canonical_solution']}```\n"
+    assert task.score(problem, whole, None).correct
+    assert task.score(problem, record["canonical_solution"], None).correct  # the body alone
+    wrong = task.score(
+        problem, "```python\ndef has_close_elements(a, b):\n    return True\n```", None
+    )
+    assert not wrong.correct and "AssertionError" in (wrong.reason or "")
+    hung = task.score(problem, "```python\nwhile True: pass\n```", None)
+    assert not hung.correct and hung.reason
+
+
+def test_extract_code_takes_the_last_block() -> None:
+    text = "```python\nfirst\n```\nthen\n```\nsecond\n```"
+    assert extract_code(text).strip() == "second"
+    assert extract_code("no fences") == "no fences"
+    assert extract_code("```python\nunclosed").strip() == "unclosed"
+
+
+def test_tasks_register_as_plugins() -> None:
+    registry = default_registry()
+    assert {"humaneval", "jsonl", "reasoning_gym"} <= set(registry.names("task"))
