@@ -1,0 +1,88 @@
+"""Eval throughput: ``ponder eval`` against the same problems solved one after another.
+
+The job: the first 32 problems of the development suite's ``products`` task (max_digits=1),
+``self_consistency`` with n=8 (temperature 0.8, at most 256 tokens per sample), on the
+embedded model. One side runs ``ponder.eval.aevaluate`` (problems concurrently, scoring,
+SQLite store and report included); the other solves the problems one after another through
+``Strategy.run`` in one process, as a loop over ``ponder solve`` would with the model loaded
+once. Both use the same per-problem seeds and a freshly loaded backend with the same engine
+settings; only the runs are timed (not model loading).
+
+Prints both wall times, both accuracies, and as its last line the ratio eval / sequential
+(target <= 0.5).
+
+    .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+
+from ponder.backends.llamacpp import LlamaCppBackend
+from ponder.eval import aevaluate
+from ponder.eval.runner import problem_seed
+from ponder.runtime import Context
+from ponder.strategies.self_consistency import SelfConsistency
+from ponder.tasks import make_task
+
+SETTING = "self_consistency:n=8"
+SEED = 0
+
+
+async def sequential(problems: list, task: object) -> tuple[float, float, int]:
+    backend = LlamaCppBackend()
+    try:
+        start = time.perf_counter()
+        correct, tokens = 0, 0
+        for problem in problems:
+            strategy = SelfConsistency(n=8, seed=problem_seed(SEED, problem.id))
+            result = await strategy.run(problem, Context(backend))
+            correct += task.score(problem, result.text, result.answer).correct  # type: ignore[attr-defined]
+            tokens += result.usage.completion_tokens
+        return time.perf_counter() - start, correct / len(problems), tokens
+    finally:
+        await backend.aclose()
+
+
+async def concurrent(task: object, limit: int, concurrency: int) -> tuple[float, float, int]:
+    backend = LlamaCppBackend()
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            outcome = await aevaluate(
+                [task],  # type: ignore[list-item]
+                [SETTING],
+                out=out,
+                backend=backend,
+                seed=SEED,
+                limit=limit,
+                concurrency=concurrency,
+            )
+            seconds = time.perf_counter() - start
+        row = outcome.summary["results"][0]
+        return seconds, row["accuracy"], round(row["completion_tokens_mean"] * limit)
+    finally:
+        await backend.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=None)
+    args = parser.parse_args()
+    task = make_task("products", {"max_digits": 1}, seed=SEED)
+    problems = list(task.problems())[: args.problems]
+    eval_s, eval_acc, eval_tok = asyncio.run(concurrent(task, args.problems, args.concurrency))
+    seq_s, seq_acc, seq_tok = asyncio.run(sequential(problems, task))
+    print(f"problems: {len(problems)} x {SETTING} (max_tokens 256, temperature 0.8)")
+    print(f"ponder eval : {eval_s:7.1f} s  accuracy {eval_acc:.3f}  completion tokens {eval_tok}")
+    print(f"sequential  : {seq_s:7.1f} s  accuracy {seq_acc:.3f}  completion tokens {seq_tok}")
+    print(f"eval tokens/s {eval_tok / eval_s:.0f}, sequential tokens/s {seq_tok / seq_s:.0f}")
+    print(f"ratio eval/sequential wall time: {eval_s / seq_s:.3f}")
+
+
+if __name__ == "__main__":
+    main()
