@@ -85,6 +85,8 @@ def test_wilson_known_values() -> None:
     assert wilson(0, 20)[0] == 0.0
     assert wilson(20, 20)[1] == 1.0
     assert wilson(0, 0) == (0.0, 1.0)
+    for n in range(1, 50):  # the point estimate is always inside, exactly at the edges
+        assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
 
 
 def test_interval_picks_the_method() -> None:

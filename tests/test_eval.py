@@ -287,3 +287,12 @@ def test_ray_fan_out_lands_in_the_same_store(tmp_path: Path) -> None:
         assert a.keys() == b.keys()
     assert fanned.summary["results"][0]["n_problems"] == 3
     assert fanned.summary["model"] == local.summary["model"]
+
+
+def test_a_setting_that_gets_everything_wrong_still_reports(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 3)))
+    backend = FunctionBackend(lambda request, index: "The answer is 1000.")
+    outcome = evaluate([task], ["greedy", "self_consistency:n=2"], backend=backend, out=tmp_path)
+    assert [r["accuracy"] for r in outcome.summary["results"]] == [0.0, 0.0]
+    assert all(r["ci_low"] == 0.0 for r in outcome.summary["results"])
+    assert (tmp_path / "q_accuracy_vs_tokens.png").is_file()

@@ -393,11 +393,21 @@ def draw_plots(summary: dict[str, Any], directory: Path) -> list[Path]:
             fig, ax = plt.subplots(figsize=(7, 4.5))
             xs = [r["tokens_mean"] for r in rows]
             ys = [r["accuracy"] for r in rows]
-            errors = [
-                [y - r["ci_low"] for y, r in zip(ys, rows, strict=True)],
-                [r["ci_high"] - y for y, r in zip(ys, rows, strict=True)],
+            errors = [  # rounding can put a bound a hair past its point
+                [max(0.0, y - r["ci_low"]) for y, r in zip(ys, rows, strict=True)],
+                [max(0.0, r["ci_high"] - y) for y, r in zip(ys, rows, strict=True)],
             ]
-            ax.errorbar(xs, ys, yerr=errors, fmt="o", capsize=3, color="tab:blue", alpha=0.8)
+            for i, r in enumerate(rows):
+                ax.errorbar(
+                    [xs[i]],
+                    [ys[i]],
+                    yerr=[[errors[0][i]], [errors[1][i]]],
+                    fmt="o",
+                    capsize=3,
+                    color="tab:blue",
+                    mfc="white" if r["estimated"] else "tab:blue",
+                    alpha=0.85,
+                )
             for x, y, r in zip(xs, ys, rows, strict=True):
                 ax.annotate(
                     r["strategy"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7
@@ -414,7 +424,9 @@ def draw_plots(summary: dict[str, Any], directory: Path) -> list[Path]:
             ax.set_xlabel("tokens per problem (prompt + completion)")
             ax.set_ylabel("accuracy (95% CI)")
             ax.set_ylim(-0.02, 1.02)
-            ax.set_title(f"{task['task']}: accuracy against compute")
+            ax.set_title(
+                f"{task['task']}: accuracy against compute (hollow: estimated from a pool)"
+            )
             ax.legend(loc="lower right")
             fig.tight_layout()
             path = directory / f"{slug}_accuracy_vs_tokens.png"
