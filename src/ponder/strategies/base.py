@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -82,6 +82,22 @@ class Result:
         }
 
 
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def validate_options(config: type[ConfigT], options: Mapping[str, Any], what: str) -> ConfigT:
+    """``options`` validated as ``config``; a ConfigError naming each bad field and the
+    fields ``what`` (a strategy, a task) has, if they are not valid."""
+    try:
+        return config.model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
+        known = ", ".join(config.model_fields)
+        raise ConfigError(f"invalid options for {what}: {problems} (its options: {known})") from exc
+
+
 class StrategyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -119,17 +135,7 @@ class Strategy(abc.ABC):
     pool_estimate: ClassVar[str | None] = None
 
     def __init__(self, **options: Any) -> None:
-        try:
-            self.config = self.Config.model_validate(options)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            known = ", ".join(self.Config.model_fields)
-            raise ConfigError(
-                f"invalid options for strategy {self.name!r}: {problems} (its options: {known})"
-            ) from exc
+        self.config = validate_options(self.Config, options, f"strategy {self.name!r}")
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())

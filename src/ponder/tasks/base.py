@@ -20,11 +20,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from ponder.errors import ConfigError, UnknownNameError
+from ponder.errors import UnknownNameError
 from ponder.registry import Registry, default_registry
-from ponder.strategies.base import Problem
+from ponder.strategies.base import Problem, validate_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,17 +61,7 @@ class Task(abc.ABC):
     seeded: ClassVar[bool] = False
 
     def __init__(self, **args: Any) -> None:
-        try:
-            self.config = self.Config.model_validate(args)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            known = ", ".join(self.Config.model_fields)
-            raise ConfigError(
-                f"invalid arguments for task {self.name!r}: {problems} (its arguments: {known})"
-            ) from exc
+        self.config = validate_options(self.Config, args, f"task {self.name!r}")
 
     @property
     def args(self) -> dict[str, Any]:
