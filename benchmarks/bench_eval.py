@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=None)
     args = parser.parse_args()
     task = make_task("products", {"max_digits": 1}, seed=SEED)
-    problems = list(task.problems())[: args.problems]
+    problems = list(task.problems(args.problems))
     eval_s, eval_acc, eval_tok = asyncio.run(concurrent(task, args.problems, args.concurrency))
     seq_s, seq_acc, seq_tok = asyncio.run(sequential(problems, task))
     print(f"problems: {len(problems)} x {SETTING} (max_tokens 256, temperature 0.8)")

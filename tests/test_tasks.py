@@ -35,6 +35,9 @@ def test_reasoning_gym_problems_are_fixed_by_the_seed() -> None:
     # problem i does not depend on the size asked for
     small = make_task("products", {"max_digits": 1, "size": 5}, seed=3).problems()
     assert [p.question for p in small] == [p.question for p in a]
+    # a limit generates only the first problems, the same ones
+    first = make_task("products", {"max_digits": 1}, seed=3).problems(2)
+    assert [p.question for p in first] == [p.question for p in a[:2]]
     # an explicit seed argument wins over the run's seed, and is part of the task's identity
     assert make_task("products", {"seed": 9}, seed=3).args["seed"] == 9
     assert make_task("products", seed=3).key != make_task("products", seed=4).key

@@ -52,7 +52,7 @@ def solve(
 ) -> None:
     """Solve one question with a test-time scaling strategy."""
     from ponder.api import solve as api_solve
-    from ponder.errors import PonderError, UserError
+    from ponder.errors import PonderError
 
     try:
         name, options = parse_strategy_spec(strategy)
@@ -60,8 +60,7 @@ def solve(
         options.update({k: v for k, v in given.items() if v is not None})
         result = api_solve(question, strategy=name, backend=model, **options)
     except PonderError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2 if isinstance(exc, UserError) else 1) from None
+        raise _fail(exc) from None
     if as_json:
         typer.echo(json.dumps({"model": model or "default", **result.as_dict()}, indent=2))
         return

@@ -90,7 +90,7 @@ async def aevaluate(
         raise ConfigError("a task is given twice with the same arguments")
     problems: dict[str, list[Problem]] = {}
     for task in tasks:
-        problems[task.key] = list(task.problems())[:limit]
+        problems[task.key] = list(task.problems(limit))
     if ray_address is not None:
         from ponder.eval.distributed import require_ray
 

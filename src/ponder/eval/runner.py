@@ -49,9 +49,6 @@ class Setting:
     def estimated(self) -> bool:
         return self.pool is not None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Setting:
         return cls(**data)

@@ -89,9 +89,11 @@ class Task(abc.ABC):
         return cls(**args)
 
     @abc.abstractmethod
-    def problems(self) -> Sequence[Problem]:
-        """The problems, in a fixed order; ``Problem.id`` is unique within the task and
-        ``Problem.metadata["reference"]`` holds the reference answer when there is one."""
+    def problems(self, limit: int | None = None) -> Sequence[Problem]:
+        """The problems (the first ``limit`` only, when given), in a fixed order;
+        ``Problem.id`` is unique within the task and ``Problem.metadata["reference"]`` holds
+        the reference answer when there is one. Procedural tasks generate only those asked
+        for."""
 
     @abc.abstractmethod
     def score(self, problem: Problem, text: str, answer: str | None) -> Score:

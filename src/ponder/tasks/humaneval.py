@@ -49,7 +49,7 @@ class HumanEvalTask(Task):
 
         self._records = read_problems()
 
-    def problems(self) -> Sequence[Problem]:
+    def problems(self, limit: int | None = None) -> Sequence[Problem]:
         config = self.config
         assert isinstance(config, HumanEvalConfig)
         return [
@@ -59,7 +59,7 @@ class HumanEvalTask(Task):
                 id=task_id,
                 metadata={"reference": record["canonical_solution"], "record": record},
             )
-            for task_id, record in self._records.items()
+            for task_id, record in list(self._records.items())[:limit]
         ]
 
     def program(self, problem: Problem, text: str) -> str:

@@ -57,8 +57,8 @@ class JsonlTask(Task):
     def from_spec(cls, spec: str, **args: Any) -> Task:
         return cls(path=spec, **args)
 
-    def problems(self) -> Sequence[Problem]:
-        return self._problems
+    def problems(self, limit: int | None = None) -> Sequence[Problem]:
+        return self._problems[:limit]
 
     def score(self, problem: Problem, text: str, answer: str | None) -> Score:
         if answer is None:

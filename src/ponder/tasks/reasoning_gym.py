@@ -63,9 +63,10 @@ class ReasoningGymTask(Task):
         system = {"system": self.system} if self.system else {}
         return {**_jsonable(self._args), **system}
 
-    def problems(self) -> Sequence[Problem]:
+    def problems(self, limit: int | None = None) -> Sequence[Problem]:
+        count = len(self.dataset) if limit is None else min(limit, len(self.dataset))
         problems = []
-        for i in range(len(self.dataset)):
+        for i in range(count):
             entry = self.dataset[i]
             problems.append(
                 Problem(
