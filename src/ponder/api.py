@@ -34,15 +34,40 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
+def split_options(text: str) -> list[str]:
+    """``"a=1,b=judge(x=1,y=2),c=[1,2]"`` -> ``["a=1", "b=judge(x=1,y=2)", "c=[1,2]"]``:
+    commas inside brackets, braces, parentheses or quotes do not split."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
 def parse_strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"self_consistency:n=8,temperature=0.7"`` -> ``("self_consistency", {...})``.
 
-    Values are read as JSON where they parse (``8``, ``0.7``, ``null``, ``true``), as text
-    otherwise.
+    Values are read as JSON where they parse (``8``, ``0.7``, ``null``, ``true``,
+    ``["a","b"]``), as text otherwise. Commas inside brackets or parentheses belong to the
+    value: ``best_of_n:n=8,scorer=judge(mode=text,model=big)``.
     """
     name, _, rest = spec.partition(":")
     options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
+    for item in split_options(rest):
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError(f"strategy option {item!r} in {spec!r} is not of the form key=value")

@@ -18,7 +18,8 @@ well-formed request::
         │   ├── BackendTimeout         connected, but no answer in time
         │   ├── BackendHTTPError       the server answered with an HTTP error status
         │   └── BackendProtocolError   the server answered something we cannot read
-        └── BudgetExhausted        the compute budget ran out before the strategy finished
+        ├── BudgetExhausted        the compute budget ran out before the strategy finished
+        └── VerifierError          no candidate could be scored (every score a failure)
 
 Errors from libraries are translated at the boundary (``raise ... from exc``), and every
 message says what to do next.
@@ -109,3 +110,8 @@ class BackendProtocolError(BackendError):
 
 class BudgetExhausted(RunError):
     """The compute budget ran out before the strategy could finish."""
+
+
+class VerifierError(RunError):
+    """Scoring failed for every candidate, so nothing can be chosen. Single failures are not
+    errors: they are recorded with the candidate's score (``ScoreValue.error``)."""

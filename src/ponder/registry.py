@@ -1,4 +1,4 @@
-"""One registry for backends, strategies and tasks (later scorers), built on entry points.
+"""One registry for backends, strategies, scorers and tasks, built on entry points.
 
 Built-ins are declared in ponder's own ``pyproject.toml`` under the groups ``ponder.backends``
 and ``ponder.strategies``, exactly as a third-party plugin declares its own::
@@ -22,6 +22,7 @@ GROUPS: Mapping[str, str] = {
     "backend": "ponder.backends",
     "strategy": "ponder.strategies",
     "task": "ponder.tasks",
+    "scorer": "ponder.scorers",
 }
 
 

@@ -249,6 +249,13 @@ class Context:
         self._reserved = self._reserved + worst
         return worst
 
+    def record(
+        self, role: str, usage: Usage, seconds: float, *, model: str | None = None, n: int = 1
+    ) -> None:
+        """Charge work done outside ``sample``/``stream`` (a reward-model server, a sandbox
+        run) to the ledger and the trace, so every call a strategy causes is counted."""
+        self._record(role, model, n, usage, seconds)
+
     def _record(self, role: str, model: str | None, n: int, usage: Usage, seconds: float) -> None:
         self.ledger.record(role, usage, seconds)
         self.trace.append(TraceEvent(role, model or DEFAULT_MODEL, n, usage, seconds))

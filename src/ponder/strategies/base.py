@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ponder.answers import extract_answer
 from ponder.errors import ConfigError
-from ponder.runtime import Context
-from ponder.types import Completion, Message, Usage
+from ponder.runtime import DEFAULT_MODEL, Context
+from ponder.types import Completion, Message, TokenLogprob, Usage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,19 +43,37 @@ class Candidate:
     answer: str | None
     completion_tokens: int
     finish_reason: str
+    #: the name of the Context model that wrote it
+    model: str = DEFAULT_MODEL
+    #: per-token logprobs, when sampling asked for them (scorers such as ``confidence``
+    #: read them); left out of ``as_dict`` to keep stored records small
+    logprobs: tuple[TokenLogprob, ...] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
-    def from_completion(cls, completion: Completion) -> Candidate:
+    def from_completion(
+        cls, completion: Completion, *, index: int | None = None, model: str | None = None
+    ) -> Candidate:
         return cls(
-            index=completion.index,
+            index=completion.index if index is None else index,
             text=completion.text,
             answer=extract_answer(completion.text),
             completion_tokens=completion.completion_tokens,
             finish_reason=completion.finish_reason,
+            model=model or DEFAULT_MODEL,
+            logprobs=completion.logprobs,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "index": self.index,
+            "text": self.text,
+            "answer": self.answer,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+            "model": self.model,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,3 +177,26 @@ class Strategy(abc.ABC):
 
     @abc.abstractmethod
     async def solve(self, problem: Problem, ctx: Context) -> Outcome: ...
+
+
+async def sample_candidates(
+    problem: Problem,
+    ctx: Context,
+    config: SamplingConfig,
+    n: int,
+    *,
+    model: str | None = None,
+    first_index: int = 0,
+    seed_offset: int = 0,
+    **extra: Any,
+) -> list[Candidate]:
+    """``n`` samples of ``problem`` as one request (one prefill, one batch), as candidates
+    numbered from ``first_index``; ``extra`` adds sampling options (logprobs, say)."""
+    options = config.model_dump(include=set(SamplingConfig.model_fields))
+    if options.get("seed") is not None:
+        options["seed"] += seed_offset
+    result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
+    return [
+        Candidate.from_completion(c, index=first_index + i, model=model)
+        for i, c in enumerate(result.completions)
+    ]

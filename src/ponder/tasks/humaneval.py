@@ -13,17 +13,16 @@ that gives only the body is appended to the signature.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
 
+from ponder.code import assemble, extract_code, split_tests
 from ponder.sandbox import Limits, run_code
 from ponder.strategies.base import Problem
 from ponder.tasks.base import Score, Task, TaskConfig
 
-_FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
 INSTRUCTION = (
     "Complete the following Python function. Reply with the complete function in a "
     "```python code block.\n\n```python\n{prompt}```"
@@ -52,24 +51,27 @@ class HumanEvalTask(Task):
     def problems(self, limit: int | None = None) -> Sequence[Problem]:
         config = self.config
         assert isinstance(config, HumanEvalConfig)
-        return [
-            Problem(
-                config.instruction.format(prompt=record["prompt"]),
-                system=config.system,
-                id=task_id,
-                metadata={"reference": record["canonical_solution"], "record": record},
-            )
-            for task_id, record in list(self._records.items())[:limit]
-        ]
+        problems = []
+        for task_id, record in list(self._records.items())[:limit]:
+            setup, tests = split_tests(record["test"])
+            metadata = {
+                "reference": record["canonical_solution"],
+                "record": record,
+                # what the ``tests`` scorer needs: one entry per assert of check()
+                "code_prompt": record["prompt"],
+                "entry_point": record["entry_point"],
+                "test_setup": setup,
+                "tests": tests,
+            }
+            instruction = config.instruction.format(prompt=record["prompt"])
+            problems.append(Problem(instruction, config.system, task_id, metadata))
+        return problems
 
     def program(self, problem: Problem, text: str) -> str:
         """The program that tests ``text`` against ``problem``."""
         record = problem.metadata["record"]
-        code = extract_code(text)
-        prompt, entry = record["prompt"], record["entry_point"]
-        body = code if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.M) else None
-        solution = f"{prompt}\n{body}" if body is not None else prompt + code
-        return f"{solution}\n\n{record['test']}\n\ncheck({entry})\n"
+        solution = assemble(record["prompt"], extract_code(text), record["entry_point"])
+        return f"{solution}\n\n{record['test']}\n\ncheck({record['entry_point']})\n"
 
     def score(self, problem: Problem, text: str, answer: str | None) -> Score:
         config = self.config
@@ -85,7 +87,4 @@ class HumanEvalTask(Task):
         return Score(0.0, False, f"{execution.status}: {execution.reason}")
 
 
-def extract_code(text: str) -> str:
-    """The last fenced code block of ``text``, or all of it when there is none."""
-    blocks = _FENCE.findall(text)
-    return blocks[-1] if blocks else text
+__all__ = ["HumanEvalTask", "extract_code"]
