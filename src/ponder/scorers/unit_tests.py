@@ -42,7 +42,7 @@ class TestsConfig(ScorerConfig):
     concurrency: int | None = Field(None, ge=1)
 
 
-class Tests(Scorer):
+class UnitTestScorer(Scorer):
     """The fraction of a problem's unit tests a candidate's code passes."""
 
     name = "tests"
