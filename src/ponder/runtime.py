@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from ponder.backends.base import Backend
@@ -60,10 +60,16 @@ class Ledger:
 
     def __init__(self) -> None:
         self.roles: dict[str, RoleUsage] = {}
+        #: completion tokens each cancelled sample had produced when it was cancelled
+        self.cancelled: list[int] = []
         self._started = time.perf_counter()
 
     def record(self, role: str, usage: Usage, seconds: float) -> None:
         self.roles.setdefault(role, RoleUsage()).add(usage, seconds)
+
+    def note_cancelled(self, tokens: int) -> None:
+        """A sample was cancelled after producing ``tokens`` (already charged by its call)."""
+        self.cancelled.append(tokens)
 
     def total(self) -> Usage:
         total = Usage()
@@ -80,6 +86,8 @@ class Ledger:
         return {
             **total.as_dict(),
             "wall_seconds": round(self.elapsed, 4),
+            "samples_cancelled": len(self.cancelled),
+            "cancelled_tokens": list(self.cancelled),
             "by_role": {
                 name: {**dataclasses.asdict(r), "wall_seconds": round(r.wall_seconds, 4)}
                 for name, r in sorted(self.roles.items())
@@ -193,7 +201,7 @@ class Context:
         prefix: str = "",
         raw: bool = False,
         **overrides: Any,
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         """Stream ``n`` samples; completion tokens are recorded as the samples finish."""
         backend = self.model(model)
         request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
@@ -209,10 +217,13 @@ class Context:
         finally:
             self._reserved = _minus(self._reserved, worst)
             # exact when the backend reported usage; a stream cut short (or a server that
-            # sends none) is charged its tokens so far and the prompt bound
-            usage = final or Usage(
-                prompt_tokens=worst.prompt_tokens, completion_tokens=sum(produced.values())
-            )
+            # sends none) is charged its tokens so far, and its prompt as the backend counts
+            # it (the bound where it cannot)
+            if final is None:
+                counted = backend.count_prompt_tokens(request)
+                prompt = worst.prompt_tokens if counted is None else counted
+                final = Usage(prompt_tokens=prompt, completion_tokens=sum(produced.values()))
+            usage = final
             self._record(role, model, request.params.n, usage, time.perf_counter() - start)
 
     # -- budget
@@ -225,9 +236,25 @@ class Context:
         left = self.budget.completion_tokens - spent.completion_tokens
         return Usage(completion_tokens=max(0, left))
 
-    def _reserve(self, request: GenerationRequest, backend: Backend) -> Usage:
-        params = request.params
-        prompt_guess = _prompt_estimate(request)
+    def affordable(
+        self,
+        messages: Sequence[Message | dict[str, str]] | str,
+        n: int,
+        max_tokens: int,
+    ) -> int:
+        """How many of ``n`` samples of at most ``max_tokens`` the budget still admits (what
+        is reserved by calls in flight counts as spent); adaptive strategies launch only
+        what fits, so they stop at the budget instead of failing."""
+        request = self.request(messages, max_tokens=max_tokens)
+        for k in range(n, 0, -1):
+            try:
+                self._check(request.params.replace(n=k), _prompt_estimate(request))
+            except BudgetExhausted:
+                continue
+            return k
+        return 0
+
+    def _check(self, params: SamplingParams, prompt_guess: int) -> Usage:
         worst = Usage(prompt_tokens=prompt_guess, completion_tokens=params.n * params.max_tokens)
         spent = self.ledger.total() + self._reserved
         b = self.budget
@@ -246,6 +273,10 @@ class Context:
                 f"{b.total_tokens - spent.total_tokens} are left in the budget; raise the budget "
                 "or lower n or max_tokens"
             )
+        return worst
+
+    def _reserve(self, request: GenerationRequest, backend: Backend) -> Usage:
+        worst = self._check(request.params, _prompt_estimate(request))
         self._reserved = self._reserved + worst
         return worst
 

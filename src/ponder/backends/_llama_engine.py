@@ -441,10 +441,13 @@ class Engine:
         """Give the job a prompt sequence: a cached one holding its whole prompt, or a new one
         that starts as a copy of the longest cached prefix. False if no slot or KV room yet."""
         tokens = job.prompt_tokens
+        for prompt in self._prompts.values():
+            if prompt.tokens == tokens:
+                # the same prompt, cached or still being prefilled for another request: share
+                # it (concurrent single-sample requests of one prompt pay for one prefill)
+                self._pin(job, prompt, len(tokens) - 1)
+                return True
         best, best_len = self._longest_cached_prefix(tokens)
-        if best is not None and best_len == len(tokens) - 1 == len(best.tokens) - 1:
-            self._pin(job, best, best_len)  # the whole prompt is cached: share it as it is
-            return True
         if not self._free_prompt_seqs and not self._evict_one():
             return False
         if not self._kv_fits(len(tokens)):

@@ -50,6 +50,11 @@ class Backend(abc.ABC):
         """Parameter count, layers and width, where the backend knows them (FLOP estimates)."""
         return None
 
+    def count_prompt_tokens(self, request: GenerationRequest) -> int | None:
+        """The request's exact prompt tokens, where the backend can count them locally (used
+        to charge a stream that was cancelled before the backend reported its usage)."""
+        return None
+
     @abc.abstractmethod
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """All ``n`` samples of the request, in index order, with exact usage."""

@@ -144,6 +144,9 @@ class LlamaCppBackend(Backend):
         add_bos = self._engine.add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._engine.tokenize(text, add_special=add_bos, parse_special=True)
 
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        return len(self.prompt_tokens(request))
+
     # -- generation
 
     def _job(

@@ -1,0 +1,193 @@
+"""Samples that can be stopped: the machinery under the adaptive-compute strategies.
+
+A ``TracePool`` draws samples of one problem as streams through the Context, each trace
+visible token by token, so that a strategy can
+
+- wait for the next trace to finish (``next_finished``),
+- cancel one trace (``cancel(trace)``: DeepConf drops a trace whose confidence fell) or every
+  trace still running (``cancel_all``: the answer is settled),
+- launch more traces as it goes (``launch``).
+
+Cancelling is real: the stream is closed, the backend frees the sequence at its next decode
+step, and the tokens the trace had produced stay charged to the ledger (the Context records a
+cut-short stream's tokens) and are noted in ``ledger.cancelled``.
+
+Each ``launch(count, per_request=m)`` issues requests of ``m`` samples; a request's samples
+share one prefill and one batch. A single trace can only be cancelled alone when it is its
+request's only sample (``per_request=1``); concurrent single-sample requests of the same
+prompt still share one prefill on the embedded backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from ponder.answers import extract_answer
+from ponder.runtime import Context
+from ponder.strategies.base import Candidate, Problem, SamplingConfig
+from ponder.types import StreamChunk, TokenLogprob
+
+
+@dataclasses.dataclass
+class Trace:
+    """One sample as it streams."""
+
+    index: int
+    text: str = ""
+    tokens: int = 0
+    logprobs: list[TokenLogprob] = dataclasses.field(default_factory=list)
+    finish_reason: str | None = None
+    #: set by a watcher to cancel this trace (see ``TracePool``)
+    verdict: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    def candidate(self) -> Candidate:
+        return Candidate(
+            index=self.index,
+            text=self.text,
+            answer=extract_answer(self.text) if self.finish_reason != "cancelled" else None,
+            completion_tokens=self.tokens,
+            finish_reason=self.finish_reason or "cancelled",
+            logprobs=tuple(self.logprobs) if self.logprobs else None,
+        )
+
+
+#: called on every chunk of a trace; returns a reason to cancel the trace, or None
+Watcher = Callable[[Trace, StreamChunk], str | None]
+
+
+class TracePool:
+    """Streams of samples for one problem, each of which can be cancelled."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        problem: Problem,
+        config: SamplingConfig,
+        *,
+        watcher: Watcher | None = None,
+        **extra: Any,
+    ) -> None:
+        self.ctx = ctx
+        self.problem = problem
+        self.options = {**config.model_dump(include=set(SamplingConfig.model_fields)), **extra}
+        self.watcher = watcher
+        self.traces: list[Trace] = []
+        self._finished: asyncio.Queue[Trace] = asyncio.Queue()
+        self._tasks: dict[asyncio.Task[None], list[Trace]] = {}
+        self._error: BaseException | None = None
+
+    @property
+    def running(self) -> list[Trace]:
+        return [t for t in self.traces if not t.done]
+
+    @property
+    def finished(self) -> list[Trace]:
+        return [t for t in self.traces if t.done and t.finish_reason != "cancelled"]
+
+    def launch(self, count: int, *, per_request: int | None = None) -> list[Trace]:
+        """Start ``count`` more traces, in requests of ``per_request`` samples (all in one
+        request by default)."""
+        size = per_request or count
+        started: list[Trace] = []
+        while count > 0:
+            m = min(size, count)
+            group = [Trace(len(self.traces) + i) for i in range(m)]
+            self.traces += group
+            task = asyncio.create_task(self._run(group))
+            self._tasks[task] = group
+            started += group
+            count -= m
+        return started
+
+    async def _run(self, group: list[Trace]) -> None:
+        first = group[0].index
+        options = dict(self.options)
+        if options.get("seed") is not None:
+            options["seed"] += first
+        stream = self.ctx.stream(self.problem.messages(), n=len(group), **options)
+        try:
+            await self._consume(stream, group)
+        except Exception as exc:  # a backend or budget failure: next_finished raises it
+            self._error = self._error or exc
+        finally:
+            await stream.aclose()
+            for trace in group:
+                if not trace.done:
+                    trace.finish_reason = "cancelled"
+                    self.ctx.ledger.note_cancelled(trace.tokens)
+                    self._finished.put_nowait(trace)
+
+    async def _consume(self, stream: Any, group: list[Trace]) -> None:
+        async for chunk in stream:
+            trace = group[chunk.index]
+            trace.text += chunk.text
+            trace.tokens = max(trace.tokens, chunk.completion_tokens)
+            trace.logprobs += chunk.logprobs
+            if self.watcher is not None and trace.verdict is None:
+                trace.verdict = self.watcher(trace, chunk)
+                if trace.verdict is not None and len(group) == 1:
+                    break  # cancel this trace alone: closing the stream aborts it
+            if chunk.finish_reason is not None:
+                trace.finish_reason = chunk.finish_reason
+                self._finished.put_nowait(trace)
+
+    async def next_finished(self) -> Trace | None:
+        """The next trace to end (finished or cancelled), or None when none is running (and
+        then every stream is closed and charged to the ledger)."""
+        if self._finished.empty() and not self.running:
+            await self.close()
+            return None
+        trace = await self._finished.get()
+        if self._error is not None:
+            await self.cancel_all()
+            raise self._error
+        return trace
+
+    async def cancel_all(self) -> None:
+        """Cancel every running trace and wait until their streams are closed and charged.
+        Requests whose samples have all finished are left to close on their own."""
+        for task, group in self._tasks.items():
+            if not task.done() and not all(t.done for t in group):
+                task.cancel()
+        await self.close()
+
+    async def close(self) -> None:
+        """Wait until every request's stream is closed (and so recorded in the ledger)."""
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def candidates(self) -> list[Candidate]:
+        return [t.candidate() for t in self.traces]
+
+
+def savings(ctx: Context, pool: TracePool, baseline_n: int) -> dict[str, Any]:
+    """What stopping saved against drawing ``baseline_n`` full samples (the fixed-N run it
+    replaces): the counterfactual cost is ``baseline_n`` times the mean length of the
+    samples that ran to the end, so it is an estimate, labelled as one."""
+    done = pool.finished
+    generated = sum(t.tokens for t in pool.traces)
+    cancelled = [t for t in pool.traces if t.finish_reason == "cancelled"]
+    # the counterfactual comes from the samples that finished; when the shortest finish
+    # first (first_finish, cancellation) it is a lower bound
+    record: dict[str, Any] = {
+        "baseline_n": baseline_n,
+        "samples_drawn": len(pool.traces),
+        "samples_finished": len(done),
+        "samples_cancelled": len(cancelled),
+        "cancelled_tokens": [t.tokens for t in cancelled],
+        "tokens_generated": generated,
+    }
+    if done:
+        mean = sum(t.tokens for t in done) / len(done)
+        record["baseline_tokens_estimate"] = round(baseline_n * mean, 1)
+        record["tokens_saved_estimate"] = round(max(0.0, baseline_n * mean - generated), 1)
+    return record
