@@ -67,9 +67,16 @@ def _prompt_tokens(request: GenerationRequest) -> int:
 class _FakeBackend(Backend):
     name = "fake"
 
-    def __init__(self, capabilities: Capabilities = FULL_CAPABILITIES, delay: float = 0.0):
+    def __init__(
+        self,
+        capabilities: Capabilities = FULL_CAPABILITIES,
+        delay: float = 0.0,
+        step_delay: float = 0.0,
+    ):
         self._capabilities = capabilities
         self.delay = delay
+        #: seconds between decode steps of ``stream`` (0: as fast as possible)
+        self.step_delay = step_delay
         self.history: list[GenerationRequest] = []
 
     @property
@@ -102,19 +109,30 @@ class _FakeBackend(Backend):
         return GenerationResult(completions, usage)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """The samples decode side by side, one word (token) each per step, so shorter samples
+        finish first, as on a real batching backend; logprobs are handed out one per word."""
         result = await self.generate(request)
-        for c in result.completions:
-            words = c.text.split(" ")
-            for k, word in enumerate(words):
-                last = k == len(words) - 1
-                final = last and c is result.completions[-1]
+        words = {c.index: c.text.split(" ") for c in result.completions}
+        left = len(result.completions)
+        for step in range(max(len(w) for w in words.values())):
+            if self.step_delay:
+                await asyncio.sleep(self.step_delay)
+            for c in result.completions:
+                mine = words[c.index]
+                if step >= len(mine):
+                    continue
+                last = step == len(mine) - 1
+                left -= last
+                lp = c.logprobs[step : step + 1] if c.logprobs else ()
+                if last and c.logprobs:
+                    lp = c.logprobs[step:]
                 yield StreamChunk(
                     c.index,
-                    word if k == 0 else " " + word,
-                    (),
+                    mine[step] if step == 0 else " " + mine[step],
+                    tuple(lp),
                     c.finish_reason if last else None,
-                    c.completion_tokens if last else k + 1,
-                    result.usage if final else None,
+                    c.completion_tokens if last else step + 1,
+                    result.usage if last and left == 0 else None,
                 )
 
 

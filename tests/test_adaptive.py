@@ -1,0 +1,277 @@
+"""Adaptive compute: stopping rules, cancellation, the savings ledger, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ponder.api import make_strategy
+from ponder.errors import CapabilityError, ConfigError
+from ponder.runtime import Budget, Context
+from ponder.strategies.early_stopping import (
+    beta_leader_probability,
+    dirichlet_leader_probability,
+    majority_probability,
+)
+from ponder.testing import FunctionBackend
+from ponder.types import Capabilities, Completion, GenerationRequest, TokenLogprob
+
+
+def scripted_answers(answers: list[str], pad: int = 0) -> FunctionBackend:
+    """Sample i (by seed + index) answers answers[i]; ``pad`` extra words before it."""
+
+    def fn(request: GenerationRequest, index: int) -> str:
+        i = (request.params.seed or 0) + index
+        return " ".join(["so"] * pad + [f"The answer is {answers[i % len(answers)]}"])
+
+    return FunctionBackend(fn)
+
+
+# -- the stopping rules
+
+
+def test_beta_rule_is_exact() -> None:
+    assert beta_leader_probability(2, 0) == pytest.approx(0.875)
+    assert beta_leader_probability(3, 3) == pytest.approx(0.5)
+    assert beta_leader_probability(3, 1) == pytest.approx(0.8125)
+    # against numerical integration of the Beta(c1 + 1, c2 + 1) density above 1/2
+    c1, c2 = 5, 2
+    grid = [0.5 + (i + 0.5) / 20000 * 0.5 for i in range(20000)]
+    norm = math.factorial(c1 + c2 + 1) / (math.factorial(c1) * math.factorial(c2))
+    integral = sum(norm * x**c1 * (1 - x) ** c2 for x in grid) * (0.5 / 20000)
+    assert beta_leader_probability(c1, c2) == pytest.approx(integral, abs=1e-6)
+    assert dirichlet_leader_probability((6, 1)) > dirichlet_leader_probability((3, 2, 1))
+    assert majority_probability([], "beta") == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["1", "2", "3"]), min_size=16, max_size=16),
+    st.integers(1, 4),
+    st.integers(4, 16),
+)
+def test_early_stopping_sc_stops_at_the_first_unanimous_window(
+    answers: list[str], window: int, n: int
+) -> None:
+    window = min(window, n)
+    ctx = Context(scripted_answers(answers))
+    result = asyncio.run(
+        make_strategy("early_stopping_sc", n=n, window=window, seed=0).run("q", ctx)
+    )
+    drawn = len(result.candidates)
+    expected = n
+    for start in range(0, n, window):
+        chunk = answers[start : min(start + window, n)]
+        if len(set(chunk)) == 1:
+            expected = min(start + window, n)
+            assert result.answer == chunk[0]
+            break
+    assert drawn == expected <= n  # never later than the fixed-N run it replaces
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["1", "2", "3"]), min_size=16, max_size=16),
+    st.sampled_from([0.6, 0.8, 0.95]),
+    st.sampled_from(["beta", "dirichlet"]),
+)
+def test_adaptive_consistency_stops_no_later_than_fixed_n(
+    answers: list[str], threshold: float, rule: str
+) -> None:
+    ctx = Context(scripted_answers(answers))
+    strategy = make_strategy(
+        "adaptive_consistency", n=16, threshold=threshold, rule=rule, parallel=1, seed=0
+    )
+    result = asyncio.run(strategy.run("q", ctx))
+    assert len(result.candidates) <= 16
+    counts: dict[str, int] = {}
+    stop_at = None
+    for i, a in enumerate(answers):  # one in flight: the rule sees samples in order
+        counts[a] = counts.get(a, 0) + 1
+        if majority_probability(sorted(counts.values(), reverse=True), rule) >= threshold:
+            stop_at = i + 1
+            break
+    assert len(result.candidates) == (stop_at or 16)
+    assert result.details["stopped_by"] == ("threshold" if stop_at else "n")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(
+        [
+            "early_stopping_sc",
+            "adaptive_consistency",
+            "deepconf",
+            "first_finish",
+            "deepconf:offline",
+        ]
+    ),
+    st.integers(30, 400),
+)
+def test_stopping_rules_never_exceed_the_budget(name: str, limit: int) -> None:
+    def fn(request: GenerationRequest, index: int) -> Completion:
+        words = ["w"] * (((request.params.seed or 0) + index) % 7) + ["The answer is 3"]
+        text = " ".join(words)
+        k = len(text.split())
+        lp = (TokenLogprob("w", -0.1, (("w", -0.1), ("x", -3.0))),) * k
+        return Completion(text, "stop", k, index, lp)
+
+    options: dict[str, Any] = {"max_tokens": 10, "seed": 0}
+    if name.startswith("deepconf"):
+        options.update(window=2, warmup=2, n=8)
+        if name.endswith("offline"):
+            options["mode"] = "offline"
+        name = "deepconf"
+    ctx = Context(FunctionBackend(fn), budget=Budget(completion_tokens=limit))
+    try:
+        asyncio.run(make_strategy(name, **options).run("q", ctx))
+    except ConfigError as exc:  # the first request alone would not fit: refused up front
+        assert "raise the budget" in str(exc)
+    assert ctx.ledger.total().completion_tokens <= limit
+
+
+# -- cancellation and the savings ledger
+
+
+async def test_first_finish_keeps_the_first_and_charges_the_cancelled() -> None:
+    lengths = [12, 30, 5, 40]
+
+    def fn(request: GenerationRequest, index: int) -> str:
+        return " ".join(["step"] * lengths[index] + [f"The answer is {index}"])
+
+    backend = FunctionBackend(fn, step_delay=0.001)
+    ctx = Context(backend)
+    result = await make_strategy("first_finish", n=4).run("q", ctx)
+    assert result.answer == "2"  # the shortest finished first
+    savings = result.details["savings"]
+    assert savings["samples_cancelled"] == 3 and savings["samples_finished"] == 1
+    cancelled = ctx.ledger.cancelled
+    assert len(cancelled) == 3 and all(6 <= t <= 9 for t in cancelled)
+    # the ledger charges what was produced: the finished sample and the cut-short ones
+    assert ctx.ledger.total().completion_tokens == sum(cancelled) + 9
+    assert ctx.ledger.as_dict()["samples_cancelled"] == 3
+    voted = await make_strategy("first_finish", n=4, k=2).run("q", Context(backend))
+    assert voted.details["finish_order"] == [2, 0]
+
+
+async def test_deepconf_online_cancels_traces_that_lose_confidence() -> None:
+    sure = TokenLogprob("a", -0.01, (("a", -0.01), ("b", -6.0), ("c", -7.0)))
+    lost = TokenLogprob("a", -1.0, (("a", -1.0), ("b", -1.1), ("c", -1.2)))
+
+    def fn(request: GenerationRequest, index: int) -> Completion:
+        i = (request.params.seed or 0) + index
+        if i == 1:  # a confident warm-up trace that disagrees, so no early consensus
+            return Completion(" ".join(["x"] * 20 + ["9"]), "stop", 21, index, (sure,) * 21)
+        if i % 2 == 0:  # confident traces answering 7
+            return Completion(" ".join(["x"] * 20 + ["7"]), "stop", 21, index, (sure,) * 21)
+        return Completion(
+            " ".join(["y"] * 20 + ["9"]), "stop", 21, index, (sure,) * 3 + (lost,) * 18
+        )
+
+    ctx = Context(FunctionBackend(fn, step_delay=0.001))
+    strategy = make_strategy(
+        "deepconf", n=8, warmup=2, window=4, eta=90, consensus=0.95, parallel=2, seed=0
+    )
+    result = await strategy.run("q", ctx)
+    details = result.details
+    assert details["early_terminated"]  # the wavering traces were stopped
+    for i in details["early_terminated"]:
+        assert result.candidates[i].finish_reason == "cancelled"
+        assert result.candidates[i].completion_tokens < 21
+    assert result.answer == "7"
+    assert details["savings"]["samples_cancelled"] == len(details["early_terminated"])
+
+
+async def test_deepconf_stops_at_consensus_after_the_warmup() -> None:
+    sure = TokenLogprob("a", -0.01, (("a", -0.01), ("b", -6.0)))
+    backend = FunctionBackend(lambda r, i: Completion("The answer is 7", "stop", 4, i, (sure,) * 4))
+    result = await make_strategy("deepconf", n=16, warmup=4, seed=0).run("q", Context(backend))
+    assert result.details["stopped_by"] == "consensus" and len(result.candidates) == 4
+    assert result.details["savings"]["tokens_saved_estimate"] == 48.0
+
+
+async def test_certainty_probe_stops_when_probes_agree() -> None:
+    def fn(request: GenerationRequest, index: int) -> str:
+        if request.prefix:  # a probe: answers from the partial reasoning
+            return "42" if request.prefix.count("think") >= 8 else "I am not sure, wait"
+        return " ".join(["think"] * 200 + ["The answer is 41"])
+
+    backend = FunctionBackend(fn, step_delay=0.002)
+    ctx = Context(backend)
+    result = await make_strategy("certainty_probe", probe_every=8, agree=2).run("q", ctx)
+    assert result.answer == "42" and result.details["stopped_by"] == "probes agreed"
+    assert result.details["tokens_at_stop"] < 200
+    assert ctx.ledger.roles["probe"].calls >= 2
+    assert ctx.ledger.cancelled and ctx.ledger.cancelled[0] < 200
+    probes = [r for r in backend.history if r.prefix]
+    assert all(r.prefix.endswith("The final answer is: ") for r in probes)
+
+
+# -- bad input, before any sample
+
+
+NO_LOGPROBS = Capabilities(continuation=True, native_n=True, streaming=True)
+NO_CONTINUATION = Capabilities(logprobs=True, max_top_logprobs=20, streaming=True)
+
+
+def test_bad_settings_name_the_parameter() -> None:
+    for name, options, needle in [
+        ("adaptive_consistency", {"threshold": 1.0}, "threshold"),
+        ("adaptive_consistency", {"threshold": 0}, "threshold"),
+        ("early_stopping_sc", {"window": 20, "n": 16}, "window (20) is larger than n (16)"),
+        ("deepconf", {"warmup": 20, "n": 16}, "warmup (20) is larger than n"),
+        ("first_finish", {"k": 9, "n": 8}, "k (9) is larger than n (8)"),
+    ]:
+        with pytest.raises(ConfigError, match=re_escape(needle)):
+            make_strategy(name, **options)
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+async def test_missing_capabilities_and_small_budgets_fail_before_sampling() -> None:
+    plain = FunctionBackend(lambda r, i: "4", capabilities=NO_LOGPROBS)
+    with pytest.raises(CapabilityError, match="needs logprobs"):
+        await make_strategy("deepconf").run("q", Context(plain))
+    stiff = FunctionBackend(lambda r, i: "4", capabilities=NO_CONTINUATION)
+    with pytest.raises(CapabilityError, match="needs continuation"):
+        await make_strategy("certainty_probe").run("q", Context(stiff))
+    tight = FunctionBackend(lambda r, i: "4")
+    ctx = Context(tight, budget=Budget(completion_tokens=300))
+    with pytest.raises(ConfigError, match="window=4 needs room for 4 samples"):
+        await make_strategy("early_stopping_sc", window=4, max_tokens=100).run("q", ctx)
+    assert plain.history == stiff.history == tight.history == []
+
+
+@pytest.mark.live
+async def test_cancelled_samples_decode_at_most_one_more_step(embedded: Any) -> None:
+    stats = embedded.stats
+    before = (stats.tokens_decoded, stats.prompt_tokens_computed, stats.samples_cancelled)
+    ctx = Context(embedded)
+    result = await make_strategy("first_finish", n=4, max_tokens=300, seed=11).run(
+        "Count from 1 to 100, then say done.", ctx
+    )
+    cancelled = result.details["savings"]["samples_cancelled"]
+    assert cancelled >= 1
+
+    async def settled() -> None:
+        for _ in range(200):
+            if stats.samples_cancelled - before[2] >= cancelled:
+                return
+            await asyncio.sleep(0.01)
+
+    await settled()
+    await asyncio.sleep(0.1)
+    sampled_by_engine = (stats.tokens_decoded - before[0]) - (
+        stats.prompt_tokens_computed - before[1]
+    )
+    seen = ctx.ledger.total().completion_tokens  # what the strategy was told and charged
+    assert 0 <= sampled_by_engine - seen <= cancelled  # at most one step per cancelled sample
