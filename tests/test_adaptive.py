@@ -275,3 +275,34 @@ async def test_cancelled_samples_decode_at_most_one_more_step(embedded: Any) -> 
     )
     seen = ctx.ledger.total().completion_tokens  # what the strategy was told and charged
     assert 0 <= sampled_by_engine - seen <= cancelled  # at most one step per cancelled sample
+
+
+# -- allocation across problems
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(50, 2000), st.integers(1, 3))
+def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int) -> None:
+    from ponder.allocate import allocate
+    from ponder.strategies.base import Problem, SamplingConfig
+
+    def fn(request: GenerationRequest, index: int) -> str:
+        question = request.messages[-1].content if request.messages else ""
+        seed = (request.params.seed or 0) + index
+        if question == "easy":
+            return "The answer is 1"
+        return f"so so The answer is {seed % 3}"
+
+    problems = [Problem("easy", id="e"), Problem("hard", id="h"), Problem("hard2", id="h2")]
+    ctx = Context(FunctionBackend(fn), budget=Budget(completion_tokens=limit))
+    config = SamplingConfig(max_tokens=8, seed=0)
+    try:
+        shares = asyncio.run(allocate(problems, ctx, sampling=config, step=step))
+    except ConfigError:
+        assert limit < 16  # not even the first two samples of one problem fit
+        return
+    assert ctx.ledger.total().completion_tokens <= limit
+    easy, hard, _ = shares
+    assert easy.answer == "1"
+    if limit >= 400:  # enough budget: the unsettled problems get more samples than the easy
+        assert len(hard.candidates) > len(easy.candidates)

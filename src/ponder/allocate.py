@@ -1,0 +1,132 @@
+"""``allocate``: spend one budget across a batch of problems, where the votes are least settled.
+
+In the spirit of PETS's trajectory allocation and the difficulty-aware allocation of Snell et
+al., "Scaling LLM Test-Time Compute Optimally can be More Effective than Scaling Model
+Parameters" (arXiv 2408.03314), without a learned difficulty predictor: the vote itself says
+how settled a problem is. Every problem first gets ``initial`` samples; then, round after
+round, the ``step`` samples of a round go to the problems whose leading answer is least
+likely to be the true majority (the Beta rule of ``adaptive_consistency``), skipping problems
+already settled (probability >= ``settled``) or at ``max_per_problem``. All requests of a round
+are issued together, so the backend batches across problems. It stops when the budget cannot
+pay for another request, or when every problem is settled or full.
+
+    results = await allocate(problems, backend, budget=Budget(completion_tokens=20_000))
+
+Each problem's answer is the majority of its samples; ``Allocation`` reports the samples and
+tokens each problem received. The shared Context's ledger never exceeds the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from ponder.answers import group_answers, majority_vote
+from ponder.backends.base import Backend
+from ponder.errors import ConfigError
+from ponder.runtime import Budget, Context
+from ponder.strategies.base import Candidate, Problem, SamplingConfig, sample_candidates
+from ponder.strategies.early_stopping import majority_probability
+
+
+@dataclasses.dataclass
+class Allocation:
+    """One problem's share: its samples, its answer and how settled its vote was."""
+
+    problem: Problem
+    candidates: list[Candidate] = dataclasses.field(default_factory=list)
+    answer: str | None = None
+    settledness: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.candidates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem.id,
+            "answer": self.answer,
+            "samples": len(self.candidates),
+            "completion_tokens": self.tokens,
+            "settledness": round(self.settledness, 4),
+        }
+
+
+async def allocate(
+    problems: Sequence[Problem],
+    backend: Backend | Context,
+    *,
+    budget: Budget | None = None,
+    sampling: SamplingConfig | None = None,
+    initial: int = 2,
+    step: int = 1,
+    max_per_problem: int = 16,
+    settled: float = 0.95,
+    per_round: int | None = None,
+) -> list[Allocation]:
+    """Spend ``budget`` over ``problems`` (see the module docstring)."""
+    if initial < 1 or step < 1 or max_per_problem < initial:
+        raise ConfigError("allocate needs initial >= 1, step >= 1 and max_per_problem >= initial")
+    if not 0 < settled <= 1:
+        raise ConfigError(f"settled must be in (0, 1], got {settled}")
+    ctx = backend if isinstance(backend, Context) else Context(backend, budget=budget)
+    config = sampling or SamplingConfig.model_validate({})
+    shares = [Allocation(p) for p in problems]
+    if not shares:
+        return shares
+    per_round = per_round or len(shares)
+    first = shares[0].problem.messages()
+    if ctx.affordable(first, initial, config.max_tokens) < initial:
+        raise ConfigError(
+            f"the budget cannot pay for initial={initial} samples of max_tokens="
+            f"{config.max_tokens} for even one problem; raise the budget or lower them"
+        )
+
+    async def draw(share: Allocation, k: int) -> None:
+        drawn = await sample_candidates(
+            share.problem,
+            ctx,
+            config,
+            k,
+            first_index=len(share.candidates),
+            seed_offset=len(share.candidates),
+        )
+        share.candidates += drawn
+        counts = sorted(
+            (len(g) for g in group_answers([c.answer for c in share.candidates])), reverse=True
+        )
+        share.settledness = majority_probability(counts, "beta")
+
+    async def round_of(wanted: list[tuple[Allocation, int]]) -> bool:
+        granted = []
+        for share, k in wanted:  # reserve in order, so the budget is never overrun
+            if ctx.affordable(share.problem.messages(), k, config.max_tokens) < k:
+                break
+            granted.append(asyncio.create_task(draw(share, k)))
+            await asyncio.sleep(0)  # the call reserves its worst case before the next check
+        if granted:
+            await asyncio.gather(*granted)
+        return len(granted) == len(wanted)
+
+    if not await round_of([(s, initial) for s in shares]):
+        return _finish(shares)
+    while True:
+        open_ = [
+            s
+            for s in shares
+            if s.settledness < settled and len(s.candidates) + step <= max_per_problem
+        ]
+        if not open_:
+            break
+        open_.sort(key=lambda s: (s.settledness, len(s.candidates)))
+        if not await round_of([(s, step) for s in open_[:per_round]]):
+            break
+    return _finish(shares)
+
+
+def _finish(shares: list[Allocation]) -> list[Allocation]:
+    for share in shares:
+        share.answer = majority_vote([c.answer for c in share.candidates]).answer
+    return shares
