@@ -49,6 +49,17 @@ FULL_CAPABILITIES = Capabilities(
 
 def _as_completion(reply: Reply, index: int, max_tokens: int) -> Completion:
     if isinstance(reply, Completion):
+        if reply.completion_tokens > max_tokens:  # a backend never samples past max_tokens
+            words = reply.text.split(" ")[:max_tokens]
+            logprobs = reply.logprobs[:max_tokens] if reply.logprobs else reply.logprobs
+            return dataclasses.replace(
+                reply,
+                text=" ".join(words),
+                finish_reason="length",
+                completion_tokens=max_tokens,
+                index=index,
+                logprobs=logprobs,
+            )
         return dataclasses.replace(reply, index=index)
     words = reply.split(" ")
     if len(words) > max_tokens:
