@@ -33,6 +33,7 @@ from ponder.errors import CapabilityError, ConfigError
 from ponder.registry import Registry, default_registry
 from ponder.runtime import Context
 from ponder.strategies.base import Candidate, Problem, validate_options
+from ponder.types import Capabilities
 
 VERIFY = "verify"
 
@@ -121,7 +122,7 @@ class Scorer(abc.ABC):
             backend = ctx.model(model)
             missing = backend.capabilities.missing(list(needed))
             if missing:
-                working = working_scorers(backend.capabilities.missing)
+                working = working_scorers(backend.capabilities)
                 raise CapabilityError(
                     f"scorer {self.name!r} needs {', '.join(missing)} of the {role} model, "
                     f"which backend {backend.name!r} ({backend.model_name}) does not offer; "
@@ -247,15 +248,14 @@ def make_scorer(spec: ScorerSpec, *, registry: Registry | None = None) -> Scorer
     return scorer
 
 
-def working_scorers(missing: Any, *, registry: Registry | None = None) -> list[str]:
-    """Names of the registered scorers whose default needs ``missing`` (a function of a list
-    of capability names, as ``Capabilities.missing``) leaves empty."""
+def working_scorers(capabilities: Capabilities, *, registry: Registry | None = None) -> list[str]:
+    """Names of the registered scorers whose default needs ``capabilities`` meet."""
     registry = registry or default_registry()
     names = []
     for name in registry.names("scorer"):
         cls = registry.get("scorer", name)
         needed = [*getattr(cls, "requires", ()), *getattr(cls, "requires_of_generator", ())]
-        if not missing(needed):
+        if not capabilities.missing(needed):
             names.append(name + getattr(cls, "fallback_note", ""))
     return names
 

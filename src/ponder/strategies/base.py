@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ponder.answers import extract_answer
+from ponder.answers import Vote, extract_answer
 from ponder.errors import ConfigError
 from ponder.runtime import DEFAULT_MODEL, Context
 from ponder.types import Completion, Message, TokenLogprob, Usage
@@ -200,3 +200,19 @@ async def sample_candidates(
         Candidate.from_completion(c, index=first_index + i, model=model)
         for i, c in enumerate(result.completions)
     ]
+
+
+def vote_details(vote: Vote) -> list[dict[str, Any]]:
+    return [
+        {"answer": g.answer, "votes": g.votes, "weight": g.weight, "members": list(g.members)}
+        for g in vote.groups
+    ]
+
+
+def outcome_of(vote: Vote, candidates: Sequence[Candidate], details: dict[str, Any]) -> Outcome:
+    """The vote's winner as an Outcome (its first member's text)."""
+    winner = vote.winner
+    text = candidates[winner.members[0]].text if winner else candidates[0].text
+    details = {**details, "votes": vote_details(vote)}
+    details["abstained"] = sum(c.answer is None for c in candidates)
+    return Outcome(vote.answer, text, tuple(candidates), details)

@@ -25,8 +25,7 @@ from pydantic import Field
 from ponder.answers import equivalent, extract_answer
 from ponder.runtime import Context
 from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy
-from ponder.strategies.early_stopping import require_affordable
-from ponder.strategies.pool import Trace, TracePool, savings
+from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
 from ponder.types import StreamChunk
 
 PROBE_SUFFIX = "\n\n... Oh, I suddenly got the answer to the whole problem. The final answer is: "

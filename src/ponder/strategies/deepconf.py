@@ -32,10 +32,8 @@ from pydantic import Field, model_validator
 from ponder.answers import majority_vote
 from ponder.runtime import Context
 from ponder.scorers.confidence import lowest_group_confidence, token_confidence
-from ponder.strategies.base import Candidate, Outcome, Problem, SamplingConfig, Strategy
-from ponder.strategies.early_stopping import require_affordable
-from ponder.strategies.pool import Trace, TracePool, savings
-from ponder.strategies.weighted_vote import outcome_of
+from ponder.strategies.base import Candidate, Outcome, Problem, SamplingConfig, Strategy, outcome_of
+from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
 from ponder.types import StreamChunk
 
 

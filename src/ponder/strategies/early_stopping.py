@@ -38,21 +38,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ponder.answers import group_answers, majority_vote
-from ponder.errors import ConfigError
 from ponder.runtime import Context
-from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy
-from ponder.strategies.pool import TracePool, savings
-from ponder.strategies.weighted_vote import outcome_of
-
-
-def require_affordable(ctx: Context, problem: Problem, k: int, max_tokens: int, what: str) -> None:
-    """ConfigError before any sample when the budget cannot pay for ``k`` samples at once."""
-    fits = ctx.affordable(problem.messages(), k, max_tokens)
-    if fits < k:
-        raise ConfigError(
-            f"{what}={k} needs room for {k} samples of max_tokens={max_tokens} at once, and the "
-            f"budget admits {fits}; lower {what} or max_tokens, or raise the budget"
-        )
+from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy, outcome_of
+from ponder.strategies.pool import TracePool, require_affordable, savings
 
 
 class EarlyStoppingConfig(SamplingConfig):
@@ -90,7 +78,7 @@ class EarlyStoppingSC(Strategy):
             while any(not t.done for t in window):
                 await pool.next_finished()
             answers = [t.candidate().answer for t in window]
-            if answers[0] is not None and len(group_answers(answers)) == 1 and all(answers):
+            if None not in answers and len(group_answers(answers)) == 1:
                 stopped_by, unanimous = "unanimous window", answers[0]
                 break
         await pool.close()

@@ -16,10 +16,8 @@ from pydantic import Field, model_validator
 
 from ponder.answers import majority_vote
 from ponder.runtime import Context
-from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy
-from ponder.strategies.early_stopping import require_affordable
-from ponder.strategies.pool import Trace, TracePool, savings
-from ponder.strategies.weighted_vote import vote_details
+from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy, vote_details
+from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
 
 
 class FirstFinishConfig(SamplingConfig):

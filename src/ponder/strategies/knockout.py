@@ -69,7 +69,6 @@ class Knockout(Strategy):
         scorer = build_scorer(config.scorer, what=f"strategy {self.name!r}", pairwise=True)
         assert isinstance(scorer, Comparator)
         self.scorer = scorer
-        self.comparator: Comparator = scorer
 
     @property
     def _config(self) -> KnockoutConfig:
@@ -81,7 +80,7 @@ class Knockout(Strategy):
         self.scorer.check(ctx)
         candidates = await sample_candidates(problem, ctx, config, config.n)
         winner, rounds = await tournament(
-            problem, candidates, ctx, self.comparator, k=config.k, skip_equal=config.skip_equal
+            problem, candidates, ctx, self.scorer, k=config.k, skip_equal=config.skip_equal
         )
         details = {
             "scorer": self.scorer.name,

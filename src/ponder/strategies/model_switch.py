@@ -27,9 +27,9 @@ from ponder.strategies.base import (
     Problem,
     SamplingConfig,
     Strategy,
+    outcome_of,
     sample_candidates,
 )
-from ponder.strategies.weighted_vote import outcome_of
 
 
 class ModelSwitchConfig(SamplingConfig):

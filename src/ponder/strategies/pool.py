@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ponder.answers import extract_answer
+from ponder.errors import ConfigError
 from ponder.runtime import Context
 from ponder.strategies.base import Candidate, Problem, SamplingConfig
 from ponder.types import StreamChunk, TokenLogprob
@@ -191,3 +192,13 @@ def savings(ctx: Context, pool: TracePool, baseline_n: int) -> dict[str, Any]:
         record["baseline_tokens_estimate"] = round(baseline_n * mean, 1)
         record["tokens_saved_estimate"] = round(max(0.0, baseline_n * mean - generated), 1)
     return record
+
+
+def require_affordable(ctx: Context, problem: Problem, k: int, max_tokens: int, what: str) -> None:
+    """ConfigError before any sample when the budget cannot pay for ``k`` samples at once."""
+    fits = ctx.affordable(problem.messages(), k, max_tokens)
+    if fits < k:
+        raise ConfigError(
+            f"{what}={k} needs room for {k} samples of max_tokens={max_tokens} at once, and the "
+            f"budget admits {fits}; lower {what} or max_tokens, or raise the budget"
+        )

@@ -16,7 +16,14 @@ from pydantic import Field
 
 from ponder.answers import majority_vote
 from ponder.runtime import Context
-from ponder.strategies.base import Candidate, Outcome, Problem, SamplingConfig, Strategy
+from ponder.strategies.base import (
+    Outcome,
+    Problem,
+    SamplingConfig,
+    Strategy,
+    outcome_of,
+    sample_candidates,
+)
 
 
 class SelfConsistencyConfig(SamplingConfig):
@@ -33,17 +40,6 @@ class SelfConsistency(Strategy):
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self.config
         assert isinstance(config, SelfConsistencyConfig)
-        result = await ctx.sample(problem.messages(), **config.model_dump())
-        candidates = tuple(Candidate.from_completion(c) for c in result.completions)
+        candidates = await sample_candidates(problem, ctx, config, config.n)
         vote = majority_vote([c.answer for c in candidates])
-        winner = vote.winner
-        text = candidates[winner.members[0]].text if winner else candidates[0].text
-        details = {
-            "votes": [
-                {"answer": g.answer, "votes": g.votes, "members": list(g.members)}
-                for g in vote.groups
-            ],
-            "n": config.n,
-            "abstained": sum(c.answer is None for c in candidates),
-        }
-        return Outcome(vote.answer, text, candidates, details)
+        return outcome_of(vote, candidates, {"n": config.n})

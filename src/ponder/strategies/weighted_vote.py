@@ -44,6 +44,7 @@ from ponder.strategies.base import (
     Problem,
     SamplingConfig,
     Strategy,
+    outcome_of,
     sample_candidates,
 )
 from ponder.strategies.selection import build_scorer, score_candidates, score_details
@@ -54,22 +55,6 @@ class WeightedConfig(SamplingConfig):
     weighting: Literal["score", "probability"] = "score"
     #: the scorer whose values weigh the votes (weighting=score); default: confidence
     scorer: Any = None
-
-
-def vote_details(vote: Vote) -> list[dict[str, Any]]:
-    return [
-        {"answer": g.answer, "votes": g.votes, "weight": g.weight, "members": list(g.members)}
-        for g in vote.groups
-    ]
-
-
-def outcome_of(vote: Vote, candidates: Sequence[Candidate], details: dict[str, Any]) -> Outcome:
-    """The vote's winner as an Outcome (its first member's text)."""
-    winner = vote.winner
-    text = candidates[winner.members[0]].text if winner else candidates[0].text
-    details = {**details, "votes": vote_details(vote)}
-    details["abstained"] = sum(c.answer is None for c in candidates)
-    return Outcome(vote.answer, text, tuple(candidates), details)
 
 
 class WeightedSelfConsistency(Strategy):
