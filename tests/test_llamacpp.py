@@ -277,3 +277,25 @@ async def test_a_small_kv_cache_admits_samples_in_waves() -> None:
         assert 1 <= peak <= 2
     finally:
         small.close()
+
+
+async def test_concurrent_requests_with_a_common_prefix_prefill_it_once(
+    embedded: LlamaCppBackend,
+) -> None:
+    context = "Here is a long shared passage about rivers, lakes and the sea. " * 6
+    requests = [
+        chat(context + f"Question {i}: name a river.", max_tokens=2, temperature=0)
+        for i in range(4)
+    ]
+    token_lists = [embedded.prompt_tokens(r) for r in requests]
+    common = min(
+        next(i for i, (x, y) in enumerate(zip(token_lists[0], t, strict=False)) if x != y)
+        for t in token_lists[1:]
+    )
+    assert common > 60
+    before = dataclasses.replace(embedded.stats)
+    results = await asyncio.gather(*(embedded.generate(r) for r in requests))
+    computed = embedded.stats.prompt_tokens_computed - before.prompt_tokens_computed
+    # the common part once (at most: a cached prompt may hold some of it), the rest per request
+    assert computed <= common + sum(len(t) - 1 - common for t in token_lists)
+    assert sum(r.usage.cached_prompt_tokens for r in results) >= 3 * (common - 1)

@@ -10,9 +10,11 @@ its own sequence that starts as a copy of the prompt sequence (``llama_memory_se
 unified KV cache that tags the same cells with one more sequence id, so nothing is recomputed
 and nothing is copied). Prompt sequences stay in an LRU cache after their request ends, so a
 later request that shares a prefix (the same system prompt and question, say) prefills only the
-part that differs. When the engine falls idle the cache is trimmed to the most recent prompt:
-attention in a unified KV cache spans every occupied cell, so idle cached prompts would make
-every later sequence slower.
+part that differs. Requests that arrive together and share a long prefix (a judge's prompts,
+one per candidate, say) do the same: the later ones wait a step while the first prefills the
+common part, then copy it. When the engine falls idle the cache is trimmed to the most recent
+prompt: attention in a unified KV cache spans every occupied cell, so idle cached prompts would
+make every later sequence slower.
 
 The first token of every sample comes from re-decoding the last prompt token in the sample's
 own sequence: one token per sample, in the same batch as everybody else's decode step. It keeps
@@ -67,6 +69,10 @@ def _llama() -> Any:
     import llama_cpp
 
     return llama_cpp
+
+
+#: a request waits for a prompt being prefilled when it would share this many more tokens
+_MIN_SHARED_WAIT = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,8 +402,12 @@ class Engine:
         for job in self._jobs:
             if job.waiting_samples == 0:
                 continue
-            if job.prompt is None and not self._attach_prompt(job):
-                return  # no prompt slot free: keep FIFO order, try next step
+            if job.prompt is None:
+                attached = self._attach_prompt(job)
+                if attached is None:
+                    continue  # its prefix is being prefilled for another job: next step
+                if not attached:
+                    return  # no prompt slot free: keep FIFO order, try next step
             prompt = job.prompt
             assert prompt is not None
             if not prompt.ready:
@@ -437,9 +447,10 @@ class Engine:
                 return True
         return False
 
-    def _attach_prompt(self, job: Job) -> bool:
+    def _attach_prompt(self, job: Job) -> bool | None:
         """Give the job a prompt sequence: a cached one holding its whole prompt, or a new one
-        that starts as a copy of the longest cached prefix. False if no slot or KV room yet."""
+        that starts as a copy of the longest cached prefix. False if no slot or KV room yet;
+        None if a longer prefix is being prefilled for another job right now (wait for it)."""
         tokens = job.prompt_tokens
         for prompt in self._prompts.values():
             if prompt.tokens == tokens:
@@ -448,6 +459,8 @@ class Engine:
                 self._pin(job, prompt, len(tokens) - 1)
                 return True
         best, best_len = self._longest_cached_prefix(tokens)
+        if self._prefix_in_flight(tokens, best_len):
+            return None
         if not self._free_prompt_seqs and not self._evict_one():
             return False
         if not self._kv_fits(len(tokens)):
@@ -466,6 +479,19 @@ class Engine:
         self._prompts[seq] = prompt
         self._pin(job, prompt, best_len)
         return True
+
+    def _prefix_in_flight(self, tokens: list[int], cached: int) -> bool:
+        """Whether a prompt still being prefilled shares at least ``_MIN_SHARED_WAIT`` more
+        tokens with ``tokens`` than the cache holds: concurrent requests that differ only in
+        their ends (a judge's prompts, one per candidate) then prefill the common part once.
+        Prefill is compute-bound, so waiting a step for it costs no throughput."""
+        for prompt in self._prompts.values():
+            if prompt.ready or prompt.pins == 0:
+                continue
+            common = _common_prefix(prompt.tokens[:-1], tokens[:-1])
+            if common - cached >= _MIN_SHARED_WAIT and prompt.decoded < common:
+                return True
+        return False
 
     def _longest_cached_prefix(self, tokens: list[int]) -> tuple[_Prompt | None, int]:
         best, best_len = None, 0
