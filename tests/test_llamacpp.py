@@ -293,8 +293,13 @@ async def test_concurrent_requests_with_a_common_prefix_prefill_it_once(
         for t in token_lists[1:]
     )
     assert common > 60
+    # keep the engine busy, so that the four arrive during one decode step, together
+    busy = asyncio.ensure_future(embedded.generate(chat("Tell a story.", max_tokens=48)))
+    start = embedded.stats.tokens_decoded
+    await wait_for(lambda: embedded.stats.tokens_decoded > start + 2)
     before = dataclasses.replace(embedded.stats)
     results = await asyncio.gather(*(embedded.generate(r) for r in requests))
+    await busy
     computed = embedded.stats.prompt_tokens_computed - before.prompt_tokens_computed
     # the common part once (at most: a cached prompt may hold some of it), the rest per request
     assert computed <= common + sum(len(t) - 1 - common for t in token_lists)
