@@ -306,3 +306,18 @@ def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int) -> None:
     assert easy.answer == "1"
     if limit >= 400:  # enough budget: the unsettled problems get more samples than the easy
         assert len(hard.candidates) > len(easy.candidates)
+
+
+def test_allocate_spends_the_budget_tail_on_shorter_requests() -> None:
+    from ponder.allocate import allocate
+    from ponder.strategies.base import Problem, SamplingConfig
+
+    problems = [Problem(f"q{i}", id=str(i)) for i in range(3)]
+    backend = FunctionBackend(lambda request, index: "one two three four five six seven eight")
+    ctx = Context(backend, budget=Budget(completion_tokens=40))
+    shares = asyncio.run(allocate(problems, ctx, sampling=SamplingConfig(max_tokens=8)))
+    # 2 x 8 reserved per request: two full requests (32 tokens), then the last 8 tokens buy
+    # two samples of at most 4 tokens for the third problem rather than nothing
+    assert [r.params.max_tokens for r in backend.history] == [8, 8, 4]
+    assert [len(s.candidates) for s in shares] == [2, 2, 2]
+    assert ctx.ledger.total().completion_tokens == 40

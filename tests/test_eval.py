@@ -296,3 +296,86 @@ def test_a_setting_that_gets_everything_wrong_still_reports(tmp_path: Path) -> N
     assert [r["accuracy"] for r in outcome.summary["results"]] == [0.0, 0.0]
     assert all(r["ci_low"] == 0.0 for r in outcome.summary["results"])
     assert (tmp_path / "q_accuracy_vs_tokens.png").is_file()
+
+
+# -- a whole task under one budget (allocate)
+
+
+def split_model(request: GenerationRequest, index: int) -> str:
+    """Even first numbers: always right (settled after two samples). Odd: the sampled answer
+    is off by (seed + index) % 3, a three-way split that never settles."""
+    assert request.messages is not None
+    a, b = map(int, re.findall(r"\d+", request.messages[-1].content)[:2])
+    off = 0 if a % 2 == 0 else ((request.params.seed or 0) + index) % 3
+    return f"The answer is {a + b + off}."
+
+
+def test_allocate_runs_a_task_under_one_budget(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 6)))
+    backend = FunctionBackend(split_model)
+    spec = "allocate:tokens_per_problem=40,max_tokens=8,max_per_problem=8"
+    outcome = evaluate(
+        [task],
+        ["self_consistency:n=4,max_tokens=8", spec],
+        backend=backend,
+        out=tmp_path / "out",
+        seed=3,
+    )
+    assert outcome.ran == 12
+    rows = {r["strategy"]: r for r in outcome.summary["results"]}
+    assert rows[spec]["n_problems"] == 6
+    with Store(tmp_path / "out") as store:
+        (setting,) = [k for (_, k, _, _) in store.settings() if k.startswith("allocate:")]
+        records = store.records(task.key, setting, "function:function", 3)
+    assert len(records) == 6
+    spent = sum(r["usage"]["completion_tokens"] for r in records.values())
+    assert spent <= 40 * 6  # the task's budget
+    easy = [r for r in records.values() if int(re.findall(r"\d+", r["question"])[0]) % 2 == 0]
+    hard = [r for r in records.values() if r not in easy]
+    # a unanimous vote settles at four samples (Beta rule: 1 - 0.5**5 >= 0.95); the split
+    # problems get the rest of the budget
+    assert all(len(r["candidates"]) == 4 for r in easy)
+    assert all(len(r["candidates"]) > 4 for r in hard)
+    assert all(r["correct"] for r in easy)
+    batch = next(iter(records.values()))["details"]["batch"]
+    assert batch["budget_completion_tokens"] == 240 and batch["completion_tokens"] == spent
+    # sample k of a problem is drawn with the problem's seed + k, whatever the round order
+    by_question = {r["question"]: r["problem"] for r in records.values()}
+    drawn: dict[str, int] = {}
+    assert all(r.params.n == 4 for r in backend.history[:6])  # self_consistency ran first
+    for request in backend.history[6:]:
+        assert request.messages is not None
+        problem = by_question[request.messages[-1].content]
+        assert request.params.seed == problem_seed(3, problem) + drawn.get(problem, 0)
+        drawn[problem] = drawn.get(problem, 0) + request.params.n
+    assert drawn == {r["problem"]: len(r["candidates"]) for r in records.values()}
+    # re-running runs nothing; the report is the same
+    again = FunctionBackend(split_model)
+    second = evaluate(
+        [task],
+        ["self_consistency:n=4,max_tokens=8", spec],
+        backend=again,
+        out=tmp_path / "out",
+        seed=3,
+    )
+    assert second.ran == 0 and again.history == []
+    assert second.summary["results"] == outcome.summary["results"]
+
+
+def test_allocate_with_too_small_a_budget_fails_before_sampling(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 3)))
+    backend = FunctionBackend(split_model)
+    with pytest.raises(ConfigError, match=r"budget of 30 completion tokens \(10 x 3 problems\)"):
+        evaluate(
+            [task], ["allocate:tokens_per_problem=10,max_tokens=16"], backend=backend, out=tmp_path
+        )
+    with pytest.raises(ConfigError, match="tokens_per_problem"):
+        evaluate([task], ["allocate:n=4"], backend=backend, out=tmp_path)
+    with pytest.raises(ConfigError, match="max_per_problem"):
+        evaluate(
+            [task],
+            ["allocate:tokens_per_problem=50,initial=4,max_per_problem=2"],
+            backend=backend,
+            out=tmp_path,
+        )
+    assert backend.history == []

@@ -7,28 +7,36 @@ how settled a problem is. Every problem first gets ``initial`` samples; then, ro
 round, the ``step`` samples of a round go to the problems whose leading answer is least
 likely to be the true majority (the Beta rule of ``adaptive_consistency``), skipping problems
 already settled (probability >= ``settled``) or at ``max_per_problem``. All requests of a round
-are issued together, so the backend batches across problems. It stops when the budget cannot
-pay for another request, or when every problem is settled or full.
+are issued together, so the backend batches across problems, as far as the budget allows: a
+call in flight reserves its worst case (k x max_tokens), so when the budget cannot cover the
+next request, that one waits for calls in flight to finish and hand back what they did not
+use. With nothing in flight, the budget's last tokens buy a request with a lower max_tokens
+(at least a quarter of it). It stops when the budget cannot pay for another request, or when
+every problem is settled or full.
 
     results = await allocate(problems, backend, budget=Budget(completion_tokens=20_000))
 
-Each problem's answer is the majority of its samples; ``Allocation`` reports the samples and
-tokens each problem received. The shared Context's ledger never exceeds the budget.
+Each problem's answer is the majority of its samples; ``Allocation`` reports the samples,
+tokens and requests each problem received. The shared Context's ledger never exceeds the
+budget. ``seed_of`` gives each problem its own base seed (its k-th sample then uses base + k),
+so an allocation is reproducible whatever order the rounds interleave in. ``ponder eval`` runs
+a whole task this way with ``--strategy allocate:tokens_per_problem=N,...``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ponder.answers import group_answers, majority_vote
 from ponder.backends.base import Backend
 from ponder.errors import ConfigError
 from ponder.runtime import Budget, Context
-from ponder.strategies.base import Candidate, Problem, SamplingConfig, sample_candidates
+from ponder.strategies.base import Candidate, Problem, SamplingConfig, draw_candidates
 from ponder.strategies.early_stopping import majority_probability
+from ponder.types import Message, Usage
 
 
 @dataclasses.dataclass
@@ -39,6 +47,8 @@ class Allocation:
     candidates: list[Candidate] = dataclasses.field(default_factory=list)
     answer: str | None = None
     settledness: float = 0.0
+    usage: Usage = dataclasses.field(default_factory=Usage)
+    requests: int = 0
 
     @property
     def tokens(self) -> int:
@@ -49,6 +59,7 @@ class Allocation:
             "problem": self.problem.id,
             "answer": self.answer,
             "samples": len(self.candidates),
+            "requests": self.requests,
             "completion_tokens": self.tokens,
             "settledness": round(self.settledness, 4),
         }
@@ -65,6 +76,7 @@ async def allocate(
     max_per_problem: int = 16,
     settled: float = 0.95,
     per_round: int | None = None,
+    seed_of: Callable[[Problem], int] | None = None,
 ) -> list[Allocation]:
     """Spend ``budget`` over ``problems`` (see the module docstring)."""
     if initial < 1 or step < 1 or max_per_problem < initial:
@@ -84,31 +96,29 @@ async def allocate(
             f"{config.max_tokens} for even one problem; raise the budget or lower them"
         )
 
-    async def draw(share: Allocation, k: int) -> None:
-        drawn = await sample_candidates(
+    async def draw(share: Allocation, k: int, max_tokens: int) -> None:
+        update: dict[str, Any] = {"max_tokens": max_tokens}
+        if seed_of is not None:
+            update["seed"] = seed_of(share.problem)
+        sampling = config.model_copy(update=update)
+        drawn, usage = await draw_candidates(
             share.problem,
             ctx,
-            config,
+            sampling,
             k,
             first_index=len(share.candidates),
             seed_offset=len(share.candidates),
         )
         share.candidates += drawn
+        share.usage = share.usage + usage
+        share.requests += 1
         counts = sorted(
             (len(g) for g in group_answers([c.answer for c in share.candidates])), reverse=True
         )
         share.settledness = majority_probability(counts, "beta")
 
     async def round_of(wanted: list[tuple[Allocation, int]]) -> bool:
-        granted = []
-        for share, k in wanted:  # reserve in order, so the budget is never overrun
-            if ctx.affordable(share.problem.messages(), k, config.max_tokens) < k:
-                break
-            granted.append(asyncio.create_task(draw(share, k)))
-            await asyncio.sleep(0)  # the call reserves its worst case before the next check
-        if granted:
-            await asyncio.gather(*granted)
-        return len(granted) == len(wanted)
+        return await _issue_round(ctx, config.max_tokens, wanted, draw)
 
     if not await round_of([(s, initial) for s in shares]):
         return _finish(shares)
@@ -124,6 +134,52 @@ async def allocate(
         if not await round_of([(s, step) for s in open_[:per_round]]):
             break
     return _finish(shares)
+
+
+async def _issue_round(
+    ctx: Context,
+    max_tokens: int,
+    wanted: list[tuple[Allocation, int]],
+    draw: Callable[[Allocation, int, int], Coroutine[Any, Any, None]],
+) -> bool:
+    """Issue a round's requests together; True if every one was issued. Calls in flight
+    reserve their worst case (k x max_tokens); when the budget cannot cover the next request
+    yet, wait for calls to finish (their unused reservation comes back) and try again. With
+    nothing in flight, the budget's last tokens go to a request with a lower max_tokens (no
+    lower than a quarter of it, else the round stops there)."""
+    pending: set[asyncio.Task[None]] = set()
+    issued = 0
+    try:
+        for share, k in wanted:  # reserve in order, so the budget is never overrun
+            messages = share.problem.messages()
+            while ctx.affordable(messages, k, max_tokens) < k and pending:
+                done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
+                for task in done:
+                    task.result()
+            cap = _affordable_max_tokens(ctx, messages, k, max_tokens)
+            if cap < max(1, max_tokens // 4):
+                break
+            pending.add(asyncio.create_task(draw(share, k, cap)))
+            issued += 1
+            await asyncio.sleep(0)  # the call reserves its worst case before the next check
+        if pending:
+            await asyncio.gather(*pending)
+    finally:
+        for task in pending:
+            task.cancel()
+    return issued == len(wanted)
+
+
+def _affordable_max_tokens(ctx: Context, messages: list[Message], k: int, max_tokens: int) -> int:
+    """The largest max_tokens (up to ``max_tokens``) at which the budget admits k samples."""
+    low, high = 0, max_tokens
+    while low < high:
+        mid = (low + high + 1) // 2
+        if ctx.affordable(messages, k, mid) >= k:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def _finish(shares: list[Allocation]) -> list[Allocation]:

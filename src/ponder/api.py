@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from ponder.backends.base import Backend, resolve_backend
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, UnknownNameError
 from ponder.registry import Registry, default_registry
 from ponder.runtime import Budget, Context
 from ponder.strategies.base import Problem, Result, Strategy
@@ -111,7 +111,15 @@ def make_strategy(
         if options:
             raise TypeError("options go to the strategy's constructor, not to make_strategy")
         return name_or_strategy
-    cls = (registry or default_registry()).get("strategy", name_or_strategy)
+    try:
+        cls = (registry or default_registry()).get("strategy", name_or_strategy)
+    except UnknownNameError as exc:
+        if name_or_strategy == "allocate":
+            exc.add_note(
+                "allocate spends one budget across many problems: use it in `ponder eval "
+                "--strategy allocate:tokens_per_problem=N`, or call ponder.allocate.allocate"
+            )
+        raise
     strategy: Strategy = cls(**options)
     return strategy
 

@@ -136,7 +136,8 @@ def eval_command(
             "--strategy",
             "-s",
             help="NAME[:key=value,...]; key=a|b|c gives one setting per value. Repeatable. "
-            "Default: greedy and self_consistency:n=1|2|4|8.",
+            "Default: greedy and self_consistency:n=1|2|4|8. "
+            "allocate:tokens_per_problem=N runs each task under one budget of N x its problems.",
         ),
     ] = None,
     model: Annotated[

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from ponder.backends.base import Backend, resolve_backend
 from ponder.errors import ConfigError, PonderError
+from ponder.eval.allocation import BatchJob, check_budget, run_allocation
 from ponder.eval.progress import Progress
 from ponder.eval.report import format_table, summarize, write_report
 from ponder.eval.runner import (
@@ -34,13 +35,13 @@ from ponder.eval.runner import (
     TaskPlan,
     make_settings,
     model_id,
+    pending_batches,
     pending_jobs,
     run_jobs,
     solve_problem,
 )
 from ponder.eval.store import Store
 from ponder.registry import Registry, default_registry
-from ponder.strategies.base import Problem
 from ponder.tasks.base import Task
 from ponder.types import ModelShape
 
@@ -82,21 +83,8 @@ async def aevaluate(
     """
     registry = registry or default_registry()
     settings = make_settings(strategies, registry)
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
-    if not tasks:
-        raise ConfigError("give at least one --task")
-    if len({t.key for t in tasks}) != len(tasks):
-        raise ConfigError("a task is given twice with the same arguments")
-    problems: dict[str, list[Problem]] = {}
-    for task in tasks:
-        problems[task.key] = list(task.problems(limit))
-    if ray_address is not None:
-        from ponder.eval.distributed import require_ray
-
-        require_ray()
-        if backend is not None and not isinstance(backend, str):
-            raise ConfigError("with Ray, give the model as a spec (path or URL), not an object")
+    _check_request(tasks, limit, ray_address, backend)
+    problems = {task.key: list(task.problems(limit)) for task in tasks}
     store = Store(out)
     owned = not isinstance(backend, Backend)
     instance = (
@@ -121,12 +109,22 @@ async def aevaluate(
         started = time.time()
         by_key = {t.key: t for t in tasks}
         jobs = pending_jobs(plan, by_key, problems, store)
-        bar = Progress(len(jobs), stream=progress) if progress else None
+        batches = pending_batches(plan, by_key, problems, store)
+        for batch in batches:
+            check_budget(batch)
+        ran = len(jobs) + sum(len(b.problems) for b in batches)
+        bar = Progress(ran, stream=progress) if progress else None
 
         def on_record(job: Job, record: dict[str, Any]) -> None:
             store.put(job.task.key, job.problem.id or "", job.setting.key, plan.model, seed, record)
             if bar:
                 bar.update(record)
+
+        def on_batch(batch: BatchJob, records: list[dict[str, Any]]) -> None:
+            store.put_many(batch.task.key, batch.setting.key, plan.model, seed, records)
+            for record in records:
+                if bar:
+                    bar.update(record)
 
         try:
             if ray_address is not None:
@@ -150,6 +148,11 @@ async def aevaluate(
                     on_record,
                     concurrency=concurrency or DEFAULT_CONCURRENCY,
                 )
+            for batch in batches:  # whole-task allocations, in this process
+                records = await run_allocation(
+                    batch, instance, seed=seed, model_shape=plan.model_shape
+                )
+                on_batch(batch, records)
         except PonderError as exc:
             exc.add_note(
                 f"{store.count()} result(s) are stored in {store.path}; run the same command "
@@ -162,11 +165,28 @@ async def aevaluate(
         store.finish_run(run_id)
         summary = summarize(plan, store, elapsed=time.time() - started, started=started)
         files = write_report(summary, Path(out))
-        return EvalOutcome(summary, format_table(summary), files, len(jobs), notes)
+        return EvalOutcome(summary, format_table(summary), files, ran, notes)
     finally:
         store.close()
         if owned:
             await instance.aclose()
+
+
+def _check_request(
+    tasks: Sequence[Task], limit: int | None, ray_address: str | None, backend: object
+) -> None:
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    if not tasks:
+        raise ConfigError("give at least one --task")
+    if len({t.key for t in tasks}) != len(tasks):
+        raise ConfigError("a task is given twice with the same arguments")
+    if ray_address is not None:
+        from ponder.eval.distributed import require_ray
+
+        require_ray()
+        if backend is not None and not isinstance(backend, str):
+            raise ConfigError("with Ray, give the model as a spec (path or URL), not an object")
 
 
 def _unique(labels: list[str]) -> list[str]:

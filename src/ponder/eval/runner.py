@@ -25,11 +25,12 @@ from ponder.answers import majority_vote
 from ponder.api import expand_strategy_spec, make_strategy
 from ponder.backends.base import Backend
 from ponder.errors import ConfigError
+from ponder.eval.allocation import ALLOCATE, AllocateConfig, BatchJob
 from ponder.eval.flops import estimate_flops
 from ponder.eval.store import Store
 from ponder.registry import Registry
 from ponder.runtime import Context
-from ponder.strategies.base import Problem
+from ponder.strategies.base import Problem, Result, validate_options
 from ponder.tasks.base import Score, Task
 from ponder.types import ModelShape
 
@@ -44,6 +45,7 @@ class Setting:
     key: str  # canonical identity: name and config
     pool: str | None = None  # the key of the run setting this one is estimated from
     k: int | None = None  # the n it stands for, when estimated
+    batch: bool = False  # one run over a task's problems together (``allocate``), not each
 
     @property
     def estimated(self) -> bool:
@@ -102,13 +104,17 @@ def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
     seen: set[str] = set()
     for spec in specs:
         for label, name, options in expand_strategy_spec(spec):
-            strategy = make_strategy(name, registry=registry, **options)
-            config = strategy.config.model_dump(mode="json")
+            batch = name == ALLOCATE
+            if batch:
+                config = validate_options(AllocateConfig, options, ALLOCATE).model_dump(mode="json")
+            else:
+                strategy = make_strategy(name, registry=registry, **options)
+                config = strategy.config.model_dump(mode="json")
             key = f"{name}:{json.dumps(config, sort_keys=True, separators=(',', ':'))}"
             if key in seen:
                 raise ConfigError(f"strategy setting {label!r} is given twice")
             seen.add(key)
-            settings.append(Setting(label, name, config, key))
+            settings.append(Setting(label, name, config, key, batch=batch))
     if not settings:
         raise ConfigError("give at least one --strategy")
     return _mark_pools(settings, registry)
@@ -117,6 +123,8 @@ def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
 def _mark_pools(settings: list[Setting], registry: Registry) -> list[Setting]:
     groups: dict[str, list[Setting]] = {}
     for s in settings:
+        if s.batch:
+            continue
         cls = registry.get("strategy", s.name)
         if cls.pool_estimate and "n" in s.config:
             rest = {k: v for k, v in s.config.items() if k != "n"}
@@ -159,6 +167,19 @@ async def solve_problem(
     start = time.perf_counter()
     result = await strategy.run(problem, ctx)
     wall = time.perf_counter() - start
+    calls = sum(role.calls for role in ctx.ledger.roles.values())
+    return await make_record(task, problem, result, wall, calls, model_shape)
+
+
+async def make_record(
+    task: Task,
+    problem: Problem,
+    result: Result,
+    wall: float,
+    calls: int,
+    model_shape: ModelShape | None,
+) -> dict[str, Any]:
+    """The record the store keeps of one solved problem: scored answer, candidates, usage."""
     final, candidate_scores = await asyncio.to_thread(_score_all, task, problem, result)
     answers = [c.answer for c in result.candidates]
     groups = [
@@ -170,7 +191,6 @@ async def solve_problem(
         for g in majority_vote(answers).groups
     ]
     usage = result.usage
-    calls = sum(role.calls for role in ctx.ledger.roles.values())
     flops = (
         estimate_flops(
             model_shape,
@@ -207,7 +227,7 @@ async def solve_problem(
     }
 
 
-def _score_all(task: Task, problem: Problem, result: Any) -> tuple[Score, list[Score]]:
+def _score_all(task: Task, problem: Problem, result: Result) -> tuple[Score, list[Score]]:
     """The final answer's score and each candidate's; answers already scored are reused when
     the score depends on the answer alone."""
     cache: dict[str | None, Score] = {}
@@ -243,9 +263,25 @@ def pending_jobs(
         }
         for problem in problems[task_plan.key]:
             for setting in plan.run_settings:
-                if problem.id not in done[setting.key]:
+                if not setting.batch and problem.id not in done[setting.key]:
                     jobs.append(Job(tasks[task_plan.key], problem, setting))
     return jobs
+
+
+def pending_batches(
+    plan: Plan, tasks: dict[str, Task], problems: dict[str, list[Problem]], store: Store
+) -> list[BatchJob]:
+    """The allocations still to run: per batch setting and task, the problems not stored."""
+    batches = []
+    for task_plan in plan.tasks:
+        for setting in plan.run_settings:
+            if not setting.batch:
+                continue
+            done = store.done(task_plan.key, setting.key, plan.model, plan.seed)
+            missing = [p for p in problems[task_plan.key] if p.id not in done]
+            if missing:
+                batches.append(BatchJob(tasks[task_plan.key], missing, setting))
+    return batches
 
 
 Solver = Callable[[Job], Awaitable[dict[str, Any]]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,38 @@ class Store:
             ),
         )
         return cursor.rowcount == 1
+
+    def put_many(
+        self, task: str, strategy: str, model: str, seed: int, records: Sequence[dict[str, Any]]
+    ) -> int:
+        """Store several problems' records in one transaction: all or none survive a crash
+        (a whole-task allocation is one unit of work). Returns how many were new."""
+        now = time.time()
+        rows = [
+            (
+                task,
+                r["problem"],
+                strategy,
+                model,
+                seed,
+                float(r["score"]),
+                int(bool(r["correct"])),
+                json.dumps(r),
+                now,
+            )
+            for r in records
+        ]
+        before = self._db.total_changes
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return self._db.total_changes - before
 
     def records(
         self, task: str, strategy: str, model: str, seed: int, problems: Iterable[str] | None = None

@@ -192,14 +192,41 @@ async def sample_candidates(
 ) -> list[Candidate]:
     """``n`` samples of ``problem`` as one request (one prefill, one batch), as candidates
     numbered from ``first_index``; ``extra`` adds sampling options (logprobs, say)."""
+    candidates, _ = await draw_candidates(
+        problem,
+        ctx,
+        config,
+        n,
+        model=model,
+        first_index=first_index,
+        seed_offset=seed_offset,
+        **extra,
+    )
+    return candidates
+
+
+async def draw_candidates(
+    problem: Problem,
+    ctx: Context,
+    config: SamplingConfig,
+    n: int,
+    *,
+    model: str | None = None,
+    first_index: int = 0,
+    seed_offset: int = 0,
+    **extra: Any,
+) -> tuple[list[Candidate], Usage]:
+    """``sample_candidates``, with the request's usage (for callers that share one Context
+    among several problems and account for each)."""
     options = config.model_dump(include=set(SamplingConfig.model_fields))
     if options.get("seed") is not None:
         options["seed"] += seed_offset
     result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
-    return [
+    candidates = [
         Candidate.from_completion(c, index=first_index + i, model=model)
         for i, c in enumerate(result.completions)
     ]
+    return candidates, result.usage
 
 
 def vote_details(vote: Vote) -> list[dict[str, Any]]:
