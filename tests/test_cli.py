@@ -61,6 +61,8 @@ def test_solve_human_output() -> None:
             "no model file at '/no/such/model.gguf'",
         ),
         (["solve", "q", "-s", "greedy", "-n", "3"], "its options: max_tokens"),
+        (["solve", "q", "--extra-model", "second"], "is not of the form NAME=SPEC"),
+        (["eval", "-s", "greedy", "--extra-model", "=x"], "is not of the form NAME=SPEC"),
     ],
 )
 def test_bad_input_is_a_clear_error_and_exit_2(args: list[str], message: str) -> None:
@@ -88,3 +90,21 @@ def test_help_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.live
+def test_extra_models_reach_the_strategy() -> None:
+    from ponder.backends.llamacpp import default_model_path
+
+    spec = 'model_switch:n=2,models=["second"]'  # only the extra model samples
+    args = ["solve", "What is 2 + 3?", "-s", spec, "--max-tokens", "16"]
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 2
+    assert "unknown model 'second'" in missing.stderr and "--extra-model" in missing.stderr
+    result = runner.invoke(
+        app, [*args, "--seed", "1", "--extra-model", f"second={default_model_path()}", "--json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [step["model"] for step in data["details"]["models"]] == ["second"]
+    assert {c["model"] for c in data["candidates"]} == {"second"}

@@ -379,3 +379,33 @@ def test_allocate_with_too_small_a_budget_fails_before_sampling(tmp_path: Path) 
             out=tmp_path,
         )
     assert backend.history == []
+
+
+def test_named_models_join_the_context_and_the_model_key(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 3)))
+    first = FunctionBackend(split_model)
+
+    class Second(FunctionBackend):
+        @property
+        def model_name(self) -> str:
+            return "second-model"
+
+    second = Second(fake_model)
+    outcome = evaluate(
+        [task],
+        ["model_switch:n=2,max_tokens=8"],
+        backend=first,
+        named_models={"second": second},
+        out=tmp_path / "out",
+    )
+    assert outcome.summary["model"] == "function:function +second=function:second-model"
+    # the split problems (odd first numbers) disagree with themselves and switch models
+    assert first.history and second.history
+    with pytest.raises(ConfigError, match="not supported with --ray"):
+        evaluate(
+            [task],
+            ["greedy"],
+            named_models={"second": second},
+            out=tmp_path / "r",
+            ray_address="local",
+        )

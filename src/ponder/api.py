@@ -16,14 +16,16 @@ Many questions, with the model loaded once::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ponder.backends.base import Backend, resolve_backend
 from ponder.errors import ConfigError, UnknownNameError
 from ponder.registry import Registry, default_registry
-from ponder.runtime import Budget, Context
+from ponder.runtime import DEFAULT_MODEL, Budget, Context
 from ponder.strategies.base import Problem, Result, Strategy
 
 
@@ -131,19 +133,41 @@ async def asolve(
     backend: Backend | str | None = None,
     budget: Budget | None = None,
     registry: Registry | None = None,
+    named_models: Mapping[str, Backend | str] | None = None,
     **options: Any,
 ) -> Result:
-    """Solve one problem. A backend given by spec (or None) is created and closed here."""
+    """Solve one problem. A backend given by spec (or None) is created and closed here.
+    ``named_models`` adds models for strategies that use several (``model_switch``,
+    ``multi_verifier``, a judge with ``model=``): name -> backend or spec."""
     registry = registry or default_registry()
     chosen = make_strategy(strategy, registry=registry, **options)  # fail before loading
-    owned = not isinstance(backend, Backend)
-    instance = (
-        backend if isinstance(backend, Backend) else resolve_backend(backend, registry=registry)
-    )
+    async with open_models(backend, named_models, registry) as backends:
+        return await chosen.run(problem, Context(backends, budget=budget))
+
+
+@contextlib.asynccontextmanager
+async def open_models(
+    backend: Backend | str | None,
+    models: Mapping[str, Backend | str] | None,
+    registry: Registry,
+) -> AsyncIterator[dict[str, Backend]]:
+    """The default model and the named ones, as backends; those given by spec are created
+    here and closed on exit (also when creating a later one fails)."""
+    given = {DEFAULT_MODEL: backend, **(models or {})}
+    if models and DEFAULT_MODEL in models:
+        raise ConfigError(f"the model name {DEFAULT_MODEL!r} is the main model (--model)")
+    opened: dict[str, Backend] = {}
+    owned: list[Backend] = []
     try:
-        return await chosen.run(problem, Context(instance, budget=budget))
+        for name, spec in given.items():
+            if isinstance(spec, Backend):
+                opened[name] = spec
+            else:
+                opened[name] = resolve_backend(spec, registry=registry)
+                owned.append(opened[name])
+        yield opened
     finally:
-        if owned:
+        for instance in owned:
             await instance.aclose()
 
 

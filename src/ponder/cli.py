@@ -48,6 +48,14 @@ def solve(
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens per sample.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     seed: Annotated[int | None, typer.Option(help="Base seed (sample i uses seed + i).")] = None,
+    extra_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra-model",
+            help="NAME=SPEC: one more model for strategies that use several (model_switch, "
+            "multi_verifier, judge(model=NAME)). Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve one question with a test-time scaling strategy."""
@@ -58,7 +66,8 @@ def solve(
         name, options = parse_strategy_spec(strategy)
         given = {"n": n, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
         options.update({k: v for k, v in given.items() if v is not None})
-        result = api_solve(question, strategy=name, backend=model, **options)
+        named = _extra_models(extra_model or [])
+        result = api_solve(question, strategy=name, backend=model, named_models=named, **options)
     except PonderError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -74,6 +83,24 @@ def _fail(exc: Exception) -> typer.Exit:
     for note in getattr(exc, "__notes__", []):
         typer.echo(f"note: {note}", err=True)
     return typer.Exit(2 if isinstance(exc, UserError) else 1)
+
+
+def _extra_models(pairs: list[str]) -> dict[str, str]:
+    """``NAME=SPEC`` pairs of --extra-model."""
+    from ponder.errors import ConfigError
+
+    models: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, spec = pair.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise ConfigError(
+                f"--extra-model {pair!r} is not of the form NAME=SPEC "
+                "(e.g. second=/models/qwen.gguf or judge=http://localhost:8000/v1)"
+            )
+        if name.strip() in models:
+            raise ConfigError(f"--extra-model names {name.strip()!r} twice")
+        models[name.strip()] = spec.strip()
+    return models
 
 
 def _task_args(task: str, pairs: list[str]) -> dict[str, Any]:
@@ -163,6 +190,14 @@ def eval_command(
         str | None,
         typer.Option(help="params=N,layers=L,d_model=D for FLOP estimates on HTTP backends."),
     ] = None,
+    extra_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra-model",
+            help="NAME=SPEC: one more model for strategies that use several. Repeatable; "
+            "part of the results' model key.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -193,6 +228,7 @@ def eval_command(
             ray_workers=ray_workers,
             model_shape=_model_shape(model_shape),
             command=" ".join(["ponder", *sys.argv[1:]]),
+            named_models=_extra_models(extra_model or []),
         )
     except PonderError as exc:
         raise _fail(exc) from None

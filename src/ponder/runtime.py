@@ -148,7 +148,12 @@ class Context:
     def model(self, name: str | None = None) -> Backend:
         name = name or DEFAULT_MODEL
         if name not in self.models:
-            raise UnknownNameError("model", name, self.models)
+            error = UnknownNameError("model", name, self.models)
+            error.add_note(
+                "name more models with --extra-model NAME=SPEC (ponder solve, ponder eval), "
+                "named_models={NAME: backend} (ponder.solve), or Context({'default': a, NAME: b})"
+            )
+            raise error
         return self.models[name]
 
     def request(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -91,7 +92,7 @@ def check_budget(job: BatchJob) -> None:
 
 async def run_allocation(
     job: BatchJob,
-    backend: Backend,
+    backend: Backend | Mapping[str, Backend],
     *,
     seed: int,
     model_shape: ModelShape | None,

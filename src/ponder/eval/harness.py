@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ponder.api import open_models
 from ponder.backends.base import Backend, resolve_backend
 from ponder.errors import ConfigError, PonderError
 from ponder.eval.allocation import BatchJob, check_budget, run_allocation
@@ -32,6 +34,7 @@ from ponder.eval.report import format_table, summarize, write_report
 from ponder.eval.runner import (
     Job,
     Plan,
+    Setting,
     TaskPlan,
     make_settings,
     model_id,
@@ -42,6 +45,8 @@ from ponder.eval.runner import (
 )
 from ponder.eval.store import Store
 from ponder.registry import Registry, default_registry
+from ponder.runtime import DEFAULT_MODEL
+from ponder.strategies.base import Problem
 from ponder.tasks.base import Task
 from ponder.types import ModelShape
 
@@ -74,102 +79,140 @@ async def aevaluate(
     model_shape: ModelShape | None = None,
     registry: Registry | None = None,
     command: str | None = None,
+    named_models: Mapping[str, Backend | str] | None = None,
 ) -> EvalOutcome:
     """Run every strategy setting on every task's problems, store, and report.
 
     Everything that can be wrong with the request is checked before the model loads.
     Problems already stored under ``out`` for the same (task, setting, model, seed) are not
-    run again. ``progress``: a stream for the progress bar (None: silent).
+    run again. ``progress``: a stream for the progress bar (None: silent). ``named_models``
+    adds models for strategies that use several (name -> backend or spec); they become part
+    of the results' model key.
     """
     registry = registry or default_registry()
     settings = make_settings(strategies, registry)
     _check_request(tasks, limit, ray_address, backend)
+    if ray_address is not None and named_models:
+        raise ConfigError(
+            "--extra-model is not supported with --ray yet: run without --ray, or give "
+            "strategies that use one model"
+        )
     problems = {task.key: list(task.problems(limit)) for task in tasks}
     store = Store(out)
-    owned = not isinstance(backend, Backend)
-    instance = (
-        backend if isinstance(backend, Backend) else resolve_backend(backend, registry=registry)
-    )
-    try:
-        labels = _unique([t.label for t in tasks])
-        plan = Plan(
-            tasks=[
-                TaskPlan(t.key, label, t.kind, t.args, [p.id or "" for p in problems[t.key]])
-                for t, label in zip(tasks, labels, strict=True)
-            ],
-            settings=settings,
-            model=model_id(instance),
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(store.close)
+        backends = await stack.enter_async_context(open_models(backend, named_models, registry))
+        return await _run(
+            tasks,
+            settings,
+            problems,
+            store,
+            backends,
             seed=seed,
             limit=limit,
-            model_shape=model_shape or instance.model_shape,
+            concurrency=concurrency,
+            progress=progress,
+            ray_address=ray_address,
+            ray_workers=ray_workers,
+            model_shape=model_shape,
+            registry=registry,
             command=command,
+            backend_spec=backend if isinstance(backend, str) else None,
         )
-        notes = _side_by_side(store, plan)
-        run_id = store.start_run(plan.as_dict())
-        started = time.time()
-        by_key = {t.key: t for t in tasks}
-        jobs = pending_jobs(plan, by_key, problems, store)
-        batches = pending_batches(plan, by_key, problems, store)
-        for batch in batches:
-            check_budget(batch)
-        ran = len(jobs) + sum(len(b.problems) for b in batches)
-        bar = Progress(ran, stream=progress) if progress else None
 
-        def on_record(job: Job, record: dict[str, Any]) -> None:
-            store.put(job.task.key, job.problem.id or "", job.setting.key, plan.model, seed, record)
+
+async def _run(
+    tasks: Sequence[Task],
+    settings: list[Setting],
+    problems: dict[str, list[Problem]],
+    store: Store,
+    backends: dict[str, Backend],
+    *,
+    seed: int,
+    limit: int | None,
+    concurrency: int | None,
+    progress: TextIO | None,
+    ray_address: str | None,
+    ray_workers: int,
+    model_shape: ModelShape | None,
+    registry: Registry,
+    command: str | None,
+    backend_spec: str | None,
+) -> EvalOutcome:
+    instance = backends[DEFAULT_MODEL]
+    labels = _unique([t.label for t in tasks])
+    plan = Plan(
+        tasks=[
+            TaskPlan(t.key, label, t.kind, t.args, [p.id or "" for p in problems[t.key]])
+            for t, label in zip(tasks, labels, strict=True)
+        ],
+        settings=settings,
+        model=model_id(instance)
+        + "".join(f" +{k}={model_id(b)}" for k, b in backends.items() if k != DEFAULT_MODEL),
+        seed=seed,
+        limit=limit,
+        model_shape=model_shape or instance.model_shape,
+        command=command,
+    )
+    notes = _side_by_side(store, plan)
+    run_id = store.start_run(plan.as_dict())
+    started = time.time()
+    by_key = {t.key: t for t in tasks}
+    jobs = pending_jobs(plan, by_key, problems, store)
+    batches = pending_batches(plan, by_key, problems, store)
+    for batch in batches:
+        check_budget(batch)
+    ran = len(jobs) + sum(len(b.problems) for b in batches)
+    bar = Progress(ran, stream=progress) if progress else None
+
+    def on_record(job: Job, record: dict[str, Any]) -> None:
+        store.put(job.task.key, job.problem.id or "", job.setting.key, plan.model, seed, record)
+        if bar:
+            bar.update(record)
+
+    def on_batch(batch: BatchJob, records: list[dict[str, Any]]) -> None:
+        store.put_many(batch.task.key, batch.setting.key, plan.model, seed, records)
+        for record in records:
             if bar:
                 bar.update(record)
 
-        def on_batch(batch: BatchJob, records: list[dict[str, Any]]) -> None:
-            store.put_many(batch.task.key, batch.setting.key, plan.model, seed, records)
-            for record in records:
-                if bar:
-                    bar.update(record)
+    try:
+        if ray_address is not None:
+            from ponder.eval.distributed import run_on_ray
 
-        try:
-            if ray_address is not None:
-                from ponder.eval.distributed import run_on_ray
-
-                spec = backend if isinstance(backend, str) else None
-                await run_on_ray(
-                    ray_address,
-                    jobs,
-                    functools.partial(resolve_backend, spec),
-                    on_record,
-                    seed=seed,
-                    model_shape=plan.model_shape,
-                    workers=ray_workers,
-                    concurrency=concurrency or DEFAULT_CONCURRENCY,
-                )
-            else:
-                await run_jobs(
-                    jobs,
-                    _local_solver(instance, seed, registry, plan.model_shape),
-                    on_record,
-                    concurrency=concurrency or DEFAULT_CONCURRENCY,
-                )
-            for batch in batches:  # whole-task allocations, in this process
-                records = await run_allocation(
-                    batch, instance, seed=seed, model_shape=plan.model_shape
-                )
-                on_batch(batch, records)
-        except PonderError as exc:
-            exc.add_note(
-                f"{store.count()} result(s) are stored in {store.path}; run the same command "
-                "again to resume (nothing stored is run twice)"
+            await run_on_ray(
+                ray_address,
+                jobs,
+                functools.partial(resolve_backend, backend_spec),
+                on_record,
+                seed=seed,
+                model_shape=plan.model_shape,
+                workers=ray_workers,
+                concurrency=concurrency or DEFAULT_CONCURRENCY,
             )
-            raise
-        finally:
-            if bar:
-                bar.close()
-        store.finish_run(run_id)
-        summary = summarize(plan, store, elapsed=time.time() - started, started=started)
-        files = write_report(summary, Path(out))
-        return EvalOutcome(summary, format_table(summary), files, ran, notes)
+        else:
+            await run_jobs(
+                jobs,
+                _local_solver(backends, seed, registry, plan.model_shape),
+                on_record,
+                concurrency=concurrency or DEFAULT_CONCURRENCY,
+            )
+        for batch in batches:  # whole-task allocations, in this process
+            records = await run_allocation(batch, backends, seed=seed, model_shape=plan.model_shape)
+            on_batch(batch, records)
+    except PonderError as exc:
+        exc.add_note(
+            f"{store.count()} result(s) are stored in {store.path}; run the same command "
+            "again to resume (nothing stored is run twice)"
+        )
+        raise
     finally:
-        store.close()
-        if owned:
-            await instance.aclose()
+        if bar:
+            bar.close()
+    store.finish_run(run_id)
+    summary = summarize(plan, store, elapsed=time.time() - started, started=started)
+    files = write_report(summary, store.directory)
+    return EvalOutcome(summary, format_table(summary), files, ran, notes)
 
 
 def _check_request(
@@ -200,7 +243,7 @@ def _unique(labels: list[str]) -> list[str]:
 
 
 def _local_solver(
-    backend: Backend, seed: int, registry: Registry, shape: ModelShape | None
+    backend: Mapping[str, Backend], seed: int, registry: Registry, shape: ModelShape | None
 ) -> Callable[[Job], Any]:
     async def solve(job: Job) -> dict[str, Any]:
         return await solve_problem(

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ponder.answers import majority_vote
@@ -152,13 +152,14 @@ async def solve_problem(
     task: Task,
     problem: Problem,
     setting: Setting,
-    backend: Backend,
+    backend: Backend | Mapping[str, Backend],
     *,
     seed: int,
     registry: Registry,
     model_shape: ModelShape | None,
 ) -> dict[str, Any]:
-    """Run one setting on one problem and score it: the record the store keeps."""
+    """Run one setting on one problem and score it: the record the store keeps.
+    ``backend``: the model, or the Context's named models (``default`` among them)."""
     options = dict(setting.config)
     if "seed" in options and options["seed"] is None:
         options["seed"] = problem_seed(seed, problem.id or "")
