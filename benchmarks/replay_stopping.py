@@ -57,7 +57,22 @@ def adaptive(threshold: float, rule_name: str = "beta", first: int = 1) -> Rule:
     return rule
 
 
+def decided(samples: Sequence[Sample]) -> tuple[str | None, int]:
+    """Stop once the samples left cannot change the full vote's leader (no loss at all)."""
+    for end in range(1, len(samples) + 1):
+        counts = sorted(
+            (len(g) for g in group_answers([s[0] for s in samples[:end]])), reverse=True
+        )
+        counts += [0, 0]  # answers may all be missing so far
+        if counts[0] - counts[1] > len(samples) - end:
+            return majority_vote([s[0] for s in samples[:end]]).answer, end
+    return full(samples)
+
+
 RULES: dict[str, Rule] = {
+    "decided (exact)": decided,
+    "ac beta 0.8 from 3": adaptive(0.8, first=3),
+    "ac beta 0.85": adaptive(0.85),
     "esc w=2": esc(2),
     "esc w=3": esc(3),
     "esc w=4": esc(4),
@@ -83,7 +98,7 @@ def load(directory: Path, n: int) -> dict[str, list[list[Sample]]]:
             (c["answer"], c["completion_tokens"], bool(c["correct"]))
             for c in sorted(data["candidates"], key=lambda c: c["index"])
         ]
-        tasks.setdefault(task.split(":")[-1][:40], []).append(samples)
+        tasks.setdefault(task.split(":", 1)[0], []).append(samples)
     return tasks
 
 
