@@ -91,12 +91,7 @@ async def aevaluate(
     """
     registry = registry or default_registry()
     settings = make_settings(strategies, registry)
-    _check_request(tasks, limit, ray_address, backend)
-    if ray_address is not None and named_models:
-        raise ConfigError(
-            "--extra-model is not supported with --ray yet: run without --ray, or give "
-            "strategies that use one model"
-        )
+    _check_request(tasks, limit, ray_address, backend, named_models)
     problems = {task.key: list(task.problems(limit)) for task in tasks}
     store = Store(out)
     async with contextlib.AsyncExitStack() as stack:
@@ -155,13 +150,13 @@ async def _run(
         command=command,
     )
     notes = _side_by_side(store, plan)
-    run_id = store.start_run(plan.as_dict())
-    started = time.time()
     by_key = {t.key: t for t in tasks}
     jobs = pending_jobs(plan, by_key, problems, store)
     batches = pending_batches(plan, by_key, problems, store)
     for batch in batches:
         check_budget(batch)
+    run_id = store.start_run(plan.as_dict())
+    started = time.time()
     ran = len(jobs) + sum(len(b.problems) for b in batches)
     bar = Progress(ran, stream=progress) if progress else None
 
@@ -216,7 +211,11 @@ async def _run(
 
 
 def _check_request(
-    tasks: Sequence[Task], limit: int | None, ray_address: str | None, backend: object
+    tasks: Sequence[Task],
+    limit: int | None,
+    ray_address: str | None,
+    backend: object,
+    named_models: Mapping[str, object] | None,
 ) -> None:
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
@@ -230,6 +229,11 @@ def _check_request(
         require_ray()
         if backend is not None and not isinstance(backend, str):
             raise ConfigError("with Ray, give the model as a spec (path or URL), not an object")
+        if named_models:
+            raise ConfigError(
+                "--extra-model is not supported with --ray yet: run without --ray, or give "
+                "strategies that use one model"
+            )
 
 
 def _unique(labels: list[str]) -> list[str]:
