@@ -117,10 +117,7 @@ async def allocate(
         )
         share.settledness = majority_probability(counts, "beta")
 
-    async def round_of(wanted: list[tuple[Allocation, int]]) -> bool:
-        return await _issue_round(ctx, config.max_tokens, wanted, draw)
-
-    if not await round_of([(s, initial) for s in shares]):
+    if not await _issue_round(ctx, config.max_tokens, [(s, initial) for s in shares], draw):
         return _finish(shares)
     while True:
         open_ = [
@@ -131,7 +128,8 @@ async def allocate(
         if not open_:
             break
         open_.sort(key=lambda s: (s.settledness, len(s.candidates)))
-        if not await round_of([(s, step) for s in open_[:per_round]]):
+        wanted = [(s, step) for s in open_[:per_round]]
+        if not await _issue_round(ctx, config.max_tokens, wanted, draw):
             break
     return _finish(shares)
 
