@@ -16,7 +16,7 @@ from ponder.backends.llamacpp import LlamaCppBackend, default_model_path
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[LlamaCppBackend]:
     """The real embedded model, loaded once for the whole suite."""
-    backend = LlamaCppBackend(n_ctx=4096, n_parallel=8, n_prompt_slots=4)
+    backend = LlamaCppBackend(n_ctx=2048, n_parallel=8, n_prompt_slots=4)
     yield backend
     backend.close()
 

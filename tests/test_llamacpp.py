@@ -33,7 +33,7 @@ async def test_greedy_matches_plain_llama_cpp_python() -> None:
     from llama_cpp import Llama
 
     embedded = LlamaCppBackend(n_ctx=1024, n_parallel=2, n_prompt_slots=2)  # fresh state
-    reference = Llama(str(embedded.model_path), n_ctx=512, verbose=False)
+    reference = Llama(str(embedded.model_path), n_ctx=512, flash_attn=True, verbose=False)
     for question in ("Name a color.", "What is 7 * 8?"):
         expected = reference.create_chat_completion(
             messages=[{"role": "user", "content": question}], temperature=0, max_tokens=16
@@ -251,8 +251,8 @@ async def test_more_samples_than_slots_run_in_waves(embedded: LlamaCppBackend) -
     assert embedded._engine._samples == []
 
 
-async def test_a_small_kv_cache_admits_samples_in_waves() -> None:
-    small = LlamaCppBackend(n_ctx=256, n_parallel=8, n_prompt_slots=2)
+async def test_a_small_shared_kv_cache_admits_samples_in_waves() -> None:
+    small = LlamaCppBackend(n_ctx=256, n_parallel=8, n_prompt_slots=2, kv_unified=True)
     try:
         request = chat("Write about rain.", temperature=0.8, max_tokens=100, n=4, seed=9)
         n_prompt = len(small.prompt_tokens(request))
@@ -304,3 +304,35 @@ async def test_concurrent_requests_with_a_common_prefix_prefill_it_once(
     # the common part once (at most: a cached prompt may hold some of it), the rest per request
     assert computed <= common + sum(len(t) - 1 - common for t in token_lists)
     assert sum(r.usage.cached_prompt_tokens for r in results) >= 3 * (common - 1)
+
+
+async def test_live_samples_keep_consecutive_sequence_ids(embedded: LlamaCppBackend) -> None:
+    # llama.cpp computes a batch's KV streams together only while their ids run consecutively:
+    # when samples end below a live one, the engine moves it down, and its output is unchanged
+    engine = embedded._engine
+    assert not engine.config.kv_unified
+    steps: list[list[int]] = []
+    decode = engine._decode
+
+    def recording(*args: object) -> None:
+        steps.append(sorted(s.seq for s in engine._samples))
+        decode(*args)  # type: ignore[arg-type]
+
+    long_request = chat("Write a long story about a lighthouse.", max_tokens=40, temperature=0)
+    alone = await embedded.generate(long_request)
+    moved = engine.stats.samples_moved
+    engine._decode = recording  # type: ignore[method-assign]
+    try:
+        short = asyncio.ensure_future(
+            embedded.generate(
+                chat("Write a long story about rain.", temperature=0.8, max_tokens=12, n=5, seed=3)
+            )
+        )
+        await wait_for(lambda: len(engine._samples) == 5)
+        together = await embedded.generate(long_request)
+        await short
+    finally:
+        del engine._decode
+    assert engine.stats.samples_moved > moved
+    assert steps and all(seqs == list(range(len(seqs))) for seqs in steps)
+    assert together.completions[0].text == alone.completions[0].text
