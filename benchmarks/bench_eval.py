@@ -9,7 +9,10 @@ once. Both use the same per-problem seeds and a freshly loaded backend with the 
 settings; only the runs are timed (not model loading).
 
 Prints both wall times, both accuracies, and as its last line the ratio eval / sequential
-(target <= 0.5).
+(target <= 0.5). For scale it also measures plain llama.cpp's own decode ceiling on this
+machine (32 sequences of ~250 tokens, each in its own KV stream, one ``llama_decode`` per step,
+no sampling, nothing else), and the ratio eval could reach if it decoded every token at that
+ceiling: the sequential run's tokens/s over the ceiling.
 
     .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8]
 """
@@ -68,6 +71,49 @@ async def concurrent(task: object, limit: int, concurrency: int) -> tuple[float,
         await backend.aclose()
 
 
+def decode_ceiling(width: int = 32, prompt: int = 100, steps: int = 150) -> float:
+    """Tokens/s of plain llama.cpp decoding ``width`` sequences in lockstep (the engine's
+    settings: a KV stream per sequence, flash attention, all cores)."""
+    import os
+
+    import llama_cpp as ll
+
+    from ponder.backends.llamacpp import default_model_path
+
+    ll.llama_backend_init()
+    model = ll.llama_model_load_from_file(
+        str(default_model_path()).encode(), ll.llama_model_default_params()
+    )
+    params = ll.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_ubatch = 512 * width, 512, 512
+    params.n_seq_max, params.kv_unified, params.flash_attn_type = width, False, 1
+    params.n_threads = params.n_threads_batch = os.cpu_count() or 1
+    ctx = ll.llama_init_from_model(model, params)
+    batch = ll.llama_batch_init(512, 0, 1)
+
+    def put(i: int, token: int, pos: int, seq: int) -> None:
+        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+        batch.seq_id[i][0], batch.logits[i] = seq, True
+
+    try:
+        for seq in range(width):
+            for pos in range(prompt):
+                put(pos, 100 + (7 * pos + seq) % 1000, pos, seq)
+            batch.n_tokens = prompt
+            ll.llama_decode(ctx, batch)
+        start = time.perf_counter()
+        for step in range(steps):
+            for seq in range(width):
+                put(seq, 200 + (13 * step + seq) % 1000, prompt + step, seq)
+            batch.n_tokens = width
+            ll.llama_decode(ctx, batch)
+        return width * steps / (time.perf_counter() - start)
+    finally:
+        ll.llama_batch_free(batch)
+        ll.llama_free(ctx)
+        ll.llama_model_free(model)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=32)
@@ -81,6 +127,11 @@ def main() -> None:
     print(f"ponder eval : {eval_s:7.1f} s  accuracy {eval_acc:.3f}  completion tokens {eval_tok}")
     print(f"sequential  : {seq_s:7.1f} s  accuracy {seq_acc:.3f}  completion tokens {seq_tok}")
     print(f"eval tokens/s {eval_tok / eval_s:.0f}, sequential tokens/s {seq_tok / seq_s:.0f}")
+    ceiling = decode_ceiling()
+    print(
+        f"plain llama.cpp decode ceiling (32 sequences, no sampling): {ceiling:.0f} tokens/s; "
+        f"eval at that ceiling would give a ratio of {seq_tok / seq_s / ceiling:.3f}"
+    )
     print(f"ratio eval/sequential wall time: {eval_s / seq_s:.3f}")
 
 

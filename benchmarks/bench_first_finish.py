@@ -4,8 +4,8 @@ The job: the first problems of each development-suite task (``products``, ``basi
 ``chain_sum`` with the suite's arguments), solved one after another on the embedded model
 (temperature 0.8, at most 256 tokens per sample), each problem by both strategies with the
 same per-problem seed, so both draw the same 8 samples. The order of the two alternates from
-problem to problem, and the backend is loaded (and warmed) once, so neither side profits from
-being second. Only the solves are timed.
+problem to problem, the backend is loaded (and warmed) once, and its prompt cache is cleared
+before every solve, so neither side profits from being second. Only the solves are timed.
 
 ``first_finish`` returns when its first sample ends and cancels the other seven in the engine;
 ``self_consistency`` waits for all eight. Prints per-task wall times, accuracies and completion
@@ -52,6 +52,7 @@ async def main(per_task: int) -> None:
                 if i % 2:
                     sides.reverse()
                 for key, strategy in sides:
+                    backend.clear_prefix_cache()
                     start = time.perf_counter()
                     result = await strategy.run(problem, Context(backend))
                     seconds = time.perf_counter() - start

@@ -5,8 +5,9 @@ model), scored by the ``judge`` scorer in its default mode on the embedded backe
 one token per candidate, P(yes) from the top logprobs). The batched side is what
 ``best_of_n`` does: ``Judge.score(problem, all 8, ctx)``, the 8 requests issued together. The
 sequential side awaits ``Judge.score(problem, [candidate], ctx)`` for each candidate in turn,
-on the same backend and model. The sides alternate, and every repeat uses a fresh question
-(new candidates), so neither side profits from prompts the other cached.
+on the same backend and model. The sides alternate, every repeat uses a fresh question (new
+candidates), and the engine's prompt cache is cleared before each side, so neither side profits
+from prompts the other cached.
 
 Each repeat checks that both sides gave the same scores (same prompts, greedy judge).
 The last line is the wall-time ratio, batched / sequential (target <= 0.5).
@@ -78,6 +79,7 @@ async def main(repeats: int, mode: str) -> None:
             sides.reverse()
         values = {}
         for name, fn in sides:
+            backend.clear_prefix_cache()
             seconds, vals, ctx = await fn(judge, backend, problem, cands)
             times[name].append(seconds)
             values[name] = vals

@@ -77,6 +77,33 @@ def test_context_overflow_is_exit_2() -> None:
     assert result.exit_code == 2 and "lower max_tokens" in result.stderr
 
 
+def test_backend_options_reach_the_engine() -> None:
+    args = ["solve", "What is 2 + 3?", "-s", "greedy", "--max-tokens", "300"]
+    assert runner.invoke(app, [*args, "--json"]).exit_code == 0  # fits the default 2048
+    small = runner.invoke(app, [*args, "-B", "n_ctx=256", "-B", "n_parallel=2"])
+    assert small.exit_code == 2
+    assert "exceeds the context of 256 tokens" in small.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("n_ctx", "not of the form KEY=VALUE"),
+        ("n_ctxx=512", "unknown llamacpp option"),
+        ("n_ctx=big", "n_ctx must be an integer"),
+        ("kv_unified=2", "kv_unified must be true or false"),
+    ],
+)
+def test_bad_backend_options_are_exit_2(option: str, message: str) -> None:
+    result = runner.invoke(app, ["solve", "q", "-s", "greedy", "-B", option])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_unknown_server_option_is_exit_2() -> None:
+    result = runner.invoke(app, ["solve", "q", "-m", "http://127.0.0.1:9/v1#m", "-B", "n_ctx=1"])
+    assert result.exit_code == 2 and "unknown openai backend option" in result.stderr
+
+
 def test_unreachable_server_is_exit_1() -> None:
     result = runner.invoke(app, ["solve", "q", "--model", "http://127.0.0.1:9/v1#m"])
     assert result.exit_code == 1 and "cannot connect to http://127.0.0.1:9/v1" in result.stderr

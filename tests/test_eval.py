@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ponder.cli import app
-from ponder.errors import BackendUnreachable, ConfigError
+from ponder.errors import BackendUnreachable, ConfigError, ContextLengthError
 from ponder.eval import evaluate, report
 from ponder.eval.runner import problem_seed
 from ponder.eval.store import Store
@@ -280,13 +280,35 @@ def test_ray_fan_out_lands_in_the_same_store(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     task = make_task(str(write_questions(tmp_path / "q.jsonl", 3)))
     settings = ["greedy:max_tokens=8"]
-    fanned = evaluate([task], settings, out=tmp_path / "ray", ray_address="local", ray_workers=2)
-    local = evaluate([task], settings, out=tmp_path / "local")
+    small = {"n_ctx": 512, "n_parallel": 2, "n_prompt_slots": 1}  # each worker's engine
+    fanned = evaluate(
+        [task],
+        settings,
+        out=tmp_path / "ray",
+        ray_address="local",
+        ray_workers=2,
+        backend_options=small,
+    )
+    local = evaluate([task], settings, out=tmp_path / "local", backend_options=small)
     assert fanned.ran == 3
     with Store(tmp_path / "ray") as a, Store(tmp_path / "local") as b:
         assert a.keys() == b.keys()
     assert fanned.summary["results"][0]["n_problems"] == 3
     assert fanned.summary["model"] == local.summary["model"]
+
+
+def test_backend_options_configure_the_main_model(tmp_path: Path) -> None:
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 2)))
+    with pytest.raises(ContextLengthError, match="context of 256 tokens"):
+        evaluate(
+            [task],
+            ["greedy:max_tokens=300"],
+            out=tmp_path / "small",
+            backend_options={"n_ctx": 256, "n_parallel": 2},
+        )
+    backend = FunctionBackend(lambda request, index: "1")
+    with pytest.raises(ConfigError, match="backend given by spec"):
+        evaluate([task], ["greedy"], out=tmp_path / "x", backend=backend, backend_options={"a": 1})
 
 
 def test_a_setting_that_gets_everything_wrong_still_reports(tmp_path: Path) -> None:

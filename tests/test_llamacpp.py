@@ -336,3 +336,16 @@ async def test_live_samples_keep_consecutive_sequence_ids(embedded: LlamaCppBack
     assert engine.stats.samples_moved > moved
     assert steps and all(seqs == list(range(len(seqs))) for seqs in steps)
     assert together.completions[0].text == alone.completions[0].text
+
+
+async def test_clearing_the_prefix_cache_makes_the_next_request_prefill_again(
+    embedded: LlamaCppBackend,
+) -> None:
+    request = chat("Name three birds that cannot fly.", max_tokens=2, temperature=0)
+    await embedded.generate(request)
+    assert (await embedded.generate(request)).usage.cached_prompt_tokens > 0
+    embedded.clear_prefix_cache()
+    before = embedded.stats.prompt_tokens_computed
+    again = await embedded.generate(request)
+    assert again.usage.cached_prompt_tokens == 0
+    assert embedded.stats.prompt_tokens_computed - before == again.usage.prompt_tokens - 1

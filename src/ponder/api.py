@@ -134,14 +134,17 @@ async def asolve(
     budget: Budget | None = None,
     registry: Registry | None = None,
     named_models: Mapping[str, Backend | str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Result:
-    """Solve one problem. A backend given by spec (or None) is created and closed here.
-    ``named_models`` adds models for strategies that use several (``model_switch``,
-    ``multi_verifier``, a judge with ``model=``): name -> backend or spec."""
+    """Solve one problem. A backend given by spec (or None) is created and closed here, with
+    ``backend_options`` (``n_ctx``, ``n_parallel``, ... for the embedded engine; ``api_key``,
+    ``timeout``, ... for a server). ``named_models`` adds models for strategies that use
+    several (``model_switch``, ``multi_verifier``, a judge with ``model=``): name -> backend
+    or spec."""
     registry = registry or default_registry()
     chosen = make_strategy(strategy, registry=registry, **options)  # fail before loading
-    async with open_models(backend, named_models, registry) as backends:
+    async with open_models(backend, named_models, registry, backend_options) as backends:
         return await chosen.run(problem, Context(backends, budget=budget))
 
 
@@ -150,12 +153,19 @@ async def open_models(
     backend: Backend | str | None,
     models: Mapping[str, Backend | str] | None,
     registry: Registry,
+    backend_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, Backend]]:
     """The default model and the named ones, as backends; those given by spec are created
-    here and closed on exit (also when creating a later one fails)."""
+    here and closed on exit (also when creating a later one fails). ``backend_options`` go
+    to the default model's backend."""
     given = {DEFAULT_MODEL: backend, **(models or {})}
     if models and DEFAULT_MODEL in models:
         raise ConfigError(f"the model name {DEFAULT_MODEL!r} is the main model (--model)")
+    if backend_options and isinstance(backend, Backend):
+        raise ConfigError(
+            "backend options apply to a backend given by spec (or the default one); "
+            "pass them to the backend's constructor instead"
+        )
     opened: dict[str, Backend] = {}
     owned: list[Backend] = []
     try:
@@ -163,7 +173,8 @@ async def open_models(
             if isinstance(spec, Backend):
                 opened[name] = spec
             else:
-                opened[name] = resolve_backend(spec, registry=registry)
+                extra = dict(backend_options or {}) if name == DEFAULT_MODEL else {}
+                opened[name] = resolve_backend(spec, registry=registry, **extra)
                 owned.append(opened[name])
         yield opened
     finally:

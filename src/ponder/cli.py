@@ -56,6 +56,16 @@ def solve(
             "multi_verifier, judge(model=NAME)). Repeatable.",
         ),
     ] = None,
+    backend_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend-option",
+            "-B",
+            help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
+            "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
+            "flash_attn, kv_unified. Server: api_key, timeout, max_retries. Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve one question with a test-time scaling strategy."""
@@ -67,7 +77,14 @@ def solve(
         given = {"n": n, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
         options.update({k: v for k, v in given.items() if v is not None})
         named = _extra_models(extra_model or [])
-        result = api_solve(question, strategy=name, backend=model, named_models=named, **options)
+        result = api_solve(
+            question,
+            strategy=name,
+            backend=model,
+            named_models=named,
+            backend_options=_backend_options(backend_option or []),
+            **options,
+        )
     except PonderError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -101,6 +118,22 @@ def _extra_models(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"--extra-model names {name.strip()!r} twice")
         models[name.strip()] = spec.strip()
     return models
+
+
+def _backend_options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs of --backend-option (values as in strategy specs: 8, true, 0.5)."""
+    from ponder.api import parse_value
+    from ponder.errors import ConfigError
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(
+                f"--backend-option {pair!r} is not of the form KEY=VALUE (e.g. n_ctx=8192)"
+            )
+        options[key.strip()] = parse_value(value.strip())
+    return options
 
 
 def _task_args(task: str, pairs: list[str]) -> dict[str, Any]:
@@ -179,7 +212,7 @@ def eval_command(
         "results/eval"
     ),
     concurrency: Annotated[
-        int | None, typer.Option(help="Problems in flight at once (default 8).")
+        int | None, typer.Option(help="Problems in flight at once (default 32).")
     ] = None,
     ray: Annotated[
         str | None,
@@ -196,6 +229,16 @@ def eval_command(
             "--extra-model",
             help="NAME=SPEC: one more model for strategies that use several. Repeatable; "
             "part of the results' model key.",
+        ),
+    ] = None,
+    backend_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend-option",
+            "-B",
+            help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
+            "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
+            "flash_attn, kv_unified. Server: api_key, timeout, max_retries. Repeatable.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
@@ -229,6 +272,7 @@ def eval_command(
             model_shape=_model_shape(model_shape),
             command=" ".join(["ponder", *sys.argv[1:]]),
             named_models=_extra_models(extra_model or []),
+            backend_options=_backend_options(backend_option or []),
         )
     except PonderError as exc:
         raise _fail(exc) from None

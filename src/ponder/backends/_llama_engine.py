@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from ponder.errors import BackendError, ContextLengthError, ModelLoadError
+from ponder.errors import BackendError, ConfigError, ContextLengthError, ModelLoadError
 from ponder.types import (
     Completion,
     FinishReason,
@@ -90,7 +90,8 @@ _MIN_SHARED_WAIT = 32
 class EngineConfig:
     """Sizes of the engine.
 
-    ``n_ctx`` is the most tokens (prompt + completion) one sequence can hold. By default each of
+    ``n_ctx`` is the most tokens (prompt + completion) one sequence can hold (llama.cpp rounds
+    it up to a multiple of 256). By default each of
     the ``n_parallel + n_prompt_slots`` sequences has ``n_ctx`` KV cells of its own (memory
     grows with all three; SmolLM2-135M needs 23 KB per cell, about 1.9 GB for the defaults).
     With ``kv_unified=True`` all sequences share ``n_ctx`` cells: less memory, slower batches.
@@ -103,6 +104,19 @@ class EngineConfig:
     n_threads: int = 0  # 0: all cores
     flash_attn: bool = True  # ~15% faster decode at 32 sequences on CPU
     kv_unified: bool = False
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "bool":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"llamacpp option {field.name} must be true or false")
+            elif not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"llamacpp option {field.name} must be an integer, not {value!r}")
+            elif value < (0 if field.name == "n_threads" else 1):
+                raise ConfigError(f"llamacpp option {field.name} must be positive, not {value}")
+        if self.n_parallel + self.n_prompt_slots > 256:
+            raise ConfigError("llamacpp: n_parallel + n_prompt_slots must be at most 256")
 
 
 @dataclasses.dataclass
@@ -209,7 +223,8 @@ class Engine:
         self.path = path
         self.config = config
         self.stats = EngineStats()
-        self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        # jobs; an Event: drop the prompt cache, then set it; None: stop
+        self._inbox: queue.SimpleQueue[Job | threading.Event | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._closed = False
         self._crash: str | None = None
@@ -349,6 +364,15 @@ class Engine:
     def wake(self) -> None:
         self._wake.set()
 
+    def clear_prompt_cache(self) -> None:
+        """Drop every cached prompt that no running request uses (for cold-cache timings)."""
+        if self._closed:
+            return
+        done = threading.Event()
+        self._inbox.put(done)
+        self._wake.set()
+        done.wait(timeout=60)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -393,8 +417,10 @@ class Engine:
                     left = self._inbox.get_nowait()
                 except queue.Empty:
                     break
-                if left is not None:
+                if isinstance(left, Job):
                     left.on_done(BackendError("the embedded engine was closed"))
+                elif left is not None:
+                    left.set()
 
     def _drain_inbox(self) -> bool:
         while True:
@@ -404,6 +430,11 @@ class Engine:
                 return True
             if job is None:
                 return False
+            if isinstance(job, threading.Event):
+                while self._evict_one():
+                    pass
+                job.set()
+                continue
             self._jobs.append(job)
 
     def _reap_cancelled(self) -> None:

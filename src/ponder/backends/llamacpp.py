@@ -129,6 +129,11 @@ class LlamaCppBackend(Backend):
         """Counters of the work the engine has really done (decode calls, tokens decoded)."""
         return self._engine.stats
 
+    def clear_prefix_cache(self) -> None:
+        """Forget the cached prompts that no running request uses, so that the next request
+        prefills from scratch (for cold-cache measurements; like vLLM's reset_prefix_cache)."""
+        self._engine.clear_prompt_cache()
+
     # -- prompts
 
     def render(self, request: GenerationRequest) -> str:

@@ -104,7 +104,13 @@ class OpenAIBackend(Backend):
             raise ConfigError(
                 "the openai backend needs a URL, e.g. openai:http://localhost:8000/v1"
             )
-        return cls(spec, **options)
+        try:
+            return cls(spec, **options)
+        except TypeError as exc:
+            known = "api_key, timeout, connect_timeout, max_retries, backoff, chat_continuation"
+            raise ConfigError(
+                f"unknown openai backend option ({exc}); known options: {known}"
+            ) from exc
 
     @property
     def capabilities(self) -> Capabilities:

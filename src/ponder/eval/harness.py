@@ -81,6 +81,7 @@ async def aevaluate(
     registry: Registry | None = None,
     command: str | None = None,
     named_models: Mapping[str, Backend | str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
 ) -> EvalOutcome:
     """Run every strategy setting on every task's problems, store, and report.
 
@@ -88,7 +89,8 @@ async def aevaluate(
     Problems already stored under ``out`` for the same (task, setting, model, seed) are not
     run again. ``progress``: a stream for the progress bar (None: silent). ``named_models``
     adds models for strategies that use several (name -> backend or spec); they become part
-    of the results' model key.
+    of the results' model key. ``backend_options`` configure the main model's backend (in
+    every Ray worker too); they are not part of the key.
     """
     registry = registry or default_registry()
     settings = make_settings(strategies, registry)
@@ -97,7 +99,9 @@ async def aevaluate(
     store = Store(out)
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(store.close)
-        backends = await stack.enter_async_context(open_models(backend, named_models, registry))
+        backends = await stack.enter_async_context(
+            open_models(backend, named_models, registry, backend_options)
+        )
         return await _run(
             tasks,
             settings,
@@ -114,6 +118,7 @@ async def aevaluate(
             registry=registry,
             command=command,
             backend_spec=backend if isinstance(backend, str) else None,
+            backend_options=dict(backend_options or {}),
         )
 
 
@@ -134,6 +139,7 @@ async def _run(
     registry: Registry,
     command: str | None,
     backend_spec: str | None,
+    backend_options: dict[str, Any],
 ) -> EvalOutcome:
     instance = backends[DEFAULT_MODEL]
     labels = _unique([t.label for t in tasks])
@@ -179,7 +185,7 @@ async def _run(
             await run_on_ray(
                 ray_address,
                 jobs,
-                functools.partial(resolve_backend, backend_spec),
+                functools.partial(resolve_backend, backend_spec, **backend_options),
                 on_record,
                 seed=seed,
                 model_shape=plan.model_shape,
