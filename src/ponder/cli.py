@@ -23,6 +23,19 @@ app = typer.Typer(
 )
 
 
+#: --backend-option of solve and eval
+BackendOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend-option",
+        "-B",
+        help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
+        "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
+        "flash_attn, kv_unified. Server: api_key, timeout, max_retries. Repeatable.",
+    ),
+]
+
+
 @app.callback()
 def _root() -> None:
     """ponder: better answers for more inference compute, measured honestly."""
@@ -56,16 +69,7 @@ def solve(
             "multi_verifier, judge(model=NAME)). Repeatable.",
         ),
     ] = None,
-    backend_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--backend-option",
-            "-B",
-            help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
-            "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
-            "flash_attn, kv_unified. Server: api_key, timeout, max_retries. Repeatable.",
-        ),
-    ] = None,
+    backend_option: BackendOptions = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve one question with a test-time scaling strategy."""
@@ -231,16 +235,7 @@ def eval_command(
             "part of the results' model key.",
         ),
     ] = None,
-    backend_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--backend-option",
-            "-B",
-            help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
-            "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
-            "flash_attn, kv_unified. Server: api_key, timeout, max_retries. Repeatable.",
-        ),
-    ] = None,
+    backend_option: BackendOptions = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

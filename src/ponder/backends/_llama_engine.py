@@ -91,10 +91,10 @@ class EngineConfig:
     """Sizes of the engine.
 
     ``n_ctx`` is the most tokens (prompt + completion) one sequence can hold (llama.cpp rounds
-    it up to a multiple of 256). By default each of
-    the ``n_parallel + n_prompt_slots`` sequences has ``n_ctx`` KV cells of its own (memory
-    grows with all three; SmolLM2-135M needs 23 KB per cell, about 1.9 GB for the defaults).
-    With ``kv_unified=True`` all sequences share ``n_ctx`` cells: less memory, slower batches.
+    it up to a multiple of 256). By default each of the ``n_parallel + n_prompt_slots``
+    sequences has ``n_ctx`` KV cells of its own (memory grows with all three; SmolLM2-135M
+    needs 23 KB per cell, about 1.9 GB for the defaults). With ``kv_unified=True`` all
+    sequences share ``n_ctx`` cells: less memory, slower wide batches.
     """
 
     n_ctx: int = 2048
