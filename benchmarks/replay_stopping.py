@@ -2,15 +2,16 @@
 ``adaptive_consistency`` were chosen.
 
 Reads the ``self_consistency`` pool of an eval store (the largest n run, 16 by default) and,
-for each problem, replays a rule over its samples in index order: the rule sees one sample
-(or one window) at a time and stops when it fires, else uses all of them. The answer is what
-the live strategy would return (a unanimous window's answer, else the majority of the samples
-drawn); tokens are the drawn samples' completion tokens. The live strategies also pay for
-samples in flight when they stop (``adaptive_consistency`` keeps ``parallel`` running); the
-replay leaves those out, so it favours rules that stop often by about half a sample each.
+for each problem, replays a rule over its samples in index order (the order the live
+strategies draw them in: sample i of a problem has the same seed in both). ESC sees one window
+at a time and stops at the first unanimous one. Adaptive-Consistency is simulated as it runs
+live: ``parallel`` samples in flight, all decoding in lockstep, so they finish in order of
+length; after each finished sample the rule is checked, and when it fires the samples still in
+flight are cancelled and charged the tokens they had produced by then. The answer is what the
+live strategy would return; tokens are every token generated, cancelled ones included.
 
-Prints, per task and over all tasks, each rule's accuracy and its completion tokens as a
-share of the full pool's, beside the full pool's accuracy.
+Prints, per task and over all tasks, each rule's problems solved against the full pool's
+majority (SC@16) and its completion tokens as a share of the full pool's.
 
     .venv/bin/python benchmarks/replay_stopping.py results/adaptive-dev20 [--n 16]
 """
@@ -18,6 +19,7 @@ share of the full pool's, beside the full pool's accuracy.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -27,11 +29,15 @@ from ponder.answers import group_answers, majority_vote
 from ponder.strategies.early_stopping import majority_probability
 
 Sample = tuple[str | None, int, bool]  # answer, completion tokens, correct
-Rule = Callable[[Sequence[Sample]], tuple[str | None, int]]  # answer, samples used
+Rule = Callable[[Sequence[Sample]], tuple[str | None, int]]  # answer, tokens generated
+
+
+def tokens(samples: Sequence[Sample]) -> int:
+    return sum(max(1, s[1]) for s in samples)
 
 
 def full(samples: Sequence[Sample]) -> tuple[str | None, int]:
-    return majority_vote([s[0] for s in samples]).answer, len(samples)
+    return majority_vote([s[0] for s in samples]).answer, tokens(samples)
 
 
 def esc(window: int) -> Rule:
@@ -39,20 +45,34 @@ def esc(window: int) -> Rule:
         for end in range(window, len(samples) + 1, window):
             answers = [s[0] for s in samples[end - window : end]]
             if None not in answers and len(group_answers(answers)) == 1:
-                return answers[0], end
+                return answers[0], tokens(samples[:end])
         return full(samples)
 
     return rule
 
 
-def adaptive(threshold: float, rule_name: str = "beta", first: int = 1) -> Rule:
+def adaptive(threshold: float, parallel: int = 2, rule_name: str = "beta") -> Rule:
+    """``adaptive_consistency`` as it runs live: ``parallel`` samples in flight in lockstep."""
+
     def rule(samples: Sequence[Sample]) -> tuple[str | None, int]:
-        for end in range(first, len(samples) + 1):
-            answers = [s[0] for s in samples[:end]]
-            counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
+        running: list[tuple[int, int, int]] = []  # (step it ends at, index, step it started at)
+        launched, spent, done = 0, 0, []
+        for _ in range(min(parallel, len(samples))):
+            heapq.heappush(running, (max(1, samples[launched][1]), launched, 0))
+            launched += 1
+        while running:
+            now, index, _ = heapq.heappop(running)
+            spent += max(1, samples[index][1])
+            done.append(samples[index][0])
+            counts = sorted((len(g) for g in group_answers(done)), reverse=True)
             if majority_probability(counts, rule_name) >= threshold:
-                return majority_vote(answers).answer, end
-        return full(samples)
+                spent += sum(now - started for _, _, started in running)  # cancelled
+                return majority_vote(done).answer, spent
+            if launched < len(samples):
+                end = now + max(1, samples[launched][1])
+                heapq.heappush(running, (end, launched, now))
+                launched += 1
+        return majority_vote(done).answer, spent
 
     return rule
 
@@ -65,23 +85,22 @@ def decided(samples: Sequence[Sample]) -> tuple[str | None, int]:
         )
         counts += [0, 0]  # answers may all be missing so far
         if counts[0] - counts[1] > len(samples) - end:
-            return majority_vote([s[0] for s in samples[:end]]).answer, end
+            return majority_vote([s[0] for s in samples[:end]]).answer, tokens(samples[:end])
     return full(samples)
 
 
 RULES: dict[str, Rule] = {
     "decided (exact)": decided,
-    "ac beta 0.8 from 3": adaptive(0.8, first=3),
-    "ac beta 0.85": adaptive(0.85),
     "esc w=2": esc(2),
     "esc w=3": esc(3),
     "esc w=4": esc(4),
-    "ac beta 0.7": adaptive(0.7),
-    "ac beta 0.8": adaptive(0.8),
-    "ac beta 0.9": adaptive(0.9),
-    "ac beta 0.95": adaptive(0.95),
-    "ac dirichlet 0.8": adaptive(0.8, "dirichlet"),
-    "ac dirichlet 0.95": adaptive(0.95, "dirichlet"),
+    **{
+        f"ac beta {t} par {k}": adaptive(t, k)
+        for t in (0.75, 0.8, 0.85, 0.9, 0.95)
+        for k in (1, 2, 3, 4, 6, 8)
+    },
+    "ac dirichlet 0.8 par 2": adaptive(0.8, 2, "dirichlet"),
+    "ac dirichlet 0.95 par 2": adaptive(0.95, 2, "dirichlet"),
 }
 
 
@@ -116,19 +135,18 @@ def main() -> None:
         raise SystemExit(f"no self_consistency n={args.n} results in {args.directory}")
     everything = [p for problems in tasks.values() for p in problems]
     for name, problems in [*tasks.items(), ("all", everything)]:
-        pool_tokens = sum(s[1] for p in problems for s in p)
+        pool_tokens = sum(tokens(p) for p in problems)
         base = sum(correct(p, full(p)[0]) for p in problems)
         print(f"\n{name}: {len(problems)} problems, SC@{args.n} solves {base}")
         for label, rule in RULES.items():
-            solved, tokens, used = 0, 0, 0
+            solved, spent = 0, 0
             for p in problems:
-                answer, k = rule(p)
+                answer, used = rule(p)
                 solved += correct(p, answer)
-                tokens += sum(s[1] for s in p[:k])
-                used += k
+                spent += used
             print(
-                f"  {label:18s} solves {solved:3d} ({solved - base:+d})  tokens "
-                f"{tokens / pool_tokens:6.1%}  samples/problem {used / len(problems):5.2f}"
+                f"  {label:24s} solves {solved:3d} ({solved - base:+d})  tokens "
+                f"{spent / pool_tokens:6.1%}"
             )
 
 
