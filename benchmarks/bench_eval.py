@@ -10,11 +10,15 @@ settings; only the runs are timed (not model loading).
 
 Prints both wall times, both accuracies, and as its last line the ratio eval / sequential
 (target <= 0.5). For scale it also measures plain llama.cpp's own decode ceiling on this
-machine (32 sequences of ~250 tokens, each in its own KV stream, one ``llama_decode`` per step,
-no sampling, nothing else), and the ratio eval could reach if it decoded every token at that
-ceiling: the sequential run's tokens/s over the ceiling.
+machine: as many sequences as the engine decodes at once, of ~250 tokens, each in its own KV
+stream, one ``llama_decode`` per step, no sampling, nothing else. It prints the ratio eval
+could reach if it decoded every token at that ceiling: the sequential run's tokens/s over the
+ceiling.
 
-    .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8]
+``--width W`` sets the engine's ``n_parallel`` (samples decoded at once, default 32) on both
+sides; the sequential side decodes at most 8 at a time whatever the width.
+
+    .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8] [--width 64]
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ SETTING = "self_consistency:n=8"
 SEED = 0
 
 
-async def sequential(problems: list, task: object) -> tuple[float, float, int]:
-    backend = LlamaCppBackend()
+async def sequential(problems: list, task: object, width: int) -> tuple[float, float, int]:
+    backend = LlamaCppBackend(n_parallel=width)
     try:
         start = time.perf_counter()
         correct, tokens = 0, 0
@@ -50,8 +54,10 @@ async def sequential(problems: list, task: object) -> tuple[float, float, int]:
         await backend.aclose()
 
 
-async def concurrent(task: object, limit: int, concurrency: int) -> tuple[float, float, int]:
-    backend = LlamaCppBackend()
+async def concurrent(
+    task: object, limit: int, concurrency: int | None, width: int
+) -> tuple[float, float, int]:
+    backend = LlamaCppBackend(n_parallel=width)
     try:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -118,18 +124,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--width", type=int, default=32, help="the engine's n_parallel")
     args = parser.parse_args()
     task = make_task("products", {"max_digits": 1}, seed=SEED)
     problems = list(task.problems(args.problems))
-    eval_s, eval_acc, eval_tok = asyncio.run(concurrent(task, args.problems, args.concurrency))
-    seq_s, seq_acc, seq_tok = asyncio.run(sequential(problems, task))
-    print(f"problems: {len(problems)} x {SETTING} (max_tokens 256, temperature 0.8)")
+    eval_s, eval_acc, eval_tok = asyncio.run(
+        concurrent(task, args.problems, args.concurrency, args.width)
+    )
+    seq_s, seq_acc, seq_tok = asyncio.run(sequential(problems, task, args.width))
+    print(
+        f"problems: {len(problems)} x {SETTING} (max_tokens 256, temperature 0.8), "
+        f"engine n_parallel {args.width}"
+    )
     print(f"ponder eval : {eval_s:7.1f} s  accuracy {eval_acc:.3f}  completion tokens {eval_tok}")
     print(f"sequential  : {seq_s:7.1f} s  accuracy {seq_acc:.3f}  completion tokens {seq_tok}")
     print(f"eval tokens/s {eval_tok / eval_s:.0f}, sequential tokens/s {seq_tok / seq_s:.0f}")
-    ceiling = decode_ceiling()
+    ceiling = decode_ceiling(args.width)
     print(
-        f"plain llama.cpp decode ceiling (32 sequences, no sampling): {ceiling:.0f} tokens/s; "
+        f"plain llama.cpp decode ceiling ({args.width} sequences, no sampling): "
+        f"{ceiling:.0f} tokens/s; "
         f"eval at that ceiling would give a ratio of {seq_tok / seq_s / ceiling:.3f}"
     )
     print(f"ratio eval/sequential wall time: {eval_s / seq_s:.3f}")
