@@ -56,23 +56,25 @@ def adaptive(threshold: float, parallel: int = 2, rule_name: str = "beta") -> Ru
 
     def rule(samples: Sequence[Sample]) -> tuple[str | None, int]:
         running: list[tuple[int, int, int]] = []  # (step it ends at, index, step it started at)
-        launched, spent, done = 0, 0, []
+        launched, spent = 0, 0
+        done: dict[int, str | None] = {}  # the live vote takes them in index order (ties)
         for _ in range(min(parallel, len(samples))):
             heapq.heappush(running, (max(1, samples[launched][1]), launched, 0))
             launched += 1
         while running:
             now, index, _ = heapq.heappop(running)
             spent += max(1, samples[index][1])
-            done.append(samples[index][0])
-            counts = sorted((len(g) for g in group_answers(done)), reverse=True)
+            done[index] = samples[index][0]
+            answers = [done[i] for i in sorted(done)]
+            counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
             if majority_probability(counts, rule_name) >= threshold:
                 spent += sum(now - started for _, _, started in running)  # cancelled
-                return majority_vote(done).answer, spent
+                return majority_vote(answers).answer, spent
             if launched < len(samples):
                 end = now + max(1, samples[launched][1])
                 heapq.heappush(running, (end, launched, now))
                 launched += 1
-        return majority_vote(done).answer, spent
+        return majority_vote([done[i] for i in sorted(done)]).answer, spent
 
     return rule
 
