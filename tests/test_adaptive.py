@@ -54,24 +54,27 @@ def test_beta_rule_is_exact() -> None:
     st.lists(st.sampled_from(["1", "2", "3"]), min_size=16, max_size=16),
     st.integers(1, 4),
     st.integers(4, 16),
+    st.integers(1, 4),
 )
 def test_early_stopping_sc_stops_at_the_first_unanimous_window(
-    answers: list[str], window: int, n: int
+    answers: list[str], window: int, n: int, parallel: int
 ) -> None:
     window = min(window, n)
     ctx = Context(scripted_answers(answers))
-    result = asyncio.run(
-        make_strategy("early_stopping_sc", n=n, window=window, seed=0).run("q", ctx)
-    )
-    drawn = len(result.candidates)
+    strategy = make_strategy("early_stopping_sc", n=n, window=window, parallel=parallel, seed=0)
+    result = asyncio.run(strategy.run("q", ctx))
+    assert len(result.candidates) <= n  # never later than the fixed-N run it replaces
+    if parallel > 1:  # equal lengths: the order samples finish in is the scheduler's
+        return
     expected = n
-    for start in range(0, n, window):
-        chunk = answers[start : min(start + window, n)]
+    for start in range(0, n - window + 1, window):  # a last, partial window does not count
+        chunk = answers[start : start + window]
         if len(set(chunk)) == 1:
-            expected = min(start + window, n)
+            expected = start + window
             assert result.answer == chunk[0]
+            assert result.details["stopped_by"] == "unanimous window"
             break
-    assert drawn == expected <= n  # never later than the fixed-N run it replaces
+    assert len(result.candidates) == expected
 
 
 @settings(max_examples=40, deadline=None)

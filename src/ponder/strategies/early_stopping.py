@@ -45,12 +45,31 @@ from pydantic import Field, model_validator
 from ponder.answers import group_answers, majority_vote
 from ponder.runtime import Context
 from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy, outcome_of
-from ponder.strategies.pool import TracePool, require_affordable, savings
+from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
 
 
-class EarlyStoppingConfig(SamplingConfig):
+class StoppingConfig(SamplingConfig):
+    """Settings shared by the stopping rules."""
+
     #: most samples (the fixed-N run this replaces)
     n: int = Field(16, ge=1, le=4096)
+    #: samples in flight at once
+    parallel: int = Field(4, ge=1, le=256)
+    #: cancel a sample once it runs this many times longer than the median finished sample
+    #: (0 turns it off; see ``ponder.strategies.pool``)
+    straggler: float = Field(4.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _straggler_factor(self) -> StoppingConfig:
+        if 0.0 < self.straggler < 1.0:
+            raise ValueError(
+                f"straggler ({self.straggler}) must be 0 (off) or at least 1: it is a multiple "
+                "of the median finished sample's length"
+            )
+        return self
+
+
+class EarlyStoppingConfig(StoppingConfig):
     window: int = Field(2, ge=1, le=4096)
 
     @model_validator(mode="after")
@@ -61,7 +80,7 @@ class EarlyStoppingConfig(SamplingConfig):
 
 
 class EarlyStoppingSC(Strategy):
-    """Windows of samples until one window is unanimous."""
+    """Windows of samples, in the order they finish, until one window is unanimous."""
 
     name = "early_stopping_sc"
     Config: ClassVar[type[SamplingConfig]] = EarlyStoppingConfig
@@ -71,27 +90,27 @@ class EarlyStoppingSC(Strategy):
         config = self.config
         assert isinstance(config, EarlyStoppingConfig)
         require_affordable(ctx, problem, config.window, config.max_tokens, "window")
-        pool = TracePool(ctx, problem, config)
+        pool = TracePool(ctx, problem, config, straggler=config.straggler)
+        pool.launch(min(config.parallel, config.n), per_request=1)
         stopped_by: str = "n"
         unanimous: str | None = None
-        while len(pool.traces) < config.n:
-            size = min(config.window, config.n - len(pool.traces))
-            if ctx.affordable(problem.messages(), size, config.max_tokens) < size:
-                stopped_by = "budget"
-                break
-            window = pool.launch(size)
-            while any(not t.done for t in window):
-                await pool.next_finished()
-            answers = [t.candidate().answer for t in window]
-            if None not in answers and len(group_answers(answers)) == 1:
-                stopped_by, unanimous = "unanimous window", answers[0]
-                break
+        order: list[Trace] = []  # the samples that finished, in the order they did
+        while (trace := await pool.next_finished()) is not None:
+            if trace.finish_reason != "cancelled":
+                order.append(trace)
+                answers = [t.candidate().answer for t in order[-config.window :]]
+                full_window = len(order) % config.window == 0
+                if full_window and None not in answers and len(group_answers(answers)) == 1:
+                    stopped_by, unanimous = "unanimous window", answers[0]
+                    await pool.cancel_all()
+                    break
+            stopped_by = _launch_next(ctx, problem, config, pool) or stopped_by
         await pool.close()
         candidates = pool.candidates()
         vote = majority_vote([c.answer for c in candidates])
         details: dict[str, Any] = {
             "stopped_by": stopped_by,
-            "windows": math.ceil(len(candidates) / config.window),
+            "windows": len(order) // config.window,
             "savings": savings(ctx, pool, config.n),
         }
         outcome = outcome_of(vote, candidates, details)
@@ -101,12 +120,9 @@ class EarlyStoppingSC(Strategy):
         return outcome
 
 
-class AdaptiveConsistencyConfig(SamplingConfig):
-    n: int = Field(16, ge=1, le=4096)
+class AdaptiveConsistencyConfig(StoppingConfig):
     threshold: float = Field(0.8, gt=0.0, lt=1.0)
     rule: Literal["beta", "dirichlet"] = "beta"
-    #: samples in flight at once
-    parallel: int = Field(4, ge=1, le=256)
 
 
 class AdaptiveConsistency(Strategy):
@@ -119,28 +135,22 @@ class AdaptiveConsistency(Strategy):
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self.config
         assert isinstance(config, AdaptiveConsistencyConfig)
-        parallel = min(config.parallel, config.n)
         require_affordable(ctx, problem, 1, config.max_tokens, "n")
-        pool = TracePool(ctx, problem, config)
-        pool.launch(parallel, per_request=1)
+        pool = TracePool(ctx, problem, config, straggler=config.straggler)
+        pool.launch(min(config.parallel, config.n), per_request=1)
         stopped_by, confidence = "n", 0.0
         while (trace := await pool.next_finished()) is not None:
-            if trace.finish_reason == "cancelled":
-                continue
-            counts = sorted(
-                (len(g) for g in group_answers([t.candidate().answer for t in pool.finished])),
-                reverse=True,
-            )
-            confidence = majority_probability(counts, config.rule)
-            if confidence >= config.threshold:
-                stopped_by = "threshold"
-                await pool.cancel_all()
-                break
-            if len(pool.traces) < config.n:
-                if ctx.affordable(problem.messages(), 1, config.max_tokens):
-                    pool.launch(1, per_request=1)
-                elif not pool.running:
-                    stopped_by = "budget"
+            if trace.finish_reason != "cancelled":
+                counts = sorted(
+                    (len(g) for g in group_answers([t.candidate().answer for t in pool.finished])),
+                    reverse=True,
+                )
+                confidence = majority_probability(counts, config.rule)
+                if confidence >= config.threshold:
+                    stopped_by = "threshold"
+                    await pool.cancel_all()
+                    break
+            stopped_by = _launch_next(ctx, problem, config, pool) or stopped_by
         await pool.close()
         candidates = pool.candidates()
         vote = majority_vote([c.answer for c in candidates])
@@ -150,6 +160,19 @@ class AdaptiveConsistency(Strategy):
             "savings": savings(ctx, pool, config.n),
         }
         return outcome_of(vote, candidates, details)
+
+
+def _launch_next(
+    ctx: Context, problem: Problem, config: StoppingConfig, pool: TracePool
+) -> str | None:
+    """Launch the next sample in place of one that ended, while ``n`` allows; "budget" when
+    the budget cannot pay for another and none is left running."""
+    if len(pool.traces) >= config.n:
+        return None
+    if ctx.affordable(problem.messages(), 1, config.max_tokens):
+        pool.launch(1, per_request=1)
+        return None
+    return None if pool.running else "budget"
 
 
 def majority_probability(counts: Sequence[int], rule: str) -> float:

@@ -6,7 +6,12 @@ visible token by token, so that a strategy can
 - wait for the next trace to finish (``next_finished``),
 - cancel one trace (``cancel(trace)``: DeepConf drops a trace whose confidence fell) or every
   trace still running (``cancel_all``: the answer is settled),
-- launch more traces as it goes (``launch``).
+- launch more traces as it goes (``launch``),
+- cut stragglers (``straggler=f``): a trace still running after ``f`` times the median length
+  of the samples that finished (once ``STRAGGLER_AFTER`` have) is cancelled. A sample far
+  longer than its finished siblings is usually looping toward ``max_tokens``, and rarely
+  right: shorter traces of the same prompt are more often correct (Hassid et al., "Don't
+  Overthink It", arXiv 2505.17813; First Finish Search, arXiv 2505.18149).
 
 Cancelling is real: the stream is closed, the backend frees the sequence at its next decode
 step, and the tokens the trace had produced stay charged to the ledger (the Context records a
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +69,9 @@ class Trace:
 #: called on every chunk of a trace; returns a reason to cancel the trace, or None
 Watcher = Callable[[Trace, StreamChunk], str | None]
 
+#: finished samples needed before a straggler can be cut (their median sets the limit)
+STRAGGLER_AFTER = 3
+
 
 class TracePool:
     """Streams of samples for one problem, each of which can be cancelled."""
@@ -74,12 +83,14 @@ class TracePool:
         config: SamplingConfig,
         *,
         watcher: Watcher | None = None,
+        straggler: float = 0.0,
         **extra: Any,
     ) -> None:
         self.ctx = ctx
         self.problem = problem
         self.options = {**config.model_dump(include=set(SamplingConfig.model_fields)), **extra}
         self.watcher = watcher
+        self.straggler = straggler
         self.traces: list[Trace] = []
         self._finished: asyncio.Queue[Trace] = asyncio.Queue()
         self._tasks: dict[asyncio.Task[None], list[Trace]] = {}
@@ -134,11 +145,21 @@ class TracePool:
             trace.logprobs += chunk.logprobs
             if self.watcher is not None and trace.verdict is None:
                 trace.verdict = self.watcher(trace, chunk)
-                if trace.verdict is not None and len(group) == 1:
-                    break  # cancel this trace alone: closing the stream aborts it
+            if trace.verdict is None and chunk.finish_reason is None and self._straggles(trace):
+                trace.verdict = "straggler"
+            if trace.verdict is not None and len(group) == 1:
+                break  # cancel this trace alone: closing the stream aborts it
             if chunk.finish_reason is not None:
                 trace.finish_reason = chunk.finish_reason
                 self._finished.put_nowait(trace)
+
+    def _straggles(self, trace: Trace) -> bool:
+        if not self.straggler:
+            return False
+        lengths = [t.tokens for t in self.finished]
+        return len(
+            lengths
+        ) >= STRAGGLER_AFTER and trace.tokens > self.straggler * statistics.median(lengths)
 
     async def next_finished(self) -> Trace | None:
         """The next trace to end (finished or cancelled), or None when none is running (and
@@ -185,6 +206,7 @@ def savings(ctx: Context, pool: TracePool, baseline_n: int) -> dict[str, Any]:
         "samples_finished": len(done),
         "samples_cancelled": len(cancelled),
         "cancelled_tokens": [t.tokens for t in cancelled],
+        "stragglers_cut": sum(t.verdict == "straggler" for t in pool.traces),
         "tokens_generated": generated,
     }
     if done:
