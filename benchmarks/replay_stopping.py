@@ -99,7 +99,10 @@ def esc(window: int, parallel: int, straggler: float) -> Rule:
     def stop(done: list[tuple[int, str | None]]) -> tuple[str | None] | None:
         answers = [a for _, a in done[-window:]]
         if len(done) % window == 0 and None not in answers and len(group_answers(answers)) == 1:
-            return (answers[0],)
+            ordered = sorted(done)  # the window's group, in its most common form overall
+            vote = majority_vote([a for _, a in ordered])
+            last = ordered.index(done[-1])
+            return (next(g.answer for g in vote.groups if last in g.members),)
         return None
 
     return lambda samples: simulate(samples, parallel, stop, straggler)

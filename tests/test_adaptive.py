@@ -162,6 +162,33 @@ async def test_first_finish_keeps_the_first_and_charges_the_cancelled() -> None:
     assert voted.details["finish_order"] == [2, 0]
 
 
+@pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc"])
+async def test_stragglers_are_cut_replaced_and_charged(name: str) -> None:
+    def fn(request: GenerationRequest, index: int) -> str:
+        i = (request.params.seed or 0) + index
+        pad = 60 if i == 1 else 4  # sample 1 loops; the others take 8 tokens
+        return " ".join(["so"] * pad + [f"The answer is {i}"])  # no two agree: no early stop
+
+    options: dict[str, Any] = {"n": 6, "parallel": 2, "seed": 0, "straggler": 4}
+    if name == "early_stopping_sc":
+        options["window"] = 2
+    ctx = Context(FunctionBackend(fn, step_delay=0.001))
+    result = await make_strategy(name, **options).run("q", ctx)
+    cut = result.candidates[1]
+    assert cut.finish_reason == "cancelled" and cut.answer is None
+    # cut at the first token past 4 x the median finished length (8), at most a step later
+    assert 33 <= cut.completion_tokens <= 34
+    assert [c.finish_reason for c in result.candidates].count("stop") == 5  # replaced
+    savings = result.details["savings"]
+    assert savings["stragglers_cut"] == 1 and savings["cancelled_tokens"] == [cut.completion_tokens]
+    assert ctx.ledger.total().completion_tokens == 5 * 8 + cut.completion_tokens
+    kept = await make_strategy(name, **{**options, "straggler": 0}).run(
+        "q", Context(FunctionBackend(fn, step_delay=0.001))
+    )
+    assert kept.candidates[1].finish_reason == "stop"  # straggler=0: nothing is cut
+    assert kept.details["savings"]["stragglers_cut"] == 0
+
+
 async def test_deepconf_online_cancels_traces_that_lose_confidence() -> None:
     sure = TokenLogprob("a", -0.01, (("a", -0.01), ("b", -6.0), ("c", -7.0)))
     lost = TokenLogprob("a", -1.0, (("a", -1.0), ("b", -1.1), ("c", -1.2)))
@@ -226,6 +253,8 @@ def test_bad_settings_name_the_parameter() -> None:
     for name, options, needle in [
         ("adaptive_consistency", {"threshold": 1.0}, "threshold"),
         ("adaptive_consistency", {"threshold": 0}, "threshold"),
+        ("adaptive_consistency", {"straggler": 0.5}, "straggler (0.5) must be 0 (off) or"),
+        ("early_stopping_sc", {"straggler": -1}, "straggler"),
         ("early_stopping_sc", {"window": 20, "n": 16}, "window (20) is larger than n (16)"),
         ("deepconf", {"warmup": 20, "n": 16}, "warmup (20) is larger than n"),
         ("first_finish", {"k": 9, "n": 8}, "k (9) is larger than n (8)"),

@@ -59,6 +59,14 @@ def test_vote_groups_equivalent_answers_and_breaks_ties_to_the_earliest() -> Non
     assert majority_vote([None, None]).answer is None
 
 
+def test_a_group_answers_in_its_most_common_form() -> None:
+    # a scorer may accept "6" and not "6 + 0 = 6": the form most samples wrote is reported
+    assert majority_vote(["6 + 0 = 6", "5", "6", "6"]).answer == "6"
+    assert majority_vote(["1/2", "0.5", "0.5", "1/2"]).answer == "1/2"  # tie: the earliest
+    vote = majority_vote(["6 + 0 = 6", "6"])
+    assert vote.groups[0].members == (0, 1)
+
+
 def test_weighted_vote() -> None:
     vote = majority_vote(["a", "b", "b"], weights=[5.0, 1.0, 1.0])
     assert vote.answer == "a" and vote.winner is not None and vote.winner.weight == 5.0

@@ -26,6 +26,7 @@ import functools
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -210,13 +211,16 @@ def group_answers(answers: Sequence[str | None]) -> list[list[int]]:
 
 
 def majority_vote(answers: Sequence[str | None], weights: Sequence[float] | None = None) -> Vote:
-    """Group equivalent answers and rank the groups by (weighted) votes, ties to the earliest."""
+    """Group equivalent answers and rank the groups by (weighted) votes, ties to the earliest.
+    A group answers in its most common written form ("6" over "6 + 0 = 6"; ties: the
+    earliest), since a task's scorer may accept one form and not another."""
     if weights is not None and len(weights) != len(answers):
         raise ValueError("one weight per answer is needed")
     w = list(weights) if weights is not None else [1.0] * len(answers)
     ranked = []
     for members in group_answers(answers):
-        representative = answers[members[0]]
+        forms = Counter(answers[i] for i in members)  # in order of first appearance
+        representative = max(forms, key=lambda form: forms[form])  # ties: the earliest
         assert representative is not None
         ranked.append(VoteGroup(representative, tuple(members), float(sum(w[i] for i in members))))
     ranked.sort(key=lambda g: (-g.weight, g.members[0]))

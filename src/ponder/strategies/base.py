@@ -237,9 +237,16 @@ def vote_details(vote: Vote) -> list[dict[str, Any]]:
 
 
 def outcome_of(vote: Vote, candidates: Sequence[Candidate], details: dict[str, Any]) -> Outcome:
-    """The vote's winner as an Outcome (its first member's text)."""
+    """The vote's winner as an Outcome (the text of its first member that gave the answer in
+    the form the vote reports)."""
     winner = vote.winner
-    text = candidates[winner.members[0]].text if winner else candidates[0].text
+    if winner is None:
+        text = candidates[0].text
+    else:
+        text = next(
+            (candidates[i].text for i in winner.members if candidates[i].answer == winner.answer),
+            candidates[winner.members[0]].text,
+        )
     details = {**details, "votes": vote_details(vote)}
     details["abstained"] = sum(c.answer is None for c in candidates)
     return Outcome(vote.answer, text, tuple(candidates), details)

@@ -2,10 +2,12 @@
 ``adaptive_consistency``.
 
 ``early_stopping_sc`` (Li et al., "Escape Sky-high Cost: Early-stopping Self-Consistency for
-Multi-step Reasoning", ESC, arXiv 2401.10480): draw samples in windows of ``window``; stop at
-the first window whose answers all agree, and return that answer. Otherwise the majority of
-everything drawn, after at most ``n`` samples. Each window is one request (one prefill, one
-batch).
+Multi-step Reasoning", ESC, arXiv 2401.10480): samples are taken in windows of ``window``;
+sampling stops at the first window whose answers all agree, and that answer is returned.
+Otherwise the majority of everything drawn, after at most ``n`` samples. ``parallel`` samples
+are kept in flight and the windows are formed in the order samples finish, so the batch stays
+full instead of waiting for a window's slowest sample; a last window shorter than ``window``
+never counts as unanimous.
 
 ``adaptive_consistency`` (Aggarwal et al., "Let's Sample Step by Step: Adaptive-Consistency
 for Efficient Reasoning and Coding with LLMs", arXiv 2305.11860): after each finished
@@ -14,22 +16,32 @@ from the vote counts; sampling stops once it reaches ``threshold``. ``rule=beta`
 paper's Beta criterion on the two leading answers, P(p1 > p2) for p1/(p1+p2) ~ Beta(c1+1,
 c2+1), computed exactly; ``rule=dirichlet`` the Dirichlet criterion over all answers seen,
 P(leader's share is the largest) under Dirichlet(counts + 1), estimated from 4000 seeded
-draws. ``parallel`` samples are kept in flight; when the rule fires the ones still running
-are cancelled in the backend (their tokens so far stay charged, and are listed).
+draws. ``parallel`` samples are kept in flight.
 
-Defaults (``window=2``; ``threshold=0.8``, Beta, ``parallel=4``) and how they were chosen:
-the fixed-N counterpart is ``n=16``. The textbook settings (window 4, threshold 0.95) wait for
-agreement that a weak model rarely reaches and save little, while two agreeing samples already
-carry most of the signal; on strong models agreement comes even sooner, so the same defaults
-save more there. ``threshold=0.8`` under the Beta rule means: stop at 2-0, 3-1, 4-1, 5-2, ...
-With 4 samples in flight they finish in order of length, so the rule sees the short samples
-first and the long ones still running are cancelled when it fires (on a strong model that
-stops at 2-0 this costs at most two cut-short samples). The settings were picked by
-``benchmarks/replay_stopping.py``, which replays each rule (the lockstep decoding and the
-cancellations included) over the SC@16 samples of 120 held-out problems (the development
-suite's tasks at seed 1, 40 each): the cheapest setting that loses at most one problem in 40
-there. ``benchmarks/results/adaptive-dev`` has the figures, and the live run on the
-development suite itself.
+Both cancel in the backend whatever is still running when they stop (its tokens so far stay
+charged, and are listed), and both cut stragglers: a sample still running after
+``straggler`` times the median length of the samples that finished (once three have) is
+cancelled and replaced, counting toward ``n`` (see ``ponder.strategies.pool``).
+
+Defaults, and how they were chosen. The fixed-N counterpart is ``n=16``. The candidates were
+windows 2 and 3; Beta thresholds 0.75-0.9; 1, 2, 4 or 8 in flight; straggler factors 3-6 or
+off. ``benchmarks/replay_stopping.py`` replays each over the SC@16 samples of 240 held-out
+problems (the development suite's tasks at seeds 1 and 2, 40 each; never the suite itself),
+simulating the live run: lockstep decoding, so samples finish in order of length, the
+cancellations and the straggler cuts. The rule, fixed before the seed-2 samples were drawn:
+the cheapest setting that loses at most one problem in 80, half the one in 40 the target
+allows, since a single 120-problem set moves a setting by five or more problems. It picked
+
+- ``early_stopping_sc``: ``window=3, parallel=4, straggler=3`` (-2 of 240, 61% of SC@16's
+  tokens; every window-2 setting lost 9-17 problems on this model, whose pairs of samples
+  often agree on a wrong answer);
+- ``adaptive_consistency``: Beta, ``threshold=0.85, parallel=4, straggler=4`` (-3, 52%):
+  it stops at 2-0, 4-1, 5-2, 6-2, ... but not at 3-1, which 0.8 accepts (-5, 44%: inside
+  the target's one in 40, outside the margin).
+
+On a strong model agreement comes sooner and the same settings stop earlier. With 4 in flight
+the rule sees short samples first and cancels at most three cut-short ones when it fires.
+``benchmarks/results/adaptive-dev`` has the replays and the live run on the development suite.
 """
 
 from __future__ import annotations
@@ -70,7 +82,8 @@ class StoppingConfig(SamplingConfig):
 
 
 class EarlyStoppingConfig(StoppingConfig):
-    window: int = Field(2, ge=1, le=4096)
+    window: int = Field(3, ge=1, le=4096)
+    straggler: float = Field(3.0, ge=0.0)
 
     @model_validator(mode="after")
     def _window_fits(self) -> EarlyStoppingConfig:
@@ -93,7 +106,7 @@ class EarlyStoppingSC(Strategy):
         pool = TracePool(ctx, problem, config, straggler=config.straggler)
         pool.launch(min(config.parallel, config.n), per_request=1)
         stopped_by: str = "n"
-        unanimous: str | None = None
+        unanimous = False
         order: list[Trace] = []  # the samples that finished, in the order they did
         while (trace := await pool.next_finished()) is not None:
             if trace.finish_reason != "cancelled":
@@ -101,7 +114,7 @@ class EarlyStoppingSC(Strategy):
                 answers = [t.candidate().answer for t in order[-config.window :]]
                 full_window = len(order) % config.window == 0
                 if full_window and None not in answers and len(group_answers(answers)) == 1:
-                    stopped_by, unanimous = "unanimous window", answers[0]
+                    stopped_by, unanimous = "unanimous window", True
                     await pool.cancel_all()
                     break
             stopped_by = _launch_next(ctx, problem, config, pool) or stopped_by
@@ -114,14 +127,16 @@ class EarlyStoppingSC(Strategy):
             "savings": savings(ctx, pool, config.n),
         }
         outcome = outcome_of(vote, candidates, details)
-        if unanimous is not None and unanimous != vote.answer:
-            winner = next(c for c in reversed(candidates) if c.answer == unanimous)
-            return Outcome(unanimous, winner.text, outcome.candidates, outcome.details)
+        if unanimous:  # ESC answers with the unanimous window, in its group's form
+            group = next(g for g in vote.groups if order[-1].index in g.members)
+            if group is not vote.winner:
+                winner = next(c for c in candidates if c.answer == group.answer)
+                return Outcome(group.answer, winner.text, outcome.candidates, outcome.details)
         return outcome
 
 
 class AdaptiveConsistencyConfig(StoppingConfig):
-    threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    threshold: float = Field(0.85, gt=0.0, lt=1.0)
     rule: Literal["beta", "dirichlet"] = "beta"
 
 
