@@ -95,6 +95,9 @@ class TracePool:
         self._finished: asyncio.Queue[Trace] = asyncio.Queue()
         self._tasks: dict[asyncio.Task[None], list[Trace]] = {}
         self._error: BaseException | None = None
+        #: requests (by their first trace) that may not have reserved their budget yet, and
+        #: their sizes
+        self._unreserved: dict[int, int] = {}
 
     @property
     def running(self) -> list[Trace]:
@@ -113,6 +116,7 @@ class TracePool:
             m = min(size, count)
             group = [Trace(len(self.traces) + i) for i in range(m)]
             self.traces += group
+            self._unreserved[group[0].index] = m
             task = asyncio.create_task(self._run(group))
             self._tasks[task] = group
             started += group
@@ -130,6 +134,7 @@ class TracePool:
         except Exception as exc:  # a backend or budget failure: next_finished raises it
             self._error = self._error or exc
         finally:
+            self._unreserved.pop(first, None)
             await stream.aclose()
             for trace in group:
                 if not trace.done:
@@ -139,6 +144,7 @@ class TracePool:
 
     async def _consume(self, stream: Any, group: list[Trace]) -> None:
         async for chunk in stream:
+            self._unreserved.pop(group[0].index, None)  # it has reserved its budget
             trace = group[chunk.index]
             trace.text += chunk.text
             trace.tokens = max(trace.tokens, chunk.completion_tokens)
@@ -152,6 +158,14 @@ class TracePool:
             if chunk.finish_reason is not None:
                 trace.finish_reason = chunk.finish_reason
                 self._finished.put_nowait(trace)
+
+    def affordable(self) -> bool:
+        """Whether the budget admits one more sample, counting the launched samples whose
+        request has not reserved its share yet (a request reserves when it starts, so
+        checking the Context alone would let a burst of launches overdraw the budget)."""
+        pending = sum(self._unreserved.values())
+        fits = self.ctx.affordable(self.problem.messages(), pending + 1, self.options["max_tokens"])
+        return fits > pending
 
     def _straggles(self, trace: Trace) -> bool:
         if not self.straggler:
