@@ -192,6 +192,13 @@ async def test_stragglers_are_cut_replaced_and_charged(name: str) -> None:
     assert kept.details["savings"]["stragglers_cut"] == 0
 
 
+async def test_samples_of_a_problem_under_way_are_queued_ahead_of_new_problems() -> None:
+    backend = scripted_answers(["1", "2", "3", "4", "5", "6"])
+    strategy = make_strategy("adaptive_consistency", n=6, parallel=2, seed=0)
+    await strategy.run("q", Context(backend))
+    assert [r.priority for r in backend.history] == [0, 0, 1, 1, 1, 1]
+
+
 async def test_deepconf_online_cancels_traces_that_lose_confidence() -> None:
     sure = TokenLogprob("a", -0.01, (("a", -0.01), ("b", -6.0), ("c", -7.0)))
     lost = TokenLogprob("a", -1.0, (("a", -1.0), ("b", -1.1), ("c", -1.2)))

@@ -349,3 +349,25 @@ async def test_clearing_the_prefix_cache_makes_the_next_request_prefill_again(
     again = await embedded.generate(request)
     assert again.usage.cached_prompt_tokens == 0
     assert embedded.stats.prompt_tokens_computed - before == again.usage.prompt_tokens - 1
+
+
+async def test_higher_priority_requests_are_admitted_first() -> None:
+    fresh = LlamaCppBackend(n_ctx=512, n_parallel=1, n_prompt_slots=3)  # one sample at a time
+    order: list[str] = []
+
+    async def run(name: str, text: str, priority: int, max_tokens: int = 4) -> None:
+        request = chat(text, temperature=0, max_tokens=max_tokens)
+        await fresh.generate(dataclasses.replace(request, priority=priority))
+        order.append(name)
+
+    try:
+        first = asyncio.create_task(run("first", "Tell me a long story.", 0, max_tokens=24))
+        await wait_for(lambda: fresh.stats.tokens_decoded > 0)  # it holds the only slot
+        queued = [  # both wait for that slot; the later one has the higher priority
+            asyncio.create_task(run("new", "Name a fruit.", 0)),
+            asyncio.create_task(run("under way", "Name a tree.", 1)),
+        ]
+        await asyncio.gather(first, *queued)
+    finally:
+        fresh.close()
+    assert order == ["first", "under way", "new"]

@@ -163,15 +163,18 @@ class Context:
         *,
         prefix: str = "",
         raw: bool = False,
+        priority: int = 0,
         **overrides: Any,
     ) -> GenerationRequest:
         """Build a request: a question string becomes one user message unless ``raw``."""
         params = params.replace(**overrides) if params else make_params(**overrides)
         if isinstance(messages, str):
             if raw:
-                return GenerationRequest(params=params, prompt=messages, prefix=prefix)
+                return GenerationRequest(
+                    params=params, prompt=messages, prefix=prefix, priority=priority
+                )
             messages = [Message("user", messages)]
-        return GenerationRequest.chat(messages, params, prefix=prefix)
+        return GenerationRequest.chat(messages, params, prefix=prefix, priority=priority)
 
     async def sample(
         self,
@@ -205,11 +208,14 @@ class Context:
         model: str | None = None,
         prefix: str = "",
         raw: bool = False,
+        priority: int = 0,
         **overrides: Any,
     ) -> AsyncGenerator[StreamChunk, None]:
         """Stream ``n`` samples; completion tokens are recorded as the samples finish."""
         backend = self.model(model)
-        request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
+        request = self.request(
+            messages, params, prefix=prefix, raw=raw, priority=priority, **overrides
+        )
         worst = self._reserve(request, backend)
         start = time.perf_counter()
         produced: dict[int, int] = {}

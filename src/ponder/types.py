@@ -109,12 +109,16 @@ class GenerationRequest:
     ``prefix`` continues an assistant reply that has already begun: generation starts right
     after it, and the completion text does not repeat it. Backends that cannot continue say
     so through ``Capabilities.continuation``.
+
+    ``priority`` is a scheduling hint: a backend that queues requests for free batch slots
+    admits higher priorities first (the embedded engine does; servers are not sent it).
     """
 
     params: SamplingParams
     messages: tuple[Message, ...] | None = None
     prompt: str | None = None
     prefix: str = ""
+    priority: int = 0
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -124,13 +128,17 @@ class GenerationRequest:
 
     @classmethod
     def chat(
-        cls, messages: Sequence[Message | dict[str, str]], params: SamplingParams, prefix: str = ""
+        cls,
+        messages: Sequence[Message | dict[str, str]],
+        params: SamplingParams,
+        prefix: str = "",
+        priority: int = 0,
     ) -> GenerationRequest:
         msgs = tuple(
             m if isinstance(m, Message) else Message(m["role"], m["content"])  # type: ignore[arg-type]
             for m in messages
         )
-        return cls(params=params, messages=msgs, prefix=prefix)
+        return cls(params=params, messages=msgs, prefix=prefix, priority=priority)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -192,9 +192,11 @@ class Job:
         params: SamplingParams,
         on_chunk: Callable[[StreamChunk], None] | None,
         on_done: Callable[[GenerationResult | BaseException], None],
+        priority: int = 0,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.params = params
+        self.priority = priority
         self.on_chunk = on_chunk
         self.on_done = on_done
         self.cancelled = threading.Event()
@@ -454,7 +456,8 @@ class Engine:
     # -- admission
 
     def _admit(self) -> None:
-        for job in self._jobs:
+        # higher priority first (a problem already under way before a new one), FIFO within
+        for job in sorted(self._jobs, key=lambda j: -j.priority):
             if job.waiting_samples == 0:
                 continue
             if job.prompt is None:

@@ -164,7 +164,7 @@ class LlamaCppBackend(Backend):
         def on_done(outcome: GenerationResult | BaseException) -> None:
             _post(loop, _settle, future, outcome)
 
-        return Job(self.prompt_tokens(request), request.params, on_chunk, on_done)
+        return Job(self.prompt_tokens(request), request.params, on_chunk, on_done, request.priority)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         loop = asyncio.get_running_loop()

@@ -111,24 +111,30 @@ class TracePool:
         """Start ``count`` more traces, in requests of ``per_request`` samples (all in one
         request by default)."""
         size = per_request or count
+        # a problem already under way (a sample of it has ended) is admitted before new ones
+        # where requests queue for batch slots: its stopping rule is waiting on these samples,
+        # while its running samples go on decoding (and are charged if the rule cancels them)
+        priority = 1 if any(t.done for t in self.traces) else 0
         started: list[Trace] = []
         while count > 0:
             m = min(size, count)
             group = [Trace(len(self.traces) + i) for i in range(m)]
             self.traces += group
             self._unreserved[group[0].index] = m
-            task = asyncio.create_task(self._run(group))
+            task = asyncio.create_task(self._run(group, priority))
             self._tasks[task] = group
             started += group
             count -= m
         return started
 
-    async def _run(self, group: list[Trace]) -> None:
+    async def _run(self, group: list[Trace], priority: int) -> None:
         first = group[0].index
         options = dict(self.options)
         if options.get("seed") is not None:
             options["seed"] += first
-        stream = self.ctx.stream(self.problem.messages(), n=len(group), **options)
+        stream = self.ctx.stream(
+            self.problem.messages(), n=len(group), priority=priority, **options
+        )
         try:
             await self._consume(stream, group)
         except Exception as exc:  # a backend or budget failure: next_finished raises it
