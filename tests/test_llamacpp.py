@@ -371,3 +371,27 @@ async def test_higher_priority_requests_are_admitted_first() -> None:
     finally:
         fresh.close()
     assert order == ["first", "under way", "new"]
+
+
+async def test_a_queued_job_holding_the_prompt_slot_is_not_starved_by_a_higher_priority() -> None:
+    # one prompt slot: "new" takes it while waiting for the only sample slot; "under way" (a
+    # higher priority) needs that prompt slot, so "new" must start first, then free it
+    fresh = LlamaCppBackend(n_ctx=512, n_parallel=1, n_prompt_slots=1)
+    order: list[str] = []
+
+    async def run(name: str, text: str, priority: int, max_tokens: int = 4) -> None:
+        request = chat(text, temperature=0, max_tokens=max_tokens)
+        await fresh.generate(dataclasses.replace(request, priority=priority))
+        order.append(name)
+
+    try:
+        first = asyncio.create_task(run("first", "Tell me a long story.", 0, max_tokens=24))
+        await wait_for(lambda: fresh.stats.tokens_decoded > 0)
+        new = asyncio.create_task(run("new", "Name a fruit.", 0))
+        await wait_for(lambda: fresh.stats.prompt_tokens_computed > 0 and len(order) == 0)
+        await asyncio.sleep(0.05)  # "new" has taken the prompt slot
+        under_way = asyncio.create_task(run("under way", "Tell me a long story.", 1))
+        await asyncio.wait_for(asyncio.gather(first, new, under_way), timeout=60)
+    finally:
+        fresh.close()
+    assert sorted(order) == ["first", "new", "under way"]

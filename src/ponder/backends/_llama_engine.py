@@ -465,7 +465,10 @@ class Engine:
                 if attached is None:
                     continue  # its prefix is being prefilled for another job: next step
                 if not attached:
-                    return  # no prompt slot free: keep FIFO order, try next step
+                    # no prompt slot free: try next step. Jobs that hold a prompt go on (a
+                    # queued job of lower priority may hold the slot this one waits for); a
+                    # later job cannot take a slot first, as none can be freed in this pass
+                    continue
             prompt = job.prompt
             assert prompt is not None
             if not prompt.ready:
