@@ -351,21 +351,28 @@ async def test_clearing_the_prefix_cache_makes_the_next_request_prefill_again(
     assert embedded.stats.prompt_tokens_computed - before == again.usage.prompt_tokens - 1
 
 
+async def finish(
+    backend: LlamaCppBackend, order: list[str], name: str, text: str, priority: int, tokens: int
+) -> None:
+    """Generate greedily at ``priority``; append ``name`` to ``order`` when done."""
+    request = chat(text, temperature=0, max_tokens=tokens)
+    await backend.generate(dataclasses.replace(request, priority=priority))
+    order.append(name)
+
+
 async def test_higher_priority_requests_are_admitted_first() -> None:
     fresh = LlamaCppBackend(n_ctx=512, n_parallel=1, n_prompt_slots=3)  # one sample at a time
     order: list[str] = []
 
-    async def run(name: str, text: str, priority: int, max_tokens: int = 4) -> None:
-        request = chat(text, temperature=0, max_tokens=max_tokens)
-        await fresh.generate(dataclasses.replace(request, priority=priority))
-        order.append(name)
+    def run(name: str, text: str, priority: int, max_tokens: int = 4) -> asyncio.Task[None]:
+        return asyncio.create_task(finish(fresh, order, name, text, priority, max_tokens))
 
     try:
-        first = asyncio.create_task(run("first", "Tell me a long story.", 0, max_tokens=24))
+        first = run("first", "Tell me a long story.", 0, max_tokens=24)
         await wait_for(lambda: fresh.stats.tokens_decoded > 0)  # it holds the only slot
         queued = [  # both wait for that slot; the later one has the higher priority
-            asyncio.create_task(run("new", "Name a fruit.", 0)),
-            asyncio.create_task(run("under way", "Name a tree.", 1)),
+            run("new", "Name a fruit.", 0),
+            run("under way", "Name a tree.", 1),
         ]
         await asyncio.gather(first, *queued)
     finally:
@@ -379,18 +386,16 @@ async def test_a_queued_job_holding_the_prompt_slot_is_not_starved_by_a_higher_p
     fresh = LlamaCppBackend(n_ctx=512, n_parallel=1, n_prompt_slots=1)
     order: list[str] = []
 
-    async def run(name: str, text: str, priority: int, max_tokens: int = 4) -> None:
-        request = chat(text, temperature=0, max_tokens=max_tokens)
-        await fresh.generate(dataclasses.replace(request, priority=priority))
-        order.append(name)
+    def run(name: str, text: str, priority: int, max_tokens: int = 4) -> asyncio.Task[None]:
+        return asyncio.create_task(finish(fresh, order, name, text, priority, max_tokens))
 
     try:
-        first = asyncio.create_task(run("first", "Tell me a long story.", 0, max_tokens=24))
+        first = run("first", "Tell me a long story.", 0, max_tokens=24)
         await wait_for(lambda: fresh.stats.tokens_decoded > 0)
-        new = asyncio.create_task(run("new", "Name a fruit.", 0))
+        new = run("new", "Name a fruit.", 0)
         await wait_for(lambda: fresh.stats.prompt_tokens_computed > 0 and len(order) == 0)
         await asyncio.sleep(0.05)  # "new" has taken the prompt slot
-        under_way = asyncio.create_task(run("under way", "Tell me a long story.", 1))
+        under_way = run("under way", "Tell me a long story.", 1)
         await asyncio.wait_for(asyncio.gather(first, new, under_way), timeout=60)
     finally:
         fresh.close()
