@@ -120,7 +120,7 @@ class DeepConf(Strategy):
         if share >= config.consensus:
             stopped_by = "consensus"
         else:
-            self._top_up(pool)
+            pool.top_up(config.parallel, config.n)
             while (trace := await pool.next_finished()) is not None:
                 if trace.finish_reason != "cancelled":
                     share = self._share(pool)
@@ -128,7 +128,7 @@ class DeepConf(Strategy):
                         stopped_by = "consensus"
                         await pool.cancel_all()
                         break
-                self._top_up(pool)
+                pool.top_up(config.parallel, config.n)
         await pool.close()
         candidates = pool.candidates()
         confidences = [self._confidence(c) for c in candidates]
@@ -142,14 +142,6 @@ class DeepConf(Strategy):
             "savings": savings(ctx, pool, config.n),
         }
         return outcome_of(vote, candidates, details)
-
-    def _top_up(self, pool: TracePool) -> None:
-        config = self._config
-        room = min(config.parallel - len(pool.running), config.n - len(pool.traces))
-        for _ in range(max(0, room)):
-            if not pool.affordable():
-                return
-            pool.launch(1, per_request=1)
 
     def _share(self, pool: TracePool) -> float:
         done = [t.candidate() for t in pool.finished]

@@ -104,7 +104,7 @@ class EarlyStoppingSC(Strategy):
         assert isinstance(config, EarlyStoppingConfig)
         require_affordable(ctx, problem, config.window, config.max_tokens, "window")
         pool = TracePool(ctx, problem, config, straggler=config.straggler)
-        _fill(ctx, problem, config, pool)
+        pool.top_up(config.parallel, config.n)
         stopped_by: str = "n"
         unanimous = False
         order: list[Trace] = []  # the samples that finished, in the order they did
@@ -117,7 +117,7 @@ class EarlyStoppingSC(Strategy):
                     stopped_by, unanimous = "unanimous window", True
                     await pool.cancel_all()
                     break
-            stopped_by = _fill(ctx, problem, config, pool) or stopped_by
+            stopped_by = pool.top_up(config.parallel, config.n) or stopped_by
         await pool.close()
         candidates = pool.candidates()
         vote = majority_vote([c.answer for c in candidates])
@@ -152,7 +152,7 @@ class AdaptiveConsistency(Strategy):
         assert isinstance(config, AdaptiveConsistencyConfig)
         require_affordable(ctx, problem, 1, config.max_tokens, "n")
         pool = TracePool(ctx, problem, config, straggler=config.straggler)
-        _fill(ctx, problem, config, pool)
+        pool.top_up(config.parallel, config.n)
         stopped_by, confidence = "n", 0.0
         while (trace := await pool.next_finished()) is not None:
             if trace.finish_reason != "cancelled":
@@ -165,7 +165,7 @@ class AdaptiveConsistency(Strategy):
                     stopped_by = "threshold"
                     await pool.cancel_all()
                     break
-            stopped_by = _fill(ctx, problem, config, pool) or stopped_by
+            stopped_by = pool.top_up(config.parallel, config.n) or stopped_by
         await pool.close()
         candidates = pool.candidates()
         vote = majority_vote([c.answer for c in candidates])
@@ -175,17 +175,6 @@ class AdaptiveConsistency(Strategy):
             "savings": savings(ctx, pool, config.n),
         }
         return outcome_of(vote, candidates, details)
-
-
-def _fill(ctx: Context, problem: Problem, config: StoppingConfig, pool: TracePool) -> str | None:
-    """Keep ``parallel`` samples in flight while ``n`` and the budget allow (one request each,
-    checked one at a time, so a tight budget stops the run instead of failing it); "budget"
-    when the budget cannot pay for another and none is left running."""
-    while len(pool.running) < config.parallel and len(pool.traces) < config.n:
-        if not pool.affordable():
-            return None if pool.running else "budget"
-        pool.launch(1, per_request=1)
-    return None
 
 
 def majority_probability(counts: Sequence[int], rule: str) -> float:

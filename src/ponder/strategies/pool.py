@@ -165,6 +165,16 @@ class TracePool:
                 trace.finish_reason = chunk.finish_reason
                 self._finished.put_nowait(trace)
 
+    def top_up(self, parallel: int, n: int) -> str | None:
+        """Keep ``parallel`` samples in flight while ``n`` and the budget allow, one request
+        each, checked one at a time, so a tight budget ends the run instead of failing it.
+        Returns "budget" when the budget cannot pay for another and none is left running."""
+        while len(self.running) < parallel and len(self.traces) < n:
+            if not self.affordable():
+                return None if self.running else "budget"
+            self.launch(1, per_request=1)
+        return None
+
     def affordable(self) -> bool:
         """Whether the budget admits one more sample, counting the launched samples whose
         request has not reserved its share yet (a request reserves when it starts, so
