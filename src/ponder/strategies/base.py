@@ -180,28 +180,12 @@ class Strategy(abc.ABC):
 
 
 async def sample_candidates(
-    problem: Problem,
-    ctx: Context,
-    config: SamplingConfig,
-    n: int,
-    *,
-    model: str | None = None,
-    first_index: int = 0,
-    seed_offset: int = 0,
-    **extra: Any,
+    problem: Problem, ctx: Context, config: SamplingConfig, n: int, **options: Any
 ) -> list[Candidate]:
-    """``n`` samples of ``problem`` as one request (one prefill, one batch), as candidates
-    numbered from ``first_index``; ``extra`` adds sampling options (logprobs, say)."""
-    candidates, _ = await draw_candidates(
-        problem,
-        ctx,
-        config,
-        n,
-        model=model,
-        first_index=first_index,
-        seed_offset=seed_offset,
-        **extra,
-    )
+    """``draw_candidates`` without the usage: ``n`` samples of ``problem`` as one request,
+    with the same keyword options (``model``, ``first_index``, ``seed_offset``, sampling
+    options such as logprobs)."""
+    candidates, _ = await draw_candidates(problem, ctx, config, n, **options)
     return candidates
 
 
