@@ -20,6 +20,11 @@ names, for each strategy, the cheapest setting that loses at most one problem in
 noise) over all the stores given together::
 
     .venv/bin/python benchmarks/replay_stopping.py results/heldout-s1 results/heldout-s2 --pick
+
+``--strata`` replays the strategies' default settings by how much each problem's samples agree
+(the share of its n samples in the largest answer group), with the straggler cut alone beside
+each, and says how much of each rule's spending falls on problems where it never fired: where
+the savings come from, and what a stronger model (more problems that agree) would spend.
 """
 
 from __future__ import annotations
@@ -31,13 +36,28 @@ import sqlite3
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from ponder.answers import group_answers, majority_vote
-from ponder.strategies.early_stopping import majority_probability
+from ponder.strategies.early_stopping import (
+    AdaptiveConsistencyConfig,
+    EarlyStoppingConfig,
+    majority_probability,
+)
 from ponder.strategies.pool import STRAGGLER_AFTER
 
 Sample = tuple[str | None, int, bool]  # answer, completion tokens, correct
-Rule = Callable[[Sequence[Sample]], tuple[str | None, int]]  # answer, tokens generated
+
+
+class Run(NamedTuple):
+    """What a rule did on one problem."""
+
+    answer: str | None
+    tokens: int  # every token generated, cut and cancelled ones included
+    stopped: bool  # whether the rule fired before the samples ran out
+
+
+Rule = Callable[[Sequence[Sample]], Run]
 #: finished samples so far, in the order they finished: (index, answer) -> the answer to stop
 #: with, or None to go on
 Stop = Callable[[list[tuple[int, str | None]]], tuple[str | None] | None]
@@ -47,13 +67,11 @@ def tokens(samples: Sequence[Sample]) -> int:
     return sum(max(1, s[1]) for s in samples)
 
 
-def full(samples: Sequence[Sample]) -> tuple[str | None, int]:
-    return majority_vote([s[0] for s in samples]).answer, tokens(samples)
+def full(samples: Sequence[Sample]) -> Run:
+    return Run(majority_vote([s[0] for s in samples]).answer, tokens(samples), False)
 
 
-def simulate(
-    samples: Sequence[Sample], parallel: int, stop: Stop, straggler: float = 0.0
-) -> tuple[str | None, int]:
+def simulate(samples: Sequence[Sample], parallel: int, stop: Stop, straggler: float = 0.0) -> Run:
     """One problem run live: lockstep decoding, cancellation when ``stop`` fires, stragglers
     cut (at the first token past the limit, as the pool checks each token)."""
     running: dict[int, int] = {}  # index -> step it started at
@@ -89,10 +107,10 @@ def simulate(
             answer = stop(done)
             if answer is not None:
                 spent += sum(now - s for s in running.values())  # cancelled
-                return answer[0], spent
+                return Run(answer[0], spent, True)
         if launched < len(samples):
             launch()
-    return majority_vote([a for _, a in sorted(done)]).answer, spent
+    return Run(majority_vote([a for _, a in sorted(done)]).answer, spent, False)
 
 
 def esc(window: int, parallel: int, straggler: float) -> Rule:
@@ -119,7 +137,7 @@ def adaptive(threshold: float, parallel: int, straggler: float, rule_name: str =
     return lambda samples: simulate(samples, parallel, stop, straggler)
 
 
-def decided(samples: Sequence[Sample]) -> tuple[str | None, int]:
+def decided(samples: Sequence[Sample]) -> Run:
     """Stop once the samples left cannot change the full vote's leader (no loss at all)."""
     for end in range(1, len(samples) + 1):
         counts = sorted(
@@ -127,7 +145,8 @@ def decided(samples: Sequence[Sample]) -> tuple[str | None, int]:
         )
         counts += [0, 0]  # answers may all be missing so far
         if counts[0] - counts[1] > len(samples) - end:
-            return majority_vote([s[0] for s in samples[:end]]).answer, tokens(samples[:end])
+            answer = majority_vote([s[0] for s in samples[:end]]).answer
+            return Run(answer, tokens(samples[:end]), end < len(samples))
     return full(samples)
 
 
@@ -175,16 +194,90 @@ def correct(samples: Sequence[Sample], answer: str | None) -> bool:
 def replay(problems: Sequence[Sequence[Sample]]) -> dict[str, tuple[int, float]]:
     """Each rule's problems solved against SC@n's, and its share of SC@n's tokens."""
     pool_tokens = sum(tokens(p) for p in problems)
-    base = sum(correct(p, full(p)[0]) for p in problems)
+    base = sum(correct(p, full(p).answer) for p in problems)
     out = {}
     for label, rule in RULES.items():
         solved, spent = 0, 0
         for p in problems:
-            answer, used = rule(p)
-            solved += correct(p, answer)
-            spent += used
+            run = rule(p)
+            solved += correct(p, run.answer)
+            spent += run.tokens
         out[label] = (solved - base, spent / pool_tokens)
     return out
+
+
+def never(done: list[tuple[int, str | None]]) -> tuple[str | None] | None:
+    """No stopping rule: every sample is drawn (stragglers may still be cut)."""
+    return None
+
+
+def defaults() -> dict[str, Rule]:
+    """The strategies' default settings, read from their configs, and the straggler cut alone
+    (no stopping rule) at each default factor."""
+    e, a = EarlyStoppingConfig(), AdaptiveConsistencyConfig()
+    return {
+        f"esc default (w={e.window} par {e.parallel} straggler {e.straggler:g})": esc(
+            e.window, e.parallel, e.straggler
+        ),
+        f"  no rule, straggler {e.straggler:g}": lambda p: simulate(
+            p, e.parallel, never, e.straggler
+        ),
+        f"ac default ({a.rule} {a.threshold} par {a.parallel} straggler {a.straggler:g})": (
+            adaptive(a.threshold, a.parallel, a.straggler, a.rule)
+        ),
+        f"  no rule, straggler {a.straggler:g}": lambda p: simulate(
+            p, a.parallel, never, a.straggler
+        ),
+    }
+
+
+#: strata by the share of a problem's n samples in its largest answer group
+AGREEMENT = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.01))
+
+
+def agreement(samples: Sequence[Sample]) -> float:
+    groups = group_answers([s[0] for s in samples if s[0] is not None])
+    return max((len(g) for g in groups), default=0) / len(samples)
+
+
+def strata(problems: Sequence[Sequence[Sample]]) -> None:
+    """The defaults by how much a problem's samples agree. A model that is strong on a task
+    gives mostly high-agreement problems, so the last rows show how the rules spend on one;
+    the first rows are where they cannot stop early: no window is unanimous and no leader
+    pulls ahead, so every sample is drawn."""
+    rules = defaults()
+    print("\nthe defaults by agreement (the share of the 16 samples in the largest answer group)")
+    for low, high in AGREEMENT:
+        group = [p for p in problems if low <= agreement(p) < high]
+        if not group:
+            continue
+        base = sum(correct(p, full(p).answer) for p in group)
+        pool_tokens = sum(tokens(p) for p in group)
+        label = f"{low:.0%}-{min(high, 1.0):.0%}"
+        print(f"  agreement {label}: {len(group)} problems, SC@16 solves {base}")
+        for name, rule in rules.items():
+            runs = [rule(p) for p in group]
+            solved = sum(correct(p, r.answer) for p, r in zip(group, runs, strict=True))
+            share = sum(r.tokens for r in runs) / pool_tokens
+            fired = sum(r.stopped for r in runs)
+            print(
+                f"    {name:44s} solves {solved:3d} ({solved - base:+d})  tokens {share:6.1%}"
+                f"  stopped early on {fired}"
+            )
+    rule_tokens = {name: 0 for name in rules}
+    never_fired = {name: 0 for name in rules}
+    for p in problems:
+        for name, rule in rules.items():
+            run = rule(p)
+            rule_tokens[name] += run.tokens
+            never_fired[name] += 0 if run.stopped else run.tokens
+    total = sum(tokens(p) for p in problems)
+    print("  share of SC@16's tokens spent, and spent on problems where the rule never fired:")
+    for name in rules:
+        if name.startswith(" "):
+            continue
+        spent, unfired = rule_tokens[name] / total, never_fired[name] / total
+        print(f"    {name:44s} {spent:6.1%}, {unfired:6.1%} where it never fired")
 
 
 def main() -> None:
@@ -193,6 +286,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--pick", action="store_true", help="name the cheapest safe settings")
     parser.add_argument("--margin", type=int, default=80, help="lose at most 1 problem in this")
+    parser.add_argument(
+        "--strata", action="store_true", help="the defaults by agreement, over all stores given"
+    )
     args = parser.parse_args()
     everything: list[list[Sample]] = []
     for directory in args.directories:
@@ -202,10 +298,12 @@ def main() -> None:
         problems = [p for ps in tasks.values() for p in ps]
         everything += problems
         for name, group in [*tasks.items(), ("all", problems)]:
-            base = sum(correct(p, full(p)[0]) for p in group)
+            base = sum(correct(p, full(p).answer) for p in group)
             print(f"\n{directory} {name}: {len(group)} problems, SC@{args.n} solves {base}")
             for label, (delta, share) in replay(group).items():
                 print(f"  {label:36s} solves {base + delta:3d} ({delta:+d})  tokens {share:6.1%}")
+    if args.strata:
+        strata(everything)
     if not args.pick:
         return
     allowed = len(everything) // args.margin
