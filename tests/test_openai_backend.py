@@ -146,6 +146,25 @@ async def test_chat_continuation_needs_the_capability() -> None:
     assert seen[0]["continue_final_message"] is True
 
 
+async def test_priority_is_sent_only_to_a_server_said_to_schedule_by_it() -> None:
+    seen: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json=reply(["x"]))
+
+    urgent = GenerationRequest.chat([Message("user", "q")], make_params(), priority=1)
+    await mocked(handler).generate(urgent)  # plain vLLM rejects a nonzero priority
+    scheduling = resolve_backend(  # as -B priority_scheduling=true reaches it
+        "http://t/v1#m", transport=httpx.MockTransport(handler), priority_scheduling=True
+    )
+    await scheduling.generate(urgent)
+    await scheduling.generate(chat("q"))
+    assert "priority" not in seen[0]
+    assert seen[1]["priority"] == -1  # vLLM serves lower values first
+    assert "priority" not in seen[2]  # the default priority needs no field
+
+
 async def test_unreachable_server_names_the_url() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -111,7 +111,8 @@ class GenerationRequest:
     so through ``Capabilities.continuation``.
 
     ``priority`` is a scheduling hint: a backend that queues requests for free batch slots
-    admits higher priorities first (the embedded engine does; servers are not sent it).
+    admits higher priorities first (the embedded engine does; the OpenAI-compatible backend
+    sends it to a vLLM server only when told the server schedules by priority).
     """
 
     params: SamplingParams

@@ -11,6 +11,11 @@
   continuation of a raw prompt work on every server. Continuing a *chat* from an assistant
   prefix uses vLLM's and SGLang's ``continue_final_message``; say ``chat_continuation=True``
   when the server has it.
+- ``priority_scheduling=True`` sends each request's priority (``GenerationRequest.priority``)
+  as vLLM's ``priority`` field, negated: vLLM serves lower values first, ponder higher. Only
+  for a vLLM server started with ``--scheduling-policy priority``; any other vLLM rejects a
+  nonzero priority, which is why it is off by default. It lets the stopping strategies'
+  replacement samples go ahead of new problems' first samples, as on the embedded engine.
 - Timeouts; retries with exponential backoff (honouring ``Retry-After``) on 429, 5xx and
   dropped connections; every failure mapped into ``ponder.errors`` naming the URL.
 - Usage is what the server reports, summed over the HTTP calls made (cached prompt tokens from
@@ -71,6 +76,7 @@ class OpenAIBackend(Backend):
         max_retries: int = 3,
         backoff: float = 0.5,
         chat_continuation: bool = False,
+        priority_scheduling: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         url, _, fragment = base_url.partition("#")
@@ -90,6 +96,7 @@ class OpenAIBackend(Backend):
         self._max_retries = max_retries
         self._backoff = backoff
         self._chat_continuation = chat_continuation
+        self._priority_scheduling = priority_scheduling
         self._transport = transport
         self._native_n: bool | None = None  # unknown until the server shows it
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -107,7 +114,10 @@ class OpenAIBackend(Backend):
         try:
             return cls(spec, **options)
         except TypeError as exc:
-            known = "api_key, timeout, connect_timeout, max_retries, backoff, chat_continuation"
+            known = (
+                "api_key, timeout, connect_timeout, max_retries, backoff, chat_continuation, "
+                "priority_scheduling"
+            )
             raise ConfigError(
                 f"unknown openai backend option ({exc}); known options: {known}"
             ) from exc
@@ -265,6 +275,8 @@ class OpenAIBackend(Backend):
             body["stop"] = list(p.stop)
         if seed is not None:
             body["seed"] = seed
+        if self._priority_scheduling and request.priority:
+            body["priority"] = -request.priority  # vLLM serves lower values first
         want_logprobs = p.logprobs or n > 1
         if request.messages is None:
             body["prompt"] = (request.prompt or "") + request.prefix
