@@ -54,7 +54,8 @@ class AllocateConfig(SamplingConfig):
     #: most samples one problem may get
     max_per_problem: int = Field(16, ge=1, le=4096)
     #: a problem whose leader is the majority with this probability gets no more samples
-    settled: float = Field(0.95, gt=0.0, le=1.0)
+    #: (see ``ponder.allocate`` for how the default was chosen)
+    settled: float = Field(0.8, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _sizes_fit(self) -> AllocateConfig:

@@ -1,0 +1,153 @@
+"""Replay ``allocate`` over recorded samples: one budget per task against uniform
+self-consistency at the same tokens, and how the default ``settled`` was chosen.
+
+Reads the ``self_consistency`` pool (n=16 by default) of one or more eval stores. For each
+budget, ``tokens_per_problem`` is SC@k's mean completion tokens per problem over the store, and
+each task gets that times its number of problems, as ``ponder eval -s
+allocate:tokens_per_problem=N`` gives it. The replay then runs ``ponder.allocate``'s rounds:
+``initial`` samples for every problem, then one more per round to each problem whose vote is
+not settled (the Beta probability that the leader is the majority below ``settled``), the least
+settled first, up to 16. A problem's k-th sample is its pool's k-th, so the comparison with
+SC@k (the first k of each pool) is paired. The budget is spent as the live code spends it:
+a request is issued while at least a quarter of ``max_tokens`` is left, and one that would
+overrun is cut at the budget (and then has no answer).
+
+Prints, per store and over all stores given, problems solved against SC@k for each ``settled``
+and ``initial``; ``--pick`` names the ``settled`` that solves the most over all budgets and
+stores given (``initial`` fixed at the default)::
+
+    .venv/bin/python benchmarks/replay_allocate.py results/heldout-s1 results/heldout-s2 --pick
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from ponder.answers import group_answers, majority_vote
+from ponder.eval.allocation import AllocateConfig
+from ponder.strategies.early_stopping import majority_probability
+from replay_stopping import Sample, correct, load, tokens
+
+#: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
+#: count as settled on its first sample
+SETTLED = (0.8, 0.85, 0.9, 0.95)
+INITIAL = (2, 3, 4)
+BUDGETS = (4, 8)  # SC@k's tokens
+
+
+def settledness(answers: list[str | None]) -> float:
+    counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
+    return majority_probability(counts, "beta")
+
+
+def allocate(
+    problems: Sequence[Sequence[Sample]],
+    budget: int,
+    *,
+    initial: int,
+    settled: float,
+    max_per_problem: int = 16,
+    max_tokens: int = 256,
+) -> int:
+    """Problems solved by one allocation of ``budget`` tokens over ``problems``."""
+    answers: list[list[str | None]] = [[] for _ in problems]
+    spent = 0
+
+    def draw(i: int) -> bool:
+        nonlocal spent
+        left = budget - spent
+        if left < max(1, max_tokens // 4):
+            return False
+        answer, length, _ = problems[i][len(answers[i])]
+        length = max(1, length)
+        if length > left:  # the request's max_tokens was lowered to what was left
+            answer, length = None, left
+        answers[i].append(answer)
+        spent += length
+        return True
+
+    def round_(wanted: list[int], k: int) -> bool:
+        return all(draw(i) for i in wanted for _ in range(k))
+
+    if round_(list(range(len(problems))), initial):
+        while True:
+            open_ = [
+                i
+                for i in range(len(problems))
+                if settledness(answers[i]) < settled and len(answers[i]) < max_per_problem
+            ]
+            if not open_:
+                break
+            open_.sort(key=lambda i: (settledness(answers[i]), len(answers[i])))
+            if not round_(open_, 1):
+                break
+    return sum(correct(p, majority_vote(a).answer) for p, a in zip(problems, answers, strict=True))
+
+
+def uniform(problems: Sequence[Sequence[Sample]], k: int) -> int:
+    return sum(correct(p, majority_vote([s[0] for s in p[:k]]).answer) for p in problems)
+
+
+def replay(tasks: dict[str, list[list[Sample]]]) -> dict[tuple[int, float, int], int]:
+    """(budget k, settled, initial) -> problems solved minus SC@k's, over all the tasks."""
+    problems = [p for ps in tasks.values() for p in ps]
+    out = {}
+    for k in BUDGETS:
+        per_problem = sum(tokens(p[:k]) for p in problems) // len(problems)
+        base = uniform(problems, k)
+        for settled in SETTLED:
+            for initial in INITIAL:
+                solved = sum(
+                    allocate(ps, per_problem * len(ps), initial=initial, settled=settled)
+                    for ps in tasks.values()
+                )
+                out[k, settled, initial] = solved - base
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", type=Path, nargs="+")
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--pick", action="store_true", help="name the best settled")
+    args = parser.parse_args()
+    total: dict[tuple[int, float, int], int] = {}
+    for directory in args.directories:
+        tasks = load(directory, args.n)
+        if not tasks:
+            raise SystemExit(f"no self_consistency n={args.n} results in {directory}")
+        problems = [p for ps in tasks.values() for p in ps]
+        print(f"\n{directory}: {len(problems)} problems")
+        for k in BUDGETS:
+            per_problem = sum(tokens(p[:k]) for p in problems) // len(problems)
+            print(
+                f"  SC@{k} solves {uniform(problems, k)} with {per_problem} tokens per problem;"
+                f" allocate at tokens_per_problem={per_problem}:"
+            )
+        results = replay(tasks)
+        for (k, settled, initial), delta in results.items():
+            total[k, settled, initial] = total.get((k, settled, initial), 0) + delta
+        print("    " + " " * 13 + "".join(f"SC@{k} tokens, initial {INITIAL}  " for k in BUDGETS))
+        for settled in SETTLED:
+            cells = "  ".join(
+                " ".join(f"{results[k, settled, i]:+3d}" for i in INITIAL).ljust(27)
+                for k in BUDGETS
+            )
+            print(f"    settled {settled:<4} {cells}")
+    if not args.pick:
+        return
+    initial = AllocateConfig.model_fields["initial"].default
+    print(f"\nover all stores given, initial={initial}: problems solved against SC@k")
+    scores = {}
+    for settled in SETTLED:
+        deltas = [total[k, settled, initial] for k in BUDGETS]
+        scores[settled] = sum(deltas)
+        print(f"  settled {settled:<4} " + "  ".join(f"{d:+d}" for d in deltas))
+    best = max(SETTLED, key=lambda s: (scores[s], s))
+    print(f"  the most solved: settled={best}")
+
+
+if __name__ == "__main__":
+    main()
