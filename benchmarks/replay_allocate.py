@@ -8,9 +8,11 @@ allocate:tokens_per_problem=N`` gives it. The replay then runs ``ponder.allocate
 ``initial`` samples for every problem, then one more per round to each problem whose vote is
 not settled (the Beta probability that the leader is the majority below ``settled``), the least
 settled first, up to 16. A problem's k-th sample is its pool's k-th, so the comparison with
-SC@k (the first k of each pool) is paired. The budget is spent as the live code spends it:
-a request is issued while at least a quarter of ``max_tokens`` is left, and one that would
-overrun is cut at the budget (and then has no answer).
+SC@k (the first k of each pool) is paired. One order of a pool is one draw of luck (the first 8
+samples may be a poor 8), so the replay runs ``--orders`` random orders of every pool (the
+samples are exchangeable) and reports the mean over them, for allocate and SC@k alike. The
+budget is spent as the live code spends it: a request is issued while at least a quarter of
+``max_tokens`` is left, and one that would overrun is cut at the budget (and has no answer).
 
 Prints, per store and over all stores given, problems solved against SC@k for each ``settled``
 and ``initial``; ``--pick`` names the ``settled`` that solves the most over all budgets and
@@ -22,6 +24,7 @@ stores given (``initial`` fixed at the default)::
 from __future__ import annotations
 
 import argparse
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,21 +93,41 @@ def uniform(problems: Sequence[Sequence[Sample]], k: int) -> int:
     return sum(correct(p, majority_vote([s[0] for s in p[:k]]).answer) for p in problems)
 
 
-def replay(tasks: dict[str, list[list[Sample]]]) -> dict[tuple[int, float, int], int]:
-    """(budget k, settled, initial) -> problems solved minus SC@k's, over all the tasks."""
+def orders(tasks: dict[str, list[list[Sample]]], count: int) -> list[dict[str, list[list[Sample]]]]:
+    """``count`` random orders of every pool (the first is the stored order)."""
+    rng = random.Random(0)
+    out = [tasks]
+    for _ in range(count - 1):
+        out.append({t: [rng.sample(p, len(p)) for p in ps] for t, ps in tasks.items()})
+    return out
+
+
+def budget_per_problem(tasks: dict[str, list[list[Sample]]], k: int) -> int:
+    """SC@k's mean completion tokens per problem (the same in every order, in expectation;
+    taken over all k-subsets: k times the mean sample length)."""
     problems = [p for ps in tasks.values() for p in ps]
-    out = {}
+    return round(k * sum(tokens(p) for p in problems) / (len(problems) * len(problems[0])))
+
+
+def replay(
+    tasks: dict[str, list[list[Sample]]], count: int
+) -> tuple[dict[int, float], dict[tuple[int, float, int], float]]:
+    """SC@k's mean problems solved, and (budget k, settled, initial) -> allocate's mean minus
+    SC@k's, over ``count`` orders of the pools."""
+    drawn = orders(tasks, count)
+    base, out = {}, {}
     for k in BUDGETS:
-        per_problem = sum(tokens(p[:k]) for p in problems) // len(problems)
-        base = uniform(problems, k)
+        per_problem = budget_per_problem(tasks, k)
+        base[k] = sum(uniform(p, k) for order in drawn for p in order.values()) / count
         for settled in SETTLED:
             for initial in INITIAL:
                 solved = sum(
                     allocate(ps, per_problem * len(ps), initial=initial, settled=settled)
-                    for ps in tasks.values()
+                    for order in drawn
+                    for ps in order.values()
                 )
-                out[k, settled, initial] = solved - base
-    return out
+                out[k, settled, initial] = solved / count - base[k]
+    return base, out
 
 
 def main() -> None:
@@ -112,27 +135,27 @@ def main() -> None:
     parser.add_argument("directories", type=Path, nargs="+")
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--pick", action="store_true", help="name the best settled")
+    parser.add_argument("--orders", type=int, default=20, help="random orders of each pool")
     args = parser.parse_args()
-    total: dict[tuple[int, float, int], int] = {}
+    total: dict[tuple[int, float, int], float] = {}
     for directory in args.directories:
         tasks = load(directory, args.n)
         if not tasks:
             raise SystemExit(f"no self_consistency n={args.n} results in {directory}")
         problems = [p for ps in tasks.values() for p in ps]
-        print(f"\n{directory}: {len(problems)} problems")
+        print(f"\n{directory}: {len(problems)} problems, mean over {args.orders} orders")
+        base, results = replay(tasks, args.orders)
         for k in BUDGETS:
-            per_problem = sum(tokens(p[:k]) for p in problems) // len(problems)
             print(
-                f"  SC@{k} solves {uniform(problems, k)} with {per_problem} tokens per problem;"
-                f" allocate at tokens_per_problem={per_problem}:"
+                f"  SC@{k} solves {base[k]:.1f} with {budget_per_problem(tasks, k)} tokens per "
+                "problem; allocate at that tokens_per_problem solves, against it:"
             )
-        results = replay(tasks)
         for (k, settled, initial), delta in results.items():
             total[k, settled, initial] = total.get((k, settled, initial), 0) + delta
         print("    " + " " * 13 + "".join(f"SC@{k} tokens, initial {INITIAL}  " for k in BUDGETS))
         for settled in SETTLED:
             cells = "  ".join(
-                " ".join(f"{results[k, settled, i]:+3d}" for i in INITIAL).ljust(27)
+                " ".join(f"{results[k, settled, i]:+5.1f}" for i in INITIAL).ljust(27)
                 for k in BUDGETS
             )
             print(f"    settled {settled:<4} {cells}")
@@ -144,7 +167,7 @@ def main() -> None:
     for settled in SETTLED:
         deltas = [total[k, settled, initial] for k in BUDGETS]
         scores[settled] = sum(deltas)
-        print(f"  settled {settled:<4} " + "  ".join(f"{d:+d}" for d in deltas))
+        print(f"  settled {settled:<4} " + "  ".join(f"{d:+.1f}" for d in deltas))
     best = max(SETTLED, key=lambda s: (scores[s], s))
     print(f"  the most solved: settled={best}")
 
