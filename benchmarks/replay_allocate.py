@@ -24,14 +24,13 @@ stores given (``initial`` fixed at the default)::
 from __future__ import annotations
 
 import argparse
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
 from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
 from ponder.strategies.early_stopping import majority_probability
-from replay_stopping import Sample, correct, load, tokens
+from replay_stopping import Sample, correct, load, orders, tokens
 
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
 #: count as settled on its first sample
@@ -93,12 +92,16 @@ def uniform(problems: Sequence[Sequence[Sample]], k: int) -> int:
     return sum(correct(p, majority_vote([s[0] for s in p[:k]]).answer) for p in problems)
 
 
-def orders(tasks: dict[str, list[list[Sample]]], count: int) -> list[dict[str, list[list[Sample]]]]:
-    """``count`` random orders of every pool (the first is the stored order)."""
-    rng = random.Random(0)
-    out = [tasks]
-    for _ in range(count - 1):
-        out.append({t: [rng.sample(p, len(p)) for p in ps] for t, ps in tasks.items()})
+def task_orders(
+    tasks: dict[str, list[list[Sample]]], count: int
+) -> list[dict[str, list[Sequence[Sample]]]]:
+    """``orders`` of every pool, kept by task."""
+    out = []
+    for order in orders([p for ps in tasks.values() for p in ps], count):
+        by_task, start = {}, 0
+        for task, ps in tasks.items():
+            by_task[task], start = order[start : start + len(ps)], start + len(ps)
+        out.append(by_task)
     return out
 
 
@@ -114,7 +117,7 @@ def replay(
 ) -> tuple[dict[int, float], dict[tuple[int, float, int], float]]:
     """SC@k's mean problems solved, and (budget k, settled, initial) -> allocate's mean minus
     SC@k's, over ``count`` orders of the pools."""
-    drawn = orders(tasks, count)
+    drawn = task_orders(tasks, count)
     base, out = {}, {}
     for k in BUDGETS:
         per_problem = budget_per_problem(tasks, k)

@@ -207,14 +207,22 @@ def replay(problems: Sequence[Sequence[Sample]]) -> dict[str, tuple[int, float]]
     return out
 
 
+def orders(problems: Sequence[Sequence[Sample]], count: int) -> list[list[Sequence[Sample]]]:
+    """``count`` orders of every pool: the stored one, then random ones (seeded, so a replay
+    is reproducible)."""
+    rng = random.Random(0)
+    out: list[list[Sequence[Sample]]] = [list(problems)]
+    for _ in range(count - 1):
+        out.append([rng.sample(list(p), len(p)) for p in problems])
+    return out
+
+
 def expected(problems: Sequence[Sequence[Sample]], count: int) -> dict[str, tuple[float, float]]:
     """``replay`` averaged over ``count`` random orders of every pool (the first is the stored
     order). The samples of a pool are exchangeable, so one order is one draw of luck for a
     stopping rule (SC@n's vote does not depend on the order, except for ties)."""
-    rng = random.Random(0)
     total: dict[str, tuple[float, float]] = {}
-    for i in range(count):
-        order = problems if i == 0 else [rng.sample(list(p), len(p)) for p in problems]
+    for order in orders(problems, count):
         for label, (delta, share) in replay(order).items():
             d, sh = total.get(label, (0.0, 0.0))
             total[label] = (d + delta / count, sh + share / count)
