@@ -23,14 +23,12 @@ stores given (``initial`` fixed at the default)::
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
 from ponder.strategies.early_stopping import majority_probability
-from replay_stopping import Sample, correct, load, orders, tokens
+from replay_stopping import Sample, correct, load, orders, store_parser, tokens
 
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
 #: count as settled on its first sample
@@ -134,17 +132,13 @@ def replay(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directories", type=Path, nargs="+")
-    parser.add_argument("--n", type=int, default=16)
+    parser = store_parser(__doc__.splitlines()[0])
     parser.add_argument("--pick", action="store_true", help="name the best settled")
     parser.add_argument("--orders", type=int, default=20, help="random orders of each pool")
     args = parser.parse_args()
     total: dict[tuple[int, float, int], float] = {}
     for directory in args.directories:
         tasks = load(directory, args.n)
-        if not tasks:
-            raise SystemExit(f"no self_consistency n={args.n} results in {directory}")
         problems = [p for ps in tasks.values() for p in ps]
         print(f"\n{directory}: {len(problems)} problems, mean over {args.orders} orders")
         base, results = replay(tasks, args.orders)

@@ -172,7 +172,10 @@ RULES: dict[str, Rule] = {
 
 
 def load(directory: Path, n: int) -> dict[str, list[list[Sample]]]:
-    db = sqlite3.connect(directory / "results.sqlite")
+    path = directory / "results.sqlite"
+    if not path.is_file():  # connecting would create an empty store
+        raise SystemExit(f"{path} does not exist: give the --out directory of a ponder eval run")
+    db = sqlite3.connect(path)
     rows = db.execute("SELECT task, strategy, record FROM results").fetchall()
     tasks: dict[str, list[list[Sample]]] = {}
     for task, strategy, record in rows:
@@ -185,7 +188,17 @@ def load(directory: Path, n: int) -> dict[str, list[list[Sample]]]:
             for c in sorted(data["candidates"], key=lambda c: c["index"])
         ]
         tasks.setdefault(task.split(":", 1)[0], []).append(samples)
+    if not tasks:
+        raise SystemExit(f"no self_consistency n={n} results in {directory}")
     return tasks
+
+
+def store_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every replay takes: the eval stores, and the n of their SC pool."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("directories", type=Path, nargs="+")
+    parser.add_argument("--n", type=int, default=16)
+    return parser
 
 
 def correct(samples: Sequence[Sample], answer: str | None) -> bool:
@@ -268,45 +281,36 @@ def strata(problems: Sequence[Sequence[Sample]]) -> None:
     gives mostly high-agreement problems, so the last rows show how the rules spend on one;
     the first rows are where they cannot stop early: no window is unanimous and no leader
     pulls ahead, so every sample is drawn."""
-    rules = defaults()
+    runs = {name: [rule(p) for p in problems] for name, rule in defaults().items()}
     print("\nthe defaults by agreement (the share of the 16 samples in the largest answer group)")
     for low, high in AGREEMENT:
-        group = [p for p in problems if low <= agreement(p) < high]
+        group = [i for i, p in enumerate(problems) if low <= agreement(p) < high]
         if not group:
             continue
-        base = sum(correct(p, full(p).answer) for p in group)
-        pool_tokens = sum(tokens(p) for p in group)
+        base = sum(correct(problems[i], full(problems[i]).answer) for i in group)
+        pool_tokens = sum(tokens(problems[i]) for i in group)
         label = f"{low:.0%}-{min(high, 1.0):.0%}"
         print(f"  agreement {label}: {len(group)} problems, SC@16 solves {base}")
-        for name, rule in rules.items():
-            runs = [rule(p) for p in group]
-            solved = sum(correct(p, r.answer) for p, r in zip(group, runs, strict=True))
-            share = sum(r.tokens for r in runs) / pool_tokens
-            fired = sum(r.stopped for r in runs)
+        for name, each in runs.items():
+            solved = sum(correct(problems[i], each[i].answer) for i in group)
+            share = sum(each[i].tokens for i in group) / pool_tokens
+            fired = sum(each[i].stopped for i in group)
             print(
                 f"    {name:44s} solves {solved:3d} ({solved - base:+d})  tokens {share:6.1%}"
                 f"  stopped early on {fired}"
             )
-    rule_tokens = {name: 0 for name in rules}
-    never_fired = {name: 0 for name in rules}
-    for p in problems:
-        for name, rule in rules.items():
-            run = rule(p)
-            rule_tokens[name] += run.tokens
-            never_fired[name] += 0 if run.stopped else run.tokens
     total = sum(tokens(p) for p in problems)
     print("  share of SC@16's tokens spent, and spent on problems where the rule never fired:")
-    for name in rules:
-        if name.startswith(" "):
+    for name, each in runs.items():
+        if name.strip().startswith("no rule"):
             continue
-        spent, unfired = rule_tokens[name] / total, never_fired[name] / total
+        spent = sum(r.tokens for r in each) / total
+        unfired = sum(r.tokens for r in each if not r.stopped) / total
         print(f"    {name:44s} {spent:6.1%}, {unfired:6.1%} where it never fired")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directories", type=Path, nargs="+")
-    parser.add_argument("--n", type=int, default=16)
+    parser = store_parser(__doc__.splitlines()[0])
     parser.add_argument("--pick", action="store_true", help="name the cheapest safe settings")
     parser.add_argument("--margin", type=int, default=80, help="lose at most 1 problem in this")
     parser.add_argument(
@@ -322,8 +326,6 @@ def main() -> None:
     everything: list[list[Sample]] = []
     for directory in args.directories:
         tasks = load(directory, args.n)
-        if not tasks:
-            raise SystemExit(f"no self_consistency n={args.n} results in {directory}")
         problems = [p for ps in tasks.values() for p in ps]
         everything += problems
         for name, group in [*tasks.items(), ("all", problems)]:
