@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ponder.allocate import straggler_limit
 from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
 from ponder.strategies.early_stopping import majority_probability
@@ -33,6 +34,8 @@ from replay_stopping import Sample, correct, load, orders, store_parser, tokens
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
 #: count as settled on its first sample
 SETTLED = (0.8, 0.85, 0.9, 0.95)
+#: straggler factors, as ``replay_stopping.py`` tries them for the stopping rules (0: off)
+STRAGGLERS = (0.0, 3.0, 4.0, 5.0, 6.0)
 INITIAL = (2, 3, 4)
 BUDGETS = (4, 8)  # SC@k's tokens
 
@@ -48,28 +51,34 @@ def allocate(
     *,
     initial: int,
     settled: float,
+    straggler: float = 0.0,
     max_per_problem: int = 16,
     max_tokens: int = 256,
 ) -> int:
     """Problems solved by one allocation of ``budget`` tokens over ``problems``."""
     answers: list[list[str | None]] = [[] for _ in problems]
+    finished: list[list[int]] = [[] for _ in problems]  # lengths of the samples not cut
     spent = 0
 
-    def draw(i: int) -> bool:
+    def draw(i: int, limit: int | None) -> bool:
         nonlocal spent
         left = budget - spent
         if left < max(1, max_tokens // 4):
             return False
         answer, length, _ = problems[i][len(answers[i])]
-        length = max(1, length)
-        if length > left:  # the request's max_tokens was lowered to what was left
-            answer, length = None, left
+        length, cap = max(1, length), min(left, limit or left)
+        if length > cap:  # stopped at its straggler limit, or where the budget ran out
+            answer, length = None, cap
+        else:
+            finished[i].append(length)
         answers[i].append(answer)
         spent += length
         return True
 
     def round_(wanted: list[int], k: int) -> bool:
-        return all(draw(i) for i in wanted for _ in range(k))
+        batch = [n for lengths in finished for n in lengths]  # finished in earlier rounds
+        limits = {i: straggler_limit(finished[i], batch, straggler) for i in wanted}
+        return all(draw(i, limits[i]) for i in wanted for _ in range(k))
 
     if round_(list(range(len(problems))), initial):
         while True:
@@ -110,33 +119,49 @@ def budget_per_problem(tasks: dict[str, list[list[Sample]]], k: int) -> int:
     return round(k * sum(tokens(p) for p in problems) / (len(problems) * len(problems[0])))
 
 
+#: a setting of allocate: (settled, straggler)
+Setting = tuple[float, float]
+SETTINGS: tuple[Setting, ...] = tuple((s, f) for s in SETTLED for f in STRAGGLERS)
+
+
 def replay(
     tasks: dict[str, list[list[Sample]]], count: int
-) -> tuple[dict[int, float], dict[tuple[int, float, int], float]]:
-    """SC@k's mean problems solved, and (budget k, settled, initial) -> allocate's mean minus
-    SC@k's, over ``count`` orders of the pools."""
+) -> tuple[dict[int, float], dict[tuple[int, Setting, int], float]]:
+    """SC@k's mean problems solved, and (budget k, (settled, straggler), initial) ->
+    allocate's mean minus SC@k's, over ``count`` orders of the pools."""
     drawn = task_orders(tasks, count)
     base, out = {}, {}
     for k in BUDGETS:
         per_problem = budget_per_problem(tasks, k)
         base[k] = sum(uniform(p, k) for order in drawn for p in order.values()) / count
-        for settled in SETTLED:
+        for settled, straggler in SETTINGS:
             for initial in INITIAL:
                 solved = sum(
-                    allocate(ps, per_problem * len(ps), initial=initial, settled=settled)
+                    allocate(
+                        ps,
+                        per_problem * len(ps),
+                        initial=initial,
+                        settled=settled,
+                        straggler=straggler,
+                    )
                     for order in drawn
                     for ps in order.values()
                 )
-                out[k, settled, initial] = solved / count - base[k]
+                out[k, (settled, straggler), initial] = solved / count - base[k]
     return base, out
+
+
+def label(setting: Setting) -> str:
+    settled, straggler = setting
+    return f"settled {settled:<4} straggler {straggler or 'off':<3}"
 
 
 def main() -> None:
     parser = store_parser(__doc__.splitlines()[0])
-    parser.add_argument("--pick", action="store_true", help="name the best settled")
+    parser.add_argument("--pick", action="store_true", help="name the best settings")
     parser.add_argument("--orders", type=int, default=20, help="random orders of each pool")
     args = parser.parse_args()
-    total: dict[tuple[int, float, int], float] = {}
+    total: dict[tuple[int, Setting, int], float] = {}
     for directory in args.directories:
         tasks = load(directory, args.n)
         problems = [p for ps in tasks.values() for p in ps]
@@ -147,26 +172,26 @@ def main() -> None:
                 f"  SC@{k} solves {base[k]:.1f} with {budget_per_problem(tasks, k)} tokens per "
                 "problem; allocate at that tokens_per_problem solves, against it:"
             )
-        for (k, settled, initial), delta in results.items():
-            total[k, settled, initial] = total.get((k, settled, initial), 0) + delta
-        print("    " + " " * 13 + "".join(f"SC@{k} tokens, initial {INITIAL}  " for k in BUDGETS))
-        for settled in SETTLED:
+        for key, delta in results.items():
+            total[key] = total.get(key, 0) + delta
+        print("    " + " " * 26 + "".join(f"SC@{k} tokens, initial {INITIAL}  " for k in BUDGETS))
+        for setting in SETTINGS:
             cells = "  ".join(
-                " ".join(f"{results[k, settled, i]:+5.1f}" for i in INITIAL).ljust(27)
+                " ".join(f"{results[k, setting, i]:+5.1f}" for i in INITIAL).ljust(27)
                 for k in BUDGETS
             )
-            print(f"    settled {settled:<4} {cells}")
+            print(f"    {label(setting)} {cells}")
     if not args.pick:
         return
     initial = AllocateConfig.model_fields["initial"].default
     print(f"\nover all stores given, initial={initial}: problems solved against SC@k")
     scores = {}
-    for settled in SETTLED:
-        deltas = [total[k, settled, initial] for k in BUDGETS]
-        scores[settled] = sum(deltas)
-        print(f"  settled {settled:<4} " + "  ".join(f"{d:+.1f}" for d in deltas))
-    best = max(SETTLED, key=lambda s: (scores[s], s))
-    print(f"  the most solved: settled={best}")
+    for setting in SETTINGS:
+        deltas = [total[k, setting, initial] for k in BUDGETS]
+        scores[setting] = sum(deltas)
+        print(f"  {label(setting)} " + "  ".join(f"{d:+.1f}" for d in deltas))
+    best = max(SETTINGS, key=lambda s: (scores[s], s))
+    print(f"  the most solved: settled={best[0]}, straggler={best[1]:g}")
 
 
 if __name__ == "__main__":

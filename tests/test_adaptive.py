@@ -323,8 +323,8 @@ async def test_cancelled_samples_decode_at_most_one_more_step(embedded: Any) -> 
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(50, 2000), st.integers(1, 3))
-def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int) -> None:
+@given(st.integers(50, 2000), st.integers(1, 3), st.sampled_from([0.0, 1.0, 1.5, 3.0]))
+def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int, straggler: float) -> None:
     from ponder.allocate import allocate
     from ponder.strategies.base import Problem, SamplingConfig
 
@@ -333,13 +333,15 @@ def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int) -> None:
         seed = (request.params.seed or 0) + index
         if question == "easy":
             return "The answer is 1"
-        return f"so so The answer is {seed % 3}"
+        return "so " * (seed % 4) + f"The answer is {seed % 3}"
 
     problems = [Problem("easy", id="e"), Problem("hard", id="h"), Problem("hard2", id="h2")]
     ctx = Context(FunctionBackend(fn), budget=Budget(completion_tokens=limit))
     config = SamplingConfig(max_tokens=8, seed=0)
     try:
-        shares = asyncio.run(allocate(problems, ctx, sampling=config, step=step))
+        shares = asyncio.run(
+            allocate(problems, ctx, sampling=config, step=step, straggler=straggler)
+        )
     except ConfigError:
         assert limit < 16  # not even the first two samples of one problem fit
         return
@@ -348,6 +350,43 @@ def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int) -> None:
     assert easy.answer == "1"
     if limit >= 400:  # enough budget: the unsettled problems get more samples than the easy
         assert len(hard.candidates) > len(easy.candidates)
+
+
+def looping_model(request: GenerationRequest, index: int) -> str:
+    """Sample k (the request's seed + its index) splits three ways, and every fifth loops."""
+    k = (request.params.seed or 0) + index
+    return "so " * 30 + "The answer is 7" if k % 5 == 4 else f"The answer is {k % 3}"
+
+
+@pytest.mark.parametrize("straggler", [3.0, 0.0])
+def test_allocate_cuts_stragglers_at_the_median_of_earlier_rounds(straggler: float) -> None:
+    from ponder.allocate import allocate
+    from ponder.strategies.base import Problem, SamplingConfig
+
+    backend = FunctionBackend(looping_model)
+    ctx = Context(backend, budget=Budget(completion_tokens=5000))
+    problems = [Problem(f"q{i}", id=str(i)) for i in range(3)]
+    config = SamplingConfig(max_tokens=64, seed=0)
+    shares = asyncio.run(
+        allocate(problems, ctx, sampling=config, max_per_problem=8, straggler=straggler)
+    )
+    caps = [r.params.max_tokens for r in backend.history]
+    assert all(len(s.candidates) == 8 for s in shares)  # a three-way split never settles
+    looped = [s.candidates[4] for s in shares]  # sample 4 of each problem loops
+    if not straggler:
+        assert set(caps) == {64}
+        assert all(c.answer == "7" and c.completion_tokens == 34 for c in looped)
+        assert ctx.ledger.cancelled == [] and all(s.cut == 0 for s in shares)
+        return
+    # round 1 has no lengths to go by; round 2 goes by the batch's (4 tokens each: 3 x 4),
+    # later rounds by each problem's own three finished samples
+    assert caps[:3] == [64] * 3 and set(caps[3:]) == {12}
+    assert all(c.answer is None and c.completion_tokens == 12 for c in looped)
+    assert all(c.finish_reason == "length" for c in looped)
+    assert [s.cut for s in shares] == [1, 1, 1]
+    assert ctx.ledger.cancelled == [12, 12, 12]
+    assert [s.as_dict()["stragglers_cut"] for s in shares] == [1, 1, 1]
+    assert all(s.finished == [4] * 7 for s in shares)  # the cut sample is not a length to go by
 
 
 def test_allocate_spends_the_budget_tail_on_shorter_requests() -> None:

@@ -400,6 +400,10 @@ def test_allocate_with_too_small_a_budget_fails_before_sampling(tmp_path: Path) 
             backend=backend,
             out=tmp_path,
         )
+    with pytest.raises(ConfigError, match=r"straggler \(0.5\) must be 0 \(off\) or at least 1"):
+        evaluate(
+            [task], ["allocate:tokens_per_problem=50,straggler=0.5"], backend=backend, out=tmp_path
+        )
     assert backend.history == []
 
 

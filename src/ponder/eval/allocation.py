@@ -32,6 +32,7 @@ from ponder.answers import majority_vote
 from ponder.errors import ConfigError
 from ponder.runtime import Budget, Context
 from ponder.strategies.base import Problem, Result, SamplingConfig, outcome_of
+from ponder.strategies.pool import straggler_error
 from ponder.types import ModelShape
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ class AllocateConfig(SamplingConfig):
     #: a problem whose leader is the majority with this probability gets no more samples
     #: (see ``ponder.allocate`` for how the default was chosen)
     settled: float = Field(0.8, gt=0.0, le=1.0)
+    #: a sample may run to this times the median length of its problem's (or, before it has
+    #: three, its task's) finished samples; 0 turns the cut off
+    straggler: float = Field(3.0, ge=0.0)
 
     @model_validator(mode="after")
     def _sizes_fit(self) -> AllocateConfig:
@@ -63,6 +67,8 @@ class AllocateConfig(SamplingConfig):
             raise ValueError(
                 f"max_per_problem ({self.max_per_problem}) is smaller than initial ({self.initial})"
             )
+        if error := straggler_error(self.straggler):
+            raise ValueError(error)
         return self
 
 
@@ -121,6 +127,7 @@ async def run_allocation(
         step=config.step,
         max_per_problem=config.max_per_problem,
         settled=config.settled,
+        straggler=config.straggler,
         seed_of=seed_of,
     )
     wall = time.perf_counter() - start
@@ -132,6 +139,7 @@ async def run_allocation(
         "prompt_tokens": spent.prompt_tokens,
         "wall_seconds": round(wall, 4),
         "samples_per_problem": [len(s.candidates) for s in shares],
+        "stragglers_cut": sum(s.cut for s in shares),
     }
     records = []
     for share in shares:

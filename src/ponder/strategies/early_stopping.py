@@ -57,7 +57,13 @@ from pydantic import Field, model_validator
 from ponder.answers import group_answers, majority_vote
 from ponder.runtime import Context
 from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy, outcome_of
-from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
+from ponder.strategies.pool import (
+    Trace,
+    TracePool,
+    require_affordable,
+    savings,
+    straggler_error,
+)
 
 
 class StoppingConfig(SamplingConfig):
@@ -73,11 +79,8 @@ class StoppingConfig(SamplingConfig):
 
     @model_validator(mode="after")
     def _straggler_factor(self) -> StoppingConfig:
-        if 0.0 < self.straggler < 1.0:
-            raise ValueError(
-                f"straggler ({self.straggler}) must be 0 (off) or at least 1: it is a multiple "
-                "of the median finished sample's length"
-            )
+        if error := straggler_error(self.straggler):
+            raise ValueError(error)
         return self
 
 

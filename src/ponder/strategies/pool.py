@@ -73,6 +73,16 @@ Watcher = Callable[[Trace, StreamChunk], str | None]
 STRAGGLER_AFTER = 3
 
 
+def straggler_error(factor: float) -> str | None:
+    """What is wrong with a straggler factor, or None: it must be 0 (off) or at least 1."""
+    if factor < 0.0 or 0.0 < factor < 1.0:
+        return (
+            f"straggler ({factor}) must be 0 (off) or at least 1: it is a multiple of the "
+            "median finished sample's length"
+        )
+    return None
+
+
 class TracePool:
     """Streams of samples for one problem, each of which can be cancelled."""
 
