@@ -1,5 +1,6 @@
 """Replay ``allocate`` over recorded samples: one budget per task against uniform
-self-consistency at the same tokens, and how the default ``settled`` was chosen.
+self-consistency at the same tokens, and how the defaults ``settled`` and ``straggler`` were
+chosen.
 
 Reads the ``self_consistency`` pool (n=16 by default) of one or more eval stores. For each
 budget, ``tokens_per_problem`` is SC@k's mean completion tokens per problem over the store, and
@@ -7,16 +8,20 @@ each task gets that times its number of problems, as ``ponder eval -s
 allocate:tokens_per_problem=N`` gives it. The replay then runs ``ponder.allocate``'s rounds:
 ``initial`` samples for every problem, then one more per round to each problem whose vote is
 not settled (the Beta probability that the leader is the majority below ``settled``), the least
-settled first, up to 16. A problem's k-th sample is its pool's k-th, so the comparison with
-SC@k (the first k of each pool) is paired. One order of a pool is one draw of luck (the first 8
+settled first, up to 16. From the second round, a sample longer than ``straggler`` times the
+median length of its problem's finished samples (the task's from earlier rounds, until the
+problem has three) is cut there and has no answer, as ``ponder.allocate`` cuts it. A
+problem's k-th sample is its pool's k-th, so the comparison with SC@k (the first k of each
+pool) is paired. One order of a pool is one draw of luck (the first 8
 samples may be a poor 8), so the replay runs ``--orders`` random orders of every pool (the
 samples are exchangeable) and reports the mean over them, for allocate and SC@k alike. The
-budget is spent as the live code spends it: a request is issued while at least a quarter of
-``max_tokens`` is left, and one that would overrun is cut at the budget (and has no answer).
+budget is spent as the live code spends it: a request is issued while the budget covers its
+straggler limit or a quarter of ``max_tokens``, whichever is less, and one that would overrun
+is cut at the budget (and has no answer).
 
-Prints, per store and over all stores given, problems solved against SC@k for each ``settled``
-and ``initial``; ``--pick`` names the ``settled`` that solves the most over all budgets and
-stores given (``initial`` fixed at the default)::
+Prints, per store and over all stores given, problems solved against SC@k for each
+``settled``, ``straggler`` and ``initial``; ``--pick`` names the ``settled`` and ``straggler``
+that solve the most over all budgets and stores given (``initial`` fixed at the default)::
 
     .venv/bin/python benchmarks/replay_allocate.py results/heldout-s1 results/heldout-s2 --pick
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ponder.allocate import straggler_limit
+from ponder.allocate import least_tokens, straggler_limit
 from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
 from ponder.strategies.early_stopping import majority_probability
@@ -62,11 +67,11 @@ def allocate(
 
     def draw(i: int, limit: int | None) -> bool:
         nonlocal spent
-        left = budget - spent
-        if left < max(1, max_tokens // 4):
+        left, wanted = budget - spent, min(max_tokens, limit or max_tokens)
+        if left < least_tokens(wanted, max_tokens):
             return False
         answer, length, _ = problems[i][len(answers[i])]
-        length, cap = max(1, length), min(left, limit or left)
+        length, cap = max(1, length), min(left, wanted)
         if length > cap:  # stopped at its straggler limit, or where the budget ran out
             answer, length = None, cap
         else:

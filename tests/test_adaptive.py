@@ -389,6 +389,20 @@ def test_allocate_cuts_stragglers_at_the_median_of_earlier_rounds(straggler: flo
     assert all(s.finished == [4] * 7 for s in shares)  # the cut sample is not a length to go by
 
 
+def test_allocate_spends_its_budget_when_stragglers_lower_max_tokens() -> None:
+    from ponder.allocate import allocate
+    from ponder.strategies.base import Problem, SamplingConfig
+
+    # short samples: the straggler limit (12) is below a quarter of max_tokens (16), and the
+    # requests of a round hold reservations while others are checked
+    backend = FunctionBackend(looping_model)
+    ctx = Context(backend, budget=Budget(completion_tokens=300))
+    problems = [Problem(f"q{i}", id=str(i)) for i in range(6)]
+    shares = asyncio.run(allocate(problems, ctx, sampling=SamplingConfig(max_tokens=64, seed=0)))
+    assert all(len(s.candidates) < 16 for s in shares)  # never settled, never full
+    assert 300 - ctx.ledger.total().completion_tokens < 12  # so it ran until no request fit
+
+
 def test_allocate_spends_the_budget_tail_on_shorter_requests() -> None:
     from ponder.allocate import allocate
     from ponder.strategies.base import Problem, SamplingConfig

@@ -21,14 +21,15 @@ tokens it had produced. Its problem stays unsettled and may get more samples lat
 ``benchmarks/replay_allocate.py`` chose both defaults together, over ``settled`` 0.8-0.95 and
 ``straggler`` off, 3, 4, 5 or 6, on 240 held-out problems of the embedded model, as the
 setting that solves the most at SC@4's and SC@8's tokens (mean over 20 orders of the recorded
-samples): ``settled=0.8, straggler=3`` solves 10.4 and 12.2 more than SC@4 and SC@8, against
+samples): ``settled=0.8, straggler=3`` solves 10.5 and 12.1 more than SC@4 and SC@8, against
 3.7 and 9.4 with the cut off.
 
 All requests of a round are issued together, so the backend batches across problems, as far
 as the budget allows: a call in flight reserves its worst case (k x max_tokens), so when the
 budget cannot cover the next request, that one waits for calls in flight to finish and hand
 back what they did not use. With nothing in flight, the budget's last tokens buy a request
-with a lower max_tokens (as long as they cover a quarter of it). It stops when the budget
+with a lower max_tokens (as long as they cover a quarter of it, or the straggler limit where
+that is less). It stops when the budget
 cannot pay for another request, or when every problem is settled or full.
 
     results = await allocate(problems, backend, budget=Budget(completion_tokens=20_000))
@@ -185,6 +186,12 @@ async def allocate(
     return _finish(shares)
 
 
+def least_tokens(wanted: int, max_tokens: int) -> int:
+    """The fewest tokens per sample worth a request that wants ``wanted``: all of them, or a
+    quarter of ``max_tokens`` where that is less (the budget's last tokens)."""
+    return max(1, min(wanted, max_tokens // 4))
+
+
 #: one request of a round: the problem, its samples, and their straggler limit (or None)
 Request = tuple[Allocation, int, int | None]
 
@@ -200,7 +207,7 @@ async def _issue_round(
     worst case (k x max_tokens); when the budget cannot cover the next request yet, wait for
     calls to finish (their unused reservation comes back) and try again. With nothing in
     flight, the budget's last tokens go to a request with a lower max_tokens, as long as they
-    cover a quarter of ``max_tokens`` (else the round stops there)."""
+    cover ``least_tokens`` (else the round stops there)."""
     pending: set[asyncio.Task[None]] = set()
     issued = 0
     try:
@@ -211,10 +218,9 @@ async def _issue_round(
                 done, pending = await asyncio.wait(pending, return_when="FIRST_COMPLETED")
                 for task in done:
                     task.result()
-            cap = _affordable_max_tokens(ctx, messages, k, max_tokens)
-            if cap < max(1, max_tokens // 4):
+            cap = _affordable_max_tokens(ctx, messages, k, wanted_tokens)
+            if cap < least_tokens(wanted_tokens, max_tokens):
                 break
-            cap = min(cap, wanted_tokens)
             pending.add(asyncio.create_task(draw(share, k, cap, limit)))
             issued += 1
             await asyncio.sleep(0)  # the call reserves its worst case before the next check
