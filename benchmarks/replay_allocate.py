@@ -24,6 +24,10 @@ Prints, per store and over all stores given, problems solved against SC@k for ea
 that solve the most over all budgets and stores given (``initial`` fixed at the default)::
 
     .venv/bin/python benchmarks/replay_allocate.py results/heldout-s1 results/heldout-s2 --pick
+
+``--compare`` instead sets allocate, at its defaults, beside SC@8 and SC@16 and beside
+per-problem stopping (``adaptive_consistency``, replayed as ``replay_stopping.py`` does), each
+allocation given the tokens the rule spent on each task.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from collections.abc import Sequence
 from ponder.allocate import least_tokens, straggler_limit
 from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
-from ponder.strategies.early_stopping import majority_probability
-from replay_stopping import Sample, correct, load, orders, store_parser, tokens
+from ponder.strategies.early_stopping import AdaptiveConsistencyConfig, majority_probability
+from replay_stopping import Sample, adaptive, correct, full, load, orders, store_parser, tokens
 
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
 #: count as settled on its first sample
@@ -161,11 +165,65 @@ def label(setting: Setting) -> str:
     return f"settled {settled:<4} straggler {straggler or 'off':<3}"
 
 
+def compare(stores: dict[str, dict[str, list[list[Sample]]]], count: int) -> None:
+    """allocate at its defaults against per-problem stopping at the same tokens, task by task:
+    ``adaptive_consistency`` at its defaults, and with allocate's own rule one sample at a
+    time; allocate gets, for each task, what the rule spent on it."""
+    a, c = AdaptiveConsistencyConfig(), AllocateConfig.model_fields
+    settled, straggler = c["settled"].default, c["straggler"].default
+    rules = {
+        "AC default": (
+            f"adaptive_consistency default ({a.rule} {a.threshold}, {a.parallel} in flight, "
+            f"straggler {a.straggler:g})",
+            adaptive(a.threshold, a.parallel, a.straggler, a.rule),
+        ),
+        "allocate's rule": (
+            f"allocate's rule per problem (beta {settled}, 1 in flight, straggler {straggler:g})",
+            adaptive(settled, 1, straggler),
+        ),
+    }
+    solved: dict[str, float] = {}
+    spent: dict[str, float] = {}
+    pool = 0
+
+    def add(label: str, right: int, used: float) -> None:
+        solved[label] = solved.get(label, 0) + right / count
+        spent[label] = spent.get(label, 0) + used
+
+    for tasks in stores.values():
+        for order in task_orders(tasks, count):
+            for task, ps in order.items():
+                pool += sum(tokens(p) for p in ps)
+                add("SC@16", sum(correct(p, full(p).answer) for p in ps), sum(map(tokens, ps)))
+                add("SC@8", uniform(ps, 8), sum(tokens(p[:8]) for p in ps))
+                budget = budget_per_problem({task: ps}, 8) * len(ps)
+                for f in (straggler, 0.0):
+                    right = allocate(ps, budget, initial=2, settled=settled, straggler=f)
+                    add(f"allocate at SC@8's tokens, straggler {f:g}", right, budget)
+                for short, (label, rule) in rules.items():
+                    runs = [rule(p) for p in ps]
+                    used = sum(r.tokens for r in runs)
+                    right = sum(correct(p, r.answer) for p, r in zip(ps, runs, strict=True))
+                    add(label, right, used)
+                    right = allocate(ps, used, initial=2, settled=settled, straggler=straggler)
+                    add(f"  allocate at the tokens {short} spent on each task", right, used)
+    print(f"\nallocate against per-problem stopping (mean over {count} orders of each pool)")
+    for label in solved:
+        print(f"  {label:70s} solves {solved[label]:6.1f}  tokens {spent[label] / pool:6.1%}")
+
+
 def main() -> None:
     parser = store_parser(__doc__.splitlines()[0])
     parser.add_argument("--pick", action="store_true", help="name the best settings")
     parser.add_argument("--orders", type=int, default=20, help="random orders of each pool")
+    parser.add_argument(
+        "--compare", action="store_true", help="against per-problem stopping at the same tokens"
+    )
     args = parser.parse_args()
+    if args.compare:
+        stores = {str(d): load(d, args.n) for d in args.directories}
+        compare(stores, args.orders)
+        return
     total: dict[tuple[int, Setting, int], float] = {}
     for directory in args.directories:
         tasks = load(directory, args.n)
