@@ -34,10 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ponder.allocate import least_tokens, straggler_limit
+from ponder.allocate import least_tokens
 from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
 from ponder.strategies.early_stopping import AdaptiveConsistencyConfig, majority_probability
+from ponder.strategies.pool import straggler_limit
 from replay_stopping import Sample, adaptive, correct, full, load, orders, store_parser, tokens
 
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
@@ -86,7 +87,7 @@ def allocate(
 
     def round_(wanted: list[int], k: int) -> bool:
         batch = [n for lengths in finished for n in lengths]  # finished in earlier rounds
-        limits = {i: straggler_limit(finished[i], batch, straggler) for i in wanted}
+        limits = {i: straggler_limit(finished[i], straggler, batch) for i in wanted}
         return all(draw(i, limits[i]) for i in wanted for _ in range(k))
 
     if round_(list(range(len(problems))), initial):

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sqlite3
-import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -45,7 +43,7 @@ from ponder.strategies.early_stopping import (
     EarlyStoppingConfig,
     majority_probability,
 )
-from ponder.strategies.pool import STRAGGLER_AFTER
+from ponder.strategies.pool import straggler_limit
 
 Sample = tuple[str | None, int, bool]  # answer, completion tokens, correct
 
@@ -88,9 +86,8 @@ def simulate(samples: Sequence[Sample], parallel: int, stop: Stop, straggler: fl
     for _ in range(min(parallel, len(samples))):
         launch()
     while running:
-        cut_at = None
-        if straggler and len(lengths) >= STRAGGLER_AFTER:
-            cut_at = math.floor(straggler * statistics.median(lengths)) + 1
+        limit = straggler_limit(lengths, straggler)
+        cut_at = None if limit is None else limit + 1  # the first token past the limit
         events = []
         for index, started in running.items():
             end, cut = started + max(1, samples[index][1]), False

@@ -29,8 +29,8 @@ as the budget allows: a call in flight reserves its worst case (k x max_tokens),
 budget cannot cover the next request, that one waits for calls in flight to finish and hand
 back what they did not use. With nothing in flight, the budget's last tokens buy a request
 with a lower max_tokens (as long as they cover a quarter of it, or the straggler limit where
-that is less). It stops when the budget
-cannot pay for another request, or when every problem is settled or full.
+that is less). It stops when the budget cannot pay for another request, or when every
+problem is settled or full.
 
     results = await allocate(problems, backend, budget=Budget(completion_tokens=20_000))
 
@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
-import statistics
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -57,7 +55,7 @@ from ponder.errors import ConfigError
 from ponder.runtime import Budget, Context
 from ponder.strategies.base import Candidate, Problem, SamplingConfig, draw_candidates
 from ponder.strategies.early_stopping import majority_probability
-from ponder.strategies.pool import STRAGGLER_AFTER, straggler_error
+from ponder.strategies.pool import straggler_error, straggler_limit
 from ponder.types import Message, Usage
 
 
@@ -168,7 +166,7 @@ async def allocate(
     def requests(wanted: list[Allocation], k: int) -> list[Request]:
         """A round's requests, each with its straggler limit (from earlier rounds only)."""
         batch = [n for s in shares for n in s.finished]
-        return [(s, k, straggler_limit(s.finished, batch, straggler)) for s in wanted]
+        return [(s, k, straggler_limit(s.finished, straggler, batch)) for s in wanted]
 
     if not await _issue_round(ctx, config.max_tokens, requests(shares, initial), draw):
         return _finish(shares)
@@ -242,19 +240,6 @@ def _affordable_max_tokens(ctx: Context, messages: list[Message], k: int, max_to
         else:
             high = mid - 1
     return low
-
-
-def straggler_limit(own: Sequence[int], batch: Sequence[int], factor: float) -> int | None:
-    """The most tokens a problem's next sample may take before it counts as a straggler:
-    ``factor`` times the median length of the problem's own finished samples once it has
-    ``STRAGGLER_AFTER`` of them, else of the batch's samples that finished in earlier rounds;
-    None when ``factor`` is 0 or there are too few."""
-    if not factor:
-        return None
-    for lengths in (own, batch):
-        if len(lengths) >= STRAGGLER_AFTER:
-            return max(1, math.floor(factor * statistics.median(lengths)))
-    return None
 
 
 def _finish(shares: list[Allocation]) -> list[Allocation]:

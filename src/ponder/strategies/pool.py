@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ponder.answers import extract_answer
@@ -80,6 +81,19 @@ def straggler_error(factor: float) -> str | None:
             f"straggler ({factor}) must be 0 (off) or at least 1: it is a multiple of the "
             "median finished sample's length"
         )
+    return None
+
+
+def straggler_limit(own: Sequence[int], factor: float, batch: Sequence[int] = ()) -> int | None:
+    """The most tokens a sample may take before it counts as a straggler: ``factor`` times
+    the median length of its problem's finished samples once there are ``STRAGGLER_AFTER`` of
+    them, else of ``batch`` (``allocate``: the batch's samples from earlier rounds); None when
+    ``factor`` is 0 or there are too few."""
+    if not factor:
+        return None
+    for lengths in (own, batch):
+        if len(lengths) >= STRAGGLER_AFTER:
+            return max(1, math.floor(factor * statistics.median(lengths)))
     return None
 
 
@@ -196,10 +210,8 @@ class TracePool:
     def _straggles(self, trace: Trace) -> bool:
         if not self.straggler:
             return False
-        lengths = [t.tokens for t in self.finished]
-        return len(
-            lengths
-        ) >= STRAGGLER_AFTER and trace.tokens > self.straggler * statistics.median(lengths)
+        limit = straggler_limit([t.tokens for t in self.finished], self.straggler)
+        return limit is not None and trace.tokens > limit
 
     async def next_finished(self) -> Trace | None:
         """The next trace to end (finished or cancelled), or None when none is running (and
