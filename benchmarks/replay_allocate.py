@@ -172,6 +172,7 @@ def compare(stores: dict[str, dict[str, list[list[Sample]]]], count: int) -> Non
     time; allocate gets, for each task, what the rule spent on it."""
     a, c = AdaptiveConsistencyConfig(), AllocateConfig.model_fields
     settled, straggler = c["settled"].default, c["straggler"].default
+    initial = c["initial"].default
     rules = {
         "AC default": (
             f"adaptive_consistency default ({a.rule} {a.threshold}, {a.parallel} in flight, "
@@ -199,14 +200,16 @@ def compare(stores: dict[str, dict[str, list[list[Sample]]]], count: int) -> Non
                 add("SC@8", uniform(ps, 8), sum(tokens(p[:8]) for p in ps))
                 budget = budget_per_problem({task: ps}, 8) * len(ps)
                 for f in (straggler, 0.0):
-                    right = allocate(ps, budget, initial=2, settled=settled, straggler=f)
+                    right = allocate(ps, budget, initial=initial, settled=settled, straggler=f)
                     add(f"allocate at SC@8's tokens, straggler {f:g}", right, budget)
                 for short, (label, rule) in rules.items():
                     runs = [rule(p) for p in ps]
                     used = sum(r.tokens for r in runs)
                     right = sum(correct(p, r.answer) for p, r in zip(ps, runs, strict=True))
                     add(label, right, used)
-                    right = allocate(ps, used, initial=2, settled=settled, straggler=straggler)
+                    right = allocate(
+                        ps, used, initial=initial, settled=settled, straggler=straggler
+                    )
                     add(f"  allocate at the tokens {short} spent on each task", right, used)
     print(f"\nallocate against per-problem stopping (mean over {count} orders of each pool)")
     for label in solved:
