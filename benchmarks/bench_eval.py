@@ -30,7 +30,7 @@ import time
 
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.eval import aevaluate
-from ponder.eval.runner import problem_seed
+from ponder.eval.plan import problem_seed
 from ponder.runtime import Context
 from ponder.strategies.self_consistency import SelfConsistency
 from ponder.tasks import make_task

@@ -22,11 +22,12 @@ import asyncio
 import time
 
 from ponder.backends.llamacpp import LlamaCppBackend
-from ponder.eval.runner import DEV_SUITE, problem_seed
+from ponder.eval.plan import problem_seed
 from ponder.runtime import Context
 from ponder.strategies.first_finish import FirstFinish
 from ponder.strategies.self_consistency import SelfConsistency
 from ponder.tasks import make_task
+from ponder.tasks.suite import DEV_SUITE
 
 SEED = 0
 N = 8

@@ -27,7 +27,7 @@ import time
 
 from ponder.api import asolve
 from ponder.backends.llamacpp import LlamaCppBackend, default_model_path
-from ponder.types import GenerationRequest, Message, make_params
+from ponder.core.types import GenerationRequest, Message, make_params
 
 N, MAX_TOKENS, TEMPERATURE = 8, 128, 0.8
 GREEDY_TOKENS = 128

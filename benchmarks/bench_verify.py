@@ -23,9 +23,10 @@ import statistics
 import time
 
 from ponder.backends.llamacpp import LlamaCppBackend
+from ponder.core.problem import Candidate, Problem
 from ponder.runtime import Context
-from ponder.scorers.judge import Judge
-from ponder.strategies.base import Candidate, Problem, SamplingConfig, sample_candidates
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.scoring.scorers.judge import Judge
 
 N = 8
 QUESTIONS = [

@@ -5,12 +5,13 @@ chosen.
 Reads the ``self_consistency`` pool (n=16 by default) of one or more eval stores. For each
 budget, ``tokens_per_problem`` is SC@k's mean completion tokens per problem over the store, and
 each task gets that times its number of problems, as ``ponder eval -s
-allocate:tokens_per_problem=N`` gives it. The replay then runs ``ponder.allocate``'s rounds:
+allocate:tokens_per_problem=N`` gives it. The replay then runs
+``ponder.strategies.allocate``'s rounds:
 ``initial`` samples for every problem, then one more per round to each problem whose vote is
 not settled (the Beta probability that the leader is the majority below ``settled``), the least
 settled first, up to 16. From the second round, a sample longer than ``straggler`` times the
 median length of its problem's finished samples (the task's from earlier rounds, until the
-problem has three) is cut there and has no answer, as ``ponder.allocate`` cuts it. A
+problem has three) is cut there and has no answer, as ``ponder.strategies.allocate`` cuts it. A
 problem's k-th sample is its pool's k-th, so the comparison with SC@k (the first k of each
 pool) is paired. One order of a pool is one draw of luck (the first 8
 samples may be a poor 8), so the replay runs ``--orders`` random orders of every pool (the
@@ -34,11 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ponder.allocate import least_tokens
-from ponder.answers import group_answers, majority_vote
 from ponder.eval.allocation import AllocateConfig
+
+from ponder.runtime.pool import straggler_limit
+from ponder.scoring.answers import group_answers, majority_vote
+from ponder.strategies.allocate import least_tokens
 from ponder.strategies.early_stopping import AdaptiveConsistencyConfig, majority_probability
-from ponder.strategies.pool import straggler_limit
 from replay_stopping import Sample, adaptive, correct, full, load, orders, store_parser, tokens
 
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would

@@ -37,13 +37,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from ponder.answers import group_answers, majority_vote
+from ponder.runtime.pool import straggler_limit
+from ponder.scoring.answers import group_answers, majority_vote
 from ponder.strategies.early_stopping import (
     AdaptiveConsistencyConfig,
     EarlyStoppingConfig,
     majority_probability,
 )
-from ponder.strategies.pool import straggler_limit
 
 Sample = tuple[str | None, int, bool]  # answer, completion tokens, correct
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ponder.api import make_strategy
+from ponder.core.types import Capabilities, Completion, GenerationRequest, TokenLogprob
 from ponder.errors import CapabilityError, ConfigError
 from ponder.runtime import Budget, Context
 from ponder.strategies.early_stopping import (
@@ -19,7 +20,6 @@ from ponder.strategies.early_stopping import (
     majority_probability,
 )
 from ponder.testing import FunctionBackend
-from ponder.types import Capabilities, Completion, GenerationRequest, TokenLogprob
 
 
 def scripted_answers(answers: list[str], pad: int = 0) -> FunctionBackend:
@@ -325,8 +325,9 @@ async def test_cancelled_samples_decode_at_most_one_more_step(embedded: Any) -> 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(50, 2000), st.integers(1, 3), st.sampled_from([0.0, 1.0, 1.5, 3.0]))
 def test_allocate_never_exceeds_the_batch_budget(limit: int, step: int, straggler: float) -> None:
-    from ponder.allocate import allocate
-    from ponder.strategies.base import Problem, SamplingConfig
+    from ponder.core.problem import Problem
+    from ponder.runtime.sampling import SamplingConfig
+    from ponder.strategies.allocate import allocate
 
     def fn(request: GenerationRequest, index: int) -> str:
         question = request.messages[-1].content if request.messages else ""
@@ -360,8 +361,9 @@ def looping_model(request: GenerationRequest, index: int) -> str:
 
 @pytest.mark.parametrize("straggler", [3.0, 0.0])
 def test_allocate_cuts_stragglers_at_the_median_of_earlier_rounds(straggler: float) -> None:
-    from ponder.allocate import allocate
-    from ponder.strategies.base import Problem, SamplingConfig
+    from ponder.core.problem import Problem
+    from ponder.runtime.sampling import SamplingConfig
+    from ponder.strategies.allocate import allocate
 
     backend = FunctionBackend(looping_model)
     ctx = Context(backend, budget=Budget(completion_tokens=5000))
@@ -390,8 +392,9 @@ def test_allocate_cuts_stragglers_at_the_median_of_earlier_rounds(straggler: flo
 
 
 def test_allocate_spends_its_budget_when_stragglers_lower_max_tokens() -> None:
-    from ponder.allocate import allocate
-    from ponder.strategies.base import Problem, SamplingConfig
+    from ponder.core.problem import Problem
+    from ponder.runtime.sampling import SamplingConfig
+    from ponder.strategies.allocate import allocate
 
     # short samples: the straggler limit (12) is below a quarter of max_tokens (16), and the
     # requests of a round hold reservations while others are checked
@@ -404,8 +407,9 @@ def test_allocate_spends_its_budget_when_stragglers_lower_max_tokens() -> None:
 
 
 def test_allocate_spends_the_budget_tail_on_shorter_requests() -> None:
-    from ponder.allocate import allocate
-    from ponder.strategies.base import Problem, SamplingConfig
+    from ponder.core.problem import Problem
+    from ponder.runtime.sampling import SamplingConfig
+    from ponder.strategies.allocate import allocate
 
     problems = [Problem(f"q{i}", id=str(i)) for i in range(3)]
     backend = FunctionBackend(lambda request, index: "one two three four five six seven eight")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ponder.answers import equivalent, extract_answer, majority_vote, normalize_text
+from ponder.scoring.answers import equivalent, extract_answer, majority_vote, normalize_text
 
 
 @pytest.mark.parametrize(

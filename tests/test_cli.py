@@ -7,7 +7,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from ponder.cli import app, parse_strategy_spec
+from ponder.cli import app
+from ponder.core.spec import parse_spec as parse_strategy_spec
 from ponder.errors import ConfigError
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ponder.eval.estimators import bootstrap, interval, maj_at_k, pass_at_k, wilson
-from ponder.eval.report import pareto_front
+from ponder.eval.plots import pareto_front
 
 
 def _brute_pass(n: int, c: int, k: int) -> float:

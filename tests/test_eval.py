@@ -18,13 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ponder.cli import app
+from ponder.core.types import GenerationRequest, ModelShape
 from ponder.errors import BackendUnreachable, ConfigError, ContextLengthError
 from ponder.eval import evaluate, report
-from ponder.eval.runner import problem_seed
+from ponder.eval.plan import problem_seed
 from ponder.eval.store import Store
 from ponder.tasks import make_task
 from ponder.testing import FunctionBackend
-from ponder.types import GenerationRequest, ModelShape
 
 runner = CliRunner()
 
@@ -350,19 +350,19 @@ def test_allocate_runs_a_task_under_one_budget(tmp_path: Path) -> None:
         (setting,) = [k for (_, k, _, _) in store.settings() if k.startswith("allocate:")]
         records = store.records(task.key, setting, "function:function", 3)
     assert len(records) == 6
-    spent = sum(r["usage"]["completion_tokens"] for r in records.values())
+    spent = sum(r.usage.completion_tokens for r in records.values())
     assert spent <= 40 * 6  # the task's budget
-    easy = [r for r in records.values() if int(re.findall(r"\d+", r["question"])[0]) % 2 == 0]
+    easy = [r for r in records.values() if int(re.findall(r"\d+", r.question)[0]) % 2 == 0]
     hard = [r for r in records.values() if r not in easy]
     # a unanimous vote settles at the first two samples (Beta rule: 1 - 0.5**3 >= 0.8); the
     # split problems get the rest of the budget
-    assert all(len(r["candidates"]) == 2 for r in easy)
-    assert all(len(r["candidates"]) > 4 for r in hard)
-    assert all(r["correct"] for r in easy)
-    batch = next(iter(records.values()))["details"]["batch"]
+    assert all(len(r.candidates) == 2 for r in easy)
+    assert all(len(r.candidates) > 4 for r in hard)
+    assert all(r.correct for r in easy)
+    batch = next(iter(records.values())).details["batch"]
     assert batch["budget_completion_tokens"] == 240 and batch["completion_tokens"] == spent
     # sample k of a problem is drawn with the problem's seed + k, whatever the round order
-    by_question = {r["question"]: r["problem"] for r in records.values()}
+    by_question = {r.question: r.problem for r in records.values()}
     drawn: dict[str, int] = {}
     assert all(r.params.n == 4 for r in backend.history[:6])  # self_consistency ran first
     for request in backend.history[6:]:
@@ -370,7 +370,7 @@ def test_allocate_runs_a_task_under_one_budget(tmp_path: Path) -> None:
         problem = by_question[request.messages[-1].content]
         assert request.params.seed == problem_seed(3, problem) + drawn.get(problem, 0)
         drawn[problem] = drawn.get(problem, 0) + request.params.n
-    assert drawn == {r["problem"]: len(r["candidates"]) for r in records.values()}
+    assert drawn == {r.problem: len(r.candidates) for r in records.values()}
     # re-running runs nothing; the report is the same
     again = FunctionBackend(split_model)
     second = evaluate(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ponder.backends.llamacpp import LlamaCppBackend
+from ponder.core.types import GenerationRequest, Message, make_params
 from ponder.errors import ContextLengthError, ModelLoadError, ModelNotFoundError
-from ponder.types import GenerationRequest, Message, make_params
 
 pytestmark = pytest.mark.live
 
@@ -126,7 +126,7 @@ async def test_cancellation_stops_decoding_at_once(embedded: LlamaCppBackend) ->
     await wait_for(
         lambda: any(
             s.job.params.max_tokens == 400 and s.n_sampled >= 5
-            for s in list(embedded._engine._samples)
+            for s in list(embedded._engine.scheduler.samples)
         )
     )
     at_cancel = embedded.stats.tokens_decoded
@@ -139,7 +139,7 @@ async def test_cancellation_stops_decoding_at_once(embedded: LlamaCppBackend) ->
     settled = embedded.stats.tokens_decoded
     await asyncio.sleep(0.2)
     assert embedded.stats.tokens_decoded == settled
-    assert embedded._engine._samples == []
+    assert embedded._engine.scheduler.samples == []
 
 
 async def test_stream_matches_generate() -> None:
@@ -248,7 +248,7 @@ async def test_more_samples_than_slots_run_in_waves(embedded: LlamaCppBackend) -
     ]
     results = await asyncio.gather(*many)
     assert [len(r.completions) for r in results] == [3] * 5
-    assert embedded._engine._samples == []
+    assert embedded._engine.scheduler.samples == []
 
 
 async def test_a_small_shared_kv_cache_admits_samples_in_waves() -> None:
@@ -262,7 +262,7 @@ async def test_a_small_shared_kv_cache_admits_samples_in_waves() -> None:
         async def watch() -> None:
             nonlocal peak
             while True:
-                peak = max(peak, len(small._engine._samples))
+                peak = max(peak, len(small._engine.scheduler.samples))
                 await asyncio.sleep(0.005)
 
         watcher = asyncio.create_task(watch())
@@ -315,7 +315,7 @@ async def test_live_samples_keep_consecutive_sequence_ids(embedded: LlamaCppBack
     decode = engine._decode
 
     def recording(*args: object) -> None:
-        steps.append(sorted(s.seq for s in engine._samples))
+        steps.append(sorted(s.seq for s in engine.scheduler.samples))
         decode(*args)  # type: ignore[arg-type]
 
     long_request = chat("Write a long story about a lighthouse.", max_tokens=40, temperature=0)
@@ -328,7 +328,7 @@ async def test_live_samples_keep_consecutive_sequence_ids(embedded: LlamaCppBack
                 chat("Write a long story about rain.", temperature=0.8, max_tokens=12, n=5, seed=3)
             )
         )
-        await wait_for(lambda: len(engine._samples) == 5)
+        await wait_for(lambda: len(engine.scheduler.samples) == 5)
         together = await embedded.generate(long_request)
         await short
     finally:

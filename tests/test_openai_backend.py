@@ -11,6 +11,7 @@ import pytest
 
 from ponder.backends.base import resolve_backend
 from ponder.backends.openai import OpenAIBackend
+from ponder.core.types import GenerationRequest, Message, Usage, make_params
 from ponder.errors import (
     BackendHTTPError,
     BackendProtocolError,
@@ -19,7 +20,6 @@ from ponder.errors import (
     ConfigError,
     ContextLengthError,
 )
-from ponder.types import GenerationRequest, Message, Usage, make_params
 
 
 def chat(text: str, **params: object) -> GenerationRequest:

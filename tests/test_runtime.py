@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ponder.core.types import Usage
 from ponder.errors import BudgetExhausted, ConfigError, UnknownNameError
 from ponder.runtime import Budget, Context
 from ponder.testing import FunctionBackend, ScriptedBackend
-from ponder.types import Usage
 
 
 async def test_ledger_counts_by_role() -> None:

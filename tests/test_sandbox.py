@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ponder.sandbox import Limits, run_code
+from ponder.scoring.sandbox import Limits, run_code
 
 FAST = Limits(wall_seconds=4, cpu_seconds=2, memory_bytes=512 << 20)
 

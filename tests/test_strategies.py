@@ -3,14 +3,14 @@ from __future__ import annotations
 import pytest
 
 from ponder.api import asolve, make_strategy
+from ponder.core.problem import Problem
+from ponder.core.registry import default_registry
+from ponder.core.types import Capabilities
 from ponder.errors import CapabilityError, ConfigError, UnknownNameError
-from ponder.registry import default_registry
 from ponder.runtime import Context
-from ponder.strategies.base import Problem
 from ponder.strategies.greedy import Greedy
 from ponder.strategies.self_consistency import SelfConsistency
 from ponder.testing import FunctionBackend, ScriptedBackend
-from ponder.types import Capabilities
 
 
 async def test_greedy_samples_once_at_temperature_zero() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ponder.core.registry import default_registry
 from ponder.errors import ConfigError, UnknownNameError
-from ponder.registry import default_registry
 from ponder.tasks import make_task, task_names
 from ponder.tasks.humaneval import extract_code
 

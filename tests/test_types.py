@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from ponder.core.types import GenerationRequest, Message, SamplingParams, Usage, make_params
 from ponder.errors import ConfigError
-from ponder.types import GenerationRequest, Message, SamplingParams, Usage, make_params
 
 
 @pytest.mark.parametrize(

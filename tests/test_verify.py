@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ponder.answers import majority_vote
-from ponder.api import make_strategy, parse_strategy_spec
+from ponder.api import make_strategy
+from ponder.core.problem import Candidate, Problem
+from ponder.core.spec import parse_spec as parse_strategy_spec
+from ponder.core.types import Capabilities, Completion, GenerationRequest, TokenLogprob
 from ponder.errors import (
     BudgetExhausted,
     CapabilityError,
@@ -26,17 +28,16 @@ from ponder.errors import (
     VerifierError,
 )
 from ponder.runtime import Budget, Context
-from ponder.scorers.base import Comparator, Comparison, ScoreValue, aggregate, make_scorer
-from ponder.scorers.confidence import Confidence, group_confidences, token_confidence
-from ponder.scorers.judge import Judge
-from ponder.scorers.python_fn import PythonScorer
-from ponder.scorers.reward_model import RewardModel
-from ponder.scorers.unit_tests import UnitTestScorer
-from ponder.strategies.base import Candidate, Problem
+from ponder.scoring.answers import majority_vote
+from ponder.scoring.scorers.base import Comparator, Comparison, ScoreValue, aggregate, make_scorer
+from ponder.scoring.scorers.confidence import Confidence, group_confidences, token_confidence
+from ponder.scoring.scorers.judge import Judge
+from ponder.scoring.scorers.python_fn import PythonScorer
+from ponder.scoring.scorers.reward_model import RewardModel
+from ponder.scoring.scorers.unit_tests import UnitTestScorer
 from ponder.strategies.knockout import failure_bound, tournament
 from ponder.strategies.weighted_vote import shortest_majority_vote
 from ponder.testing import FunctionBackend
-from ponder.types import Capabilities, Completion, GenerationRequest, TokenLogprob
 
 NO_LOGPROBS = Capabilities(continuation=True, native_n=True, streaming=True)
 

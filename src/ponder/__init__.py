@@ -2,10 +2,8 @@
 
 from ponder.api import asolve, make_strategy, solve
 from ponder.backends.base import Backend, resolve_backend
-from ponder.errors import PonderError
-from ponder.runtime import Budget, Context
-from ponder.strategies.base import Problem, Result, Strategy
-from ponder.types import (
+from ponder.core.problem import Problem, Result
+from ponder.core.types import (
     Capabilities,
     Completion,
     GenerationRequest,
@@ -14,6 +12,9 @@ from ponder.types import (
     SamplingParams,
     Usage,
 )
+from ponder.errors import PonderError
+from ponder.runtime import Budget, Context
+from ponder.strategies.base import Strategy
 
 __all__ = [
     "Backend",

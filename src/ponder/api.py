@@ -17,92 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ponder.backends.base import Backend, resolve_backend
+from ponder.core.problem import DEFAULT_MODEL, Problem, Result
+from ponder.core.registry import Registry, default_registry
 from ponder.errors import ConfigError, UnknownNameError
-from ponder.registry import Registry, default_registry
-from ponder.runtime import DEFAULT_MODEL, Budget, Context
-from ponder.strategies.base import Problem, Result, Strategy
-
-
-def parse_value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def split_options(text: str) -> list[str]:
-    """``"a=1,b=judge(x=1,y=2),c=[1,2]"`` -> ``["a=1", "b=judge(x=1,y=2)", "c=[1,2]"]``:
-    commas inside brackets, braces, parentheses or quotes do not split."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth, quote = 0, ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()]
-
-
-def parse_strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"self_consistency:n=8,temperature=0.7"`` -> ``("self_consistency", {...})``.
-
-    Values are read as JSON where they parse (``8``, ``0.7``, ``null``, ``true``,
-    ``["a","b"]``), as text otherwise. Commas inside brackets or parentheses belong to the
-    value: ``best_of_n:n=8,scorer=judge(mode=text,model=big)``.
-    """
-    name, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for item in split_options(rest):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"strategy option {item!r} in {spec!r} is not of the form key=value")
-        options[key.strip()] = parse_value(value.strip())
-    if not name.strip():
-        raise ConfigError(f"strategy spec {spec!r} names no strategy")
-    return name.strip(), options
-
-
-def expand_strategy_spec(spec: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Several settings from one spec: ``self_consistency:n=1|4|16`` gives three.
-
-    Each ``a|b|c`` value is a list of alternatives; several lists give their product. Returns
-    ``(label, name, options)`` per setting, the label written as on a command line.
-    """
-    name, options = parse_strategy_spec(spec.replace("|", "\x00"))
-    choices = {
-        key: [parse_value(v) for v in value.split("\x00")]
-        if isinstance(value, str) and "\x00" in value
-        else [value]
-        for key, value in options.items()
-    }
-    settings = []
-    for values in itertools.product(*choices.values()):
-        chosen = dict(zip(choices, values, strict=True))
-        shown = ",".join(f"{k}={_show(v)}" for k, v in chosen.items())
-        label = f"{name}:{shown}" if shown else name
-        settings.append((label, name, chosen))
-    return settings
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+from ponder.runtime import Budget, Context
+from ponder.strategies.base import BatchStrategy, Strategy
 
 
 def make_strategy(
@@ -113,16 +36,27 @@ def make_strategy(
         if options:
             raise TypeError("options go to the strategy's constructor, not to make_strategy")
         return name_or_strategy
+    registry = registry or default_registry()
     try:
-        cls = (registry or default_registry()).get("strategy", name_or_strategy)
+        cls = registry.get("strategy", name_or_strategy)
     except UnknownNameError as exc:
-        if name_or_strategy == "allocate":
+        if name_or_strategy in registry.names("batch_strategy"):
             exc.add_note(
-                "allocate spends one budget across many problems: use it in `ponder eval "
-                "--strategy allocate:tokens_per_problem=N`, or call ponder.allocate.allocate"
+                f"{name_or_strategy} spends one budget across many problems: use it in "
+                f"`ponder eval --strategy {name_or_strategy}:...`, or call "
+                "make_batch_strategy(...).solve_batch"
             )
         raise
     strategy: Strategy = cls(**options)
+    return strategy
+
+
+def make_batch_strategy(
+    name: str, *, registry: Registry | None = None, **options: Any
+) -> BatchStrategy:
+    """A budget-level strategy (``allocate``) by registered name, options validated."""
+    cls = (registry or default_registry()).get("batch_strategy", name)
+    strategy: BatchStrategy = cls(**options)
     return strategy
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ponder.api import parse_strategy_spec
+from ponder.core.spec import parse_assignment, parse_assignments, parse_spec
 
 app = typer.Typer(
     name="ponder",
@@ -78,7 +78,7 @@ def solve(
     from ponder.errors import PonderError
 
     try:
-        name, options = parse_strategy_spec(strategy)
+        name, options = parse_spec(strategy)
         given = {"n": n, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
         options.update({k: v for k, v in given.items() if v is not None})
         named = _extra_models(extra_model or [])
@@ -109,71 +109,42 @@ def _fail(exc: Exception) -> typer.Exit:
 
 def _extra_models(pairs: list[str]) -> dict[str, str]:
     """``NAME=SPEC`` pairs of --extra-model."""
-    from ponder.errors import ConfigError
-
-    models: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, spec = pair.partition("=")
-        if not sep or not name.strip() or not spec.strip():
-            raise ConfigError(
-                f"--extra-model {pair!r} is not of the form NAME=SPEC "
-                "(e.g. second=/models/qwen.gguf or judge=http://localhost:8000/v1)"
-            )
-        if name.strip() in models:
-            raise ConfigError(f"--extra-model names {name.strip()!r} twice")
-        models[name.strip()] = spec.strip()
-    return models
+    example = "NAME=SPEC (e.g. second=/models/qwen.gguf or judge=http://localhost:8000/v1)"
+    return parse_assignments(pairs, "--extra-model", example, typed=False)
 
 
 def _backend_options(pairs: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs of --backend-option (values as in strategy specs: 8, true, 0.5)."""
-    from ponder.api import parse_value
-    from ponder.errors import ConfigError
-
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(
-                f"--backend-option {pair!r} is not of the form KEY=VALUE (e.g. n_ctx=8192)"
-            )
-        options[key.strip()] = parse_value(value.strip())
-    return options
+    return parse_assignments(pairs, "--backend-option", "KEY=VALUE (e.g. n_ctx=8192)")
 
 
 def _task_args(task: str, pairs: list[str]) -> dict[str, Any]:
     """``k=v`` pairs for every task, ``TASK.k=v`` for the task named TASK only."""
-    from ponder.api import parse_value
-    from ponder.errors import ConfigError
-
     args: dict[str, Any] = {}
     for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            raise ConfigError(f"--task-arg {pair!r} is not of the form key=value or TASK.key=value")
+        key, value = parse_assignment(pair, "--task-arg", "key=value or TASK.key=value")
         scope, dot, name = key.rpartition(".")
         if dot and scope != task and scope != task.rpartition(":")[2]:
             continue
-        args[name if dot else key] = parse_value(value)
+        args[name if dot else key] = value
     return args
 
 
 def _model_shape(spec: str | None) -> Any:
     if spec is None:
         return None
+    from ponder.core.spec import parse_options
+    from ponder.core.types import ModelShape
     from ponder.errors import ConfigError
-    from ponder.types import ModelShape
 
-    fields = dict(part.partition("=")[::2] for part in spec.split(","))
+    example = "params=N,layers=L,d_model=D (e.g. params=7.6e9,layers=28,d_model=3584)"
     try:
+        fields = parse_options(spec, "--model-shape field")
         return ModelShape(
             int(float(fields["params"])), int(fields["layers"]), int(fields["d_model"])
         )
-    except (KeyError, ValueError):
-        raise ConfigError(
-            f"--model-shape {spec!r} must read params=N,layers=L,d_model=D "
-            "(e.g. params=7.6e9,layers=28,d_model=3584)"
-        ) from None
+    except (KeyError, ValueError, TypeError, ConfigError):
+        raise ConfigError(f"--model-shape {spec!r} must read {example}") from None
 
 
 @app.command("eval")
@@ -243,8 +214,8 @@ def eval_command(
     """Evaluate strategies on tasks: accuracy, tokens, time and FLOPs, with a report."""
     from ponder.errors import PonderError
     from ponder.eval import evaluate
-    from ponder.eval.runner import DEV_LIMIT, DEV_STRATEGIES, DEV_SUITE
     from ponder.tasks import make_task
+    from ponder.tasks.suite import DEV_LIMIT, DEV_STRATEGIES, DEV_SUITE
 
     try:
         if task:

@@ -25,8 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from ponder.backends.base import Backend
-from ponder.errors import RunError
-from ponder.types import (
+from ponder.core.types import (
     Capabilities,
     Completion,
     GenerationRequest,
@@ -34,6 +33,7 @@ from ponder.types import (
     StreamChunk,
     Usage,
 )
+from ponder.errors import RunError
 
 Reply = str | Completion
 

@@ -14,15 +14,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ponder.errors import CapabilityError, UnknownNameError
-from ponder.registry import Registry, default_registry
-from ponder.types import (
+from ponder.core.registry import Registry, default_registry
+from ponder.core.types import (
     Capabilities,
     GenerationRequest,
     GenerationResult,
     ModelShape,
     StreamChunk,
 )
+from ponder.errors import CapabilityError, UnknownNameError
 
 
 class Backend(abc.ABC):

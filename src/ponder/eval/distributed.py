@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ponder.backends.base import Backend
+from ponder.core.types import ModelShape
 from ponder.errors import ConfigError, PonderError, RunError
+from ponder.eval.records import ProblemRecord
 from ponder.eval.runner import Job
-from ponder.types import ModelShape
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,14 @@ class _Worker:
     def __init__(
         self, backend_factory: Callable[[], Backend], seed: int, shape: ModelShape | None
     ) -> None:
-        from ponder.registry import default_registry
+        from ponder.core.registry import default_registry
 
         self.backend = backend_factory()
         self.seed = seed
         self.shape = shape
         self.registry = default_registry()
 
-    async def solve(self, job: Job) -> dict[str, Any]:
+    async def solve(self, job: Job) -> ProblemRecord:
         from ponder.eval.runner import solve_problem
 
         return await solve_problem(
@@ -85,7 +86,7 @@ async def run_on_ray(
     address: str,
     jobs: Sequence[Job],
     backend_factory: Callable[[], Backend],
-    on_record: Callable[[Job, dict[str, Any]], None],
+    on_record: Callable[[Job, ProblemRecord], None],
     *,
     seed: int,
     model_shape: ModelShape | None,

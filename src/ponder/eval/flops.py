@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ponder.types import ModelShape
+from ponder.core.types import ModelShape
 
 
 def attention_positions(start: int, count: int) -> int:

@@ -27,28 +27,27 @@ from typing import Any, TextIO
 
 from ponder.api import open_models
 from ponder.backends.base import Backend, resolve_backend
+from ponder.core.problem import DEFAULT_MODEL, Problem
+from ponder.core.registry import Registry, default_registry
+from ponder.core.types import ModelShape
 from ponder.errors import ConfigError, PonderError
-from ponder.eval.allocation import BatchJob, check_budget, run_allocation
+from ponder.eval.plan import Plan, Setting, TaskPlan, make_settings, model_id
 from ponder.eval.progress import Progress
-from ponder.eval.report import format_table, summarize, write_report
+from ponder.eval.records import ProblemRecord
+from ponder.eval.render import format_table, write_report
 from ponder.eval.runner import (
+    BatchJob,
     Job,
-    Plan,
-    Setting,
-    TaskPlan,
-    make_settings,
-    model_id,
+    check_batch,
     pending_batches,
     pending_jobs,
+    run_batch,
     run_jobs,
     solve_problem,
 )
 from ponder.eval.store import Store
-from ponder.registry import Registry, default_registry
-from ponder.runtime import DEFAULT_MODEL
-from ponder.strategies.base import Problem
+from ponder.eval.summary import summarize
 from ponder.tasks.base import Task
-from ponder.types import ModelShape
 
 #: problems in flight at once when not told otherwise. A problem holds its samples' slots until
 #: its slowest sample ends, so with 8 problems of n=8 the embedded engine's 32 slots ran ~18
@@ -161,18 +160,18 @@ async def _run(
     jobs = pending_jobs(plan, by_key, problems, store)
     batches = pending_batches(plan, by_key, problems, store)
     for batch in batches:
-        check_budget(batch)
+        check_batch(batch, registry)
     run_id = store.start_run(plan.as_dict())
     started = time.time()
     ran = len(jobs) + sum(len(b.problems) for b in batches)
     bar = Progress(ran, stream=progress) if progress else None
 
-    def on_record(job: Job, record: dict[str, Any]) -> None:
+    def on_record(job: Job, record: ProblemRecord) -> None:
         store.put(job.task.key, job.problem.id or "", job.setting.key, plan.model, seed, record)
         if bar:
             bar.update(record)
 
-    def on_batch(batch: BatchJob, records: list[dict[str, Any]]) -> None:
+    def on_batch(batch: BatchJob, records: list[ProblemRecord]) -> None:
         store.put_many(batch.task.key, batch.setting.key, plan.model, seed, records)
         for record in records:
             if bar:
@@ -199,8 +198,10 @@ async def _run(
                 on_record,
                 concurrency=concurrency or DEFAULT_CONCURRENCY,
             )
-        for batch in batches:  # whole-task allocations, in this process
-            records = await run_allocation(batch, backends, seed=seed, model_shape=plan.model_shape)
+        for batch in batches:  # batch strategies (whole-task allocations), in this process
+            records = await run_batch(
+                batch, backends, seed=seed, registry=registry, model_shape=plan.model_shape
+            )
             on_batch(batch, records)
     except PonderError as exc:
         exc.add_note(
@@ -256,7 +257,7 @@ def _unique(labels: list[str]) -> list[str]:
 def _local_solver(
     backend: Mapping[str, Backend], seed: int, registry: Registry, shape: ModelShape | None
 ) -> Callable[[Job], Any]:
-    async def solve(job: Job) -> dict[str, Any]:
+    async def solve(job: Job) -> ProblemRecord:
         return await solve_problem(
             job.task,
             job.problem,

@@ -18,7 +18,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ponder.errors import ConfigError
+from ponder.eval.records import ProblemRecord
 
 SCHEMA_VERSION = "1"
 FILENAME = "results.sqlite"
@@ -92,45 +95,22 @@ class Store:
         return {row[0] for row in rows}
 
     def put(
-        self, task: str, problem: str, strategy: str, model: str, seed: int, record: dict[str, Any]
+        self, task: str, problem: str, strategy: str, model: str, seed: int, record: ProblemRecord
     ) -> bool:
         """Store one completed problem (committed before returning); False if it was there."""
+        row = _row(task, problem, strategy, model, seed, record, time.time())
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                task,
-                problem,
-                strategy,
-                model,
-                seed,
-                float(record["score"]),
-                int(bool(record["correct"])),
-                json.dumps(record),
-                time.time(),
-            ),
+            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
         )
         return cursor.rowcount == 1
 
     def put_many(
-        self, task: str, strategy: str, model: str, seed: int, records: Sequence[dict[str, Any]]
+        self, task: str, strategy: str, model: str, seed: int, records: Sequence[ProblemRecord]
     ) -> int:
         """Store several problems' records in one transaction: all or none survive a crash
         (a whole-task allocation is one unit of work). Returns how many were new."""
         now = time.time()
-        rows = [
-            (
-                task,
-                r["problem"],
-                strategy,
-                model,
-                seed,
-                float(r["score"]),
-                int(bool(r["correct"])),
-                json.dumps(r),
-                now,
-            )
-            for r in records
-        ]
+        rows = [_row(task, r.problem or "", strategy, model, seed, r, now) for r in records]
         before = self._db.total_changes
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -145,7 +125,7 @@ class Store:
 
     def records(
         self, task: str, strategy: str, model: str, seed: int, problems: Iterable[str] | None = None
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, ProblemRecord]:
         """Stored records by problem id (only ``problems`` when given)."""
         rows = self._db.execute(
             "SELECT problem, record FROM results "
@@ -153,7 +133,19 @@ class Store:
             (task, strategy, model, seed),
         )
         wanted = set(problems) if problems is not None else None
-        return {p: json.loads(r) for p, r in rows if wanted is None or p in wanted}
+        return {p: self._read(p, r) for p, r in rows if wanted is None or p in wanted}
+
+    def _read(self, problem: str, raw: str) -> ProblemRecord:
+        try:
+            return ProblemRecord.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"{self.path} holds a record of problem {problem!r} that this version of "
+                f"ponder cannot read ({exc.error_count()} field error(s), first: "
+                f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}); it was written by "
+                "another version: evaluate into a new --out, or redraw its report with the "
+                "version that wrote it"
+            ) from exc
 
     def keys(self) -> set[tuple[str, str, str, str, int]]:
         """Every stored key (task, problem, strategy, model, seed)."""
@@ -197,3 +189,25 @@ class Store:
             which = "no runs" if run_id is None else f"no run {run_id}"
             raise ConfigError(f"{self.path} holds {which}; run `ponder eval --out DIR` first")
         return row[0], json.loads(row[1]), row[2], row[3]
+
+
+def _row(
+    task: str,
+    problem: str,
+    strategy: str,
+    model: str,
+    seed: int,
+    record: ProblemRecord,
+    created: float,
+) -> tuple[Any, ...]:
+    return (
+        task,
+        problem,
+        strategy,
+        model,
+        seed,
+        float(record.score),
+        int(record.correct),
+        record.model_dump_json(),
+        created,
+    )

@@ -15,14 +15,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from ponder.core.problem import Problem
 from ponder.runtime import Context
-from ponder.strategies.base import (
-    Outcome,
-    Problem,
-    SamplingConfig,
-    Strategy,
-    sample_candidates,
-)
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.strategies.base import Outcome, Strategy
 from ponder.strategies.selection import (
     best_index,
     build_scorer,

@@ -22,11 +22,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ponder.answers import equivalent, extract_answer
+from ponder.core.problem import Problem
+from ponder.core.types import StreamChunk
 from ponder.runtime import Context
-from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy
-from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
-from ponder.types import StreamChunk
+from ponder.runtime.pool import Trace, TracePool, require_affordable, savings
+from ponder.runtime.sampling import SamplingConfig
+from ponder.scoring.answers import equivalent, extract_answer
+from ponder.strategies.base import Outcome, Strategy
 
 PROBE_SUFFIX = "\n\n... Oh, I suddenly got the answer to the whole problem. The final answer is: "
 HEDGES = (

@@ -4,7 +4,7 @@ confidence cancelled while they run.
 Fu et al., "Deep Think with Confidence" (arXiv 2508.15260). Token confidence is the negative
 mean logprob of the top-k candidates at a position; group confidence is its mean over a
 sliding window of ``window`` tokens; a trace's confidence is its lowest group
-(``ponder.scorers.confidence``).
+(``ponder.scoring.scorers.confidence``).
 
 - ``mode=offline``: sample n traces; keep the ``eta`` percent most confident; vote weighted
   by confidence among those kept.
@@ -29,12 +29,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ponder.answers import majority_vote
+from ponder.core.problem import Candidate, Problem
+from ponder.core.types import StreamChunk
 from ponder.runtime import Context
-from ponder.scorers.confidence import lowest_group_confidence, token_confidence
-from ponder.strategies.base import Candidate, Outcome, Problem, SamplingConfig, Strategy, outcome_of
-from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
-from ponder.types import StreamChunk
+from ponder.runtime.pool import Trace, TracePool, require_affordable, savings
+from ponder.runtime.sampling import SamplingConfig
+from ponder.runtime.stopping import run_until
+from ponder.scoring.answers import majority_vote
+from ponder.scoring.scorers.confidence import lowest_group_confidence, token_confidence
+from ponder.strategies.base import Outcome, Strategy, outcome_of
 
 
 class DeepConfConfig(SamplingConfig):
@@ -115,20 +118,16 @@ class DeepConf(Strategy):
             await pool.next_finished()
         warm = [self._confidence(t.candidate()) for t in pool.finished]
         threshold.append(float(np.percentile(warm, 100 - config.eta)) if warm else 0.0)
-        stopped_by = "n"
-        share = self._share(pool)
-        if share >= config.consensus:
-            stopped_by = "consensus"
-        else:
-            pool.top_up(config.parallel, config.n)
-            while (trace := await pool.next_finished()) is not None:
-                if trace.finish_reason != "cancelled":
-                    share = self._share(pool)
-                    if share >= config.consensus:
-                        stopped_by = "consensus"
-                        await pool.cancel_all()
-                        break
-                pool.top_up(config.parallel, config.n)
+        share = [self._share(pool)]
+
+        def consensus(trace: Trace, order: list[Trace]) -> str | None:
+            share[0] = self._share(pool)
+            return "consensus" if share[0] >= config.consensus else None
+
+        stopped_by = "consensus"
+        if share[0] < config.consensus:
+            stopped = await run_until(pool, consensus, parallel=config.parallel, n=config.n)
+            stopped_by = stopped.stopped_by
         await pool.close()
         candidates = pool.candidates()
         confidences = [self._confidence(c) for c in candidates]
@@ -137,7 +136,7 @@ class DeepConf(Strategy):
             "mode": "online",
             "threshold": threshold[0],
             "stopped_by": stopped_by,
-            "consensus": round(share, 4),
+            "consensus": round(share[0], 4),
             "early_terminated": [t.index for t in pool.traces if t.verdict],
             "savings": savings(ctx, pool, config.n),
         }

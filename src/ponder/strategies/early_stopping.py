@@ -21,7 +21,7 @@ draws. ``parallel`` samples are kept in flight.
 Both cancel in the backend whatever is still running when they stop (its tokens so far stay
 charged, and are listed), and both cut stragglers: a sample still running after
 ``straggler`` times the median length of the samples that finished (once three have) is
-cancelled and replaced, counting toward ``n`` (see ``ponder.strategies.pool``).
+cancelled and replaced, counting toward ``n`` (see ``ponder.runtime.pool``).
 
 Defaults, and how they were chosen. The fixed-N counterpart is ``n=16``. The candidates were
 windows 2 and 3; Beta thresholds 0.75-0.9; 1, 2, 4 or 8 in flight; straggler factors 3-6 or
@@ -54,16 +54,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ponder.answers import group_answers, majority_vote
+from ponder.core.problem import Problem
 from ponder.runtime import Context
-from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy, outcome_of
-from ponder.strategies.pool import (
-    Trace,
-    TracePool,
-    require_affordable,
-    savings,
-    straggler_error,
-)
+from ponder.runtime.pool import Trace, TracePool, require_affordable, savings, straggler_error
+from ponder.runtime.sampling import SamplingConfig
+from ponder.runtime.stopping import run_until
+from ponder.scoring.answers import group_answers, majority_vote
+from ponder.strategies.base import Outcome, Strategy, outcome_of
 
 
 class StoppingConfig(SamplingConfig):
@@ -74,7 +71,7 @@ class StoppingConfig(SamplingConfig):
     #: samples in flight at once
     parallel: int = Field(4, ge=1, le=256)
     #: cancel a sample once it runs this many times longer than the median finished sample
-    #: (0 turns it off; see ``ponder.strategies.pool``)
+    #: (0 turns it off; see ``ponder.runtime.pool``)
     straggler: float = Field(4.0, ge=0.0)
 
     @model_validator(mode="after")
@@ -107,30 +104,25 @@ class EarlyStoppingSC(Strategy):
         assert isinstance(config, EarlyStoppingConfig)
         require_affordable(ctx, problem, config.window, config.max_tokens, "window")
         pool = TracePool(ctx, problem, config, straggler=config.straggler)
-        pool.top_up(config.parallel, config.n)
-        stopped_by: str = "n"
-        unanimous = False
-        order: list[Trace] = []  # the samples that finished, in the order they did
-        while (trace := await pool.next_finished()) is not None:
-            if trace.finish_reason != "cancelled":
-                order.append(trace)
-                answers = [t.candidate().answer for t in order[-config.window :]]
-                full_window = len(order) % config.window == 0
-                if full_window and None not in answers and len(group_answers(answers)) == 1:
-                    stopped_by, unanimous = "unanimous window", True
-                    await pool.cancel_all()
-                    break
-            stopped_by = pool.top_up(config.parallel, config.n) or stopped_by
-        await pool.close()
+
+        def unanimous(trace: Trace, order: list[Trace]) -> str | None:
+            answers = [t.candidate().answer for t in order[-config.window :]]
+            full_window = len(order) % config.window == 0
+            if full_window and None not in answers and len(group_answers(answers)) == 1:
+                return "unanimous window"
+            return None
+
+        stopped = await run_until(pool, unanimous, parallel=config.parallel, n=config.n)
+        order, unanimous_stop = stopped.finished, stopped.stopped_by == "unanimous window"
         candidates = pool.candidates()
         vote = majority_vote([c.answer for c in candidates])
         details: dict[str, Any] = {
-            "stopped_by": stopped_by,
+            "stopped_by": stopped.stopped_by,
             "windows": len(order) // config.window,
             "savings": savings(ctx, pool, config.n),
         }
         outcome = outcome_of(vote, candidates, details)
-        if unanimous:  # ESC answers with the unanimous window, in its group's form
+        if unanimous_stop:  # ESC answers with the unanimous window, in its group's form
             group = next(g for g in vote.groups if order[-1].index in g.members)
             if group is not vote.winner:
                 winner = next(c for c in candidates if c.answer == group.answer)
@@ -155,26 +147,20 @@ class AdaptiveConsistency(Strategy):
         assert isinstance(config, AdaptiveConsistencyConfig)
         require_affordable(ctx, problem, 1, config.max_tokens, "n")
         pool = TracePool(ctx, problem, config, straggler=config.straggler)
-        pool.top_up(config.parallel, config.n)
-        stopped_by, confidence = "n", 0.0
-        while (trace := await pool.next_finished()) is not None:
-            if trace.finish_reason != "cancelled":
-                counts = sorted(
-                    (len(g) for g in group_answers([t.candidate().answer for t in pool.finished])),
-                    reverse=True,
-                )
-                confidence = majority_probability(counts, config.rule)
-                if confidence >= config.threshold:
-                    stopped_by = "threshold"
-                    await pool.cancel_all()
-                    break
-            stopped_by = pool.top_up(config.parallel, config.n) or stopped_by
-        await pool.close()
+        confidence = [0.0]
+
+        def confident(trace: Trace, order: list[Trace]) -> str | None:
+            answers = [t.candidate().answer for t in pool.finished]
+            counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
+            confidence[0] = majority_probability(counts, config.rule)
+            return "threshold" if confidence[0] >= config.threshold else None
+
+        stopped = await run_until(pool, confident, parallel=config.parallel, n=config.n)
         candidates = pool.candidates()
         vote = majority_vote([c.answer for c in candidates])
         details = {
-            "stopped_by": stopped_by,
-            "confidence": round(confidence, 4),
+            "stopped_by": stopped.stopped_by,
+            "confidence": round(confidence[0], 4),
             "savings": savings(ctx, pool, config.n),
         }
         return outcome_of(vote, candidates, details)

@@ -14,10 +14,13 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from ponder.answers import majority_vote
+from ponder.core.problem import Problem
 from ponder.runtime import Context
-from ponder.strategies.base import Outcome, Problem, SamplingConfig, Strategy, vote_details
-from ponder.strategies.pool import Trace, TracePool, require_affordable, savings
+from ponder.runtime.pool import TracePool, require_affordable, savings
+from ponder.runtime.sampling import SamplingConfig
+from ponder.runtime.stopping import run_until
+from ponder.scoring.answers import majority_vote
+from ponder.strategies.base import Outcome, Strategy, vote_details
 
 
 class FirstFinishConfig(SamplingConfig):
@@ -45,11 +48,10 @@ class FirstFinish(Strategy):
         require_affordable(ctx, problem, config.n, config.max_tokens, "n")
         pool = TracePool(ctx, problem, config)
         pool.launch(config.n)
-        first: list[Trace] = []
-        while len(first) < config.k and (trace := await pool.next_finished()) is not None:
-            if trace.finish_reason != "cancelled":
-                first.append(trace)
-        await pool.cancel_all()
+        stopped = await run_until(
+            pool, lambda _, done: "first k" if len(done) >= config.k else None
+        )
+        first = stopped.finished
         candidates = pool.candidates()
         chosen = [candidates[t.index] for t in first]
         vote = majority_vote([c.answer for c in chosen])

@@ -6,8 +6,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from ponder.core.problem import Problem
 from ponder.runtime import Context
-from ponder.strategies.base import Candidate, Outcome, Problem, Strategy, StrategyConfig
+from ponder.runtime.sampling import StrategyConfig, candidate_from
+from ponder.strategies.base import Outcome, Strategy
 
 
 class GreedyConfig(StrategyConfig):
@@ -26,5 +28,5 @@ class Greedy(Strategy):
         result = await ctx.sample(
             problem.messages(), n=1, temperature=0.0, max_tokens=config.max_tokens
         )
-        candidate = Candidate.from_completion(result.completions[0])
+        candidate = candidate_from(result.completions[0])
         return Outcome(candidate.answer, candidate.text, (candidate,))

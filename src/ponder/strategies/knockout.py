@@ -28,17 +28,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ponder.answers import equivalent
+from ponder.core.problem import Candidate, Problem
 from ponder.runtime import Context
-from ponder.scorers.base import Comparator, Comparison
-from ponder.strategies.base import (
-    Candidate,
-    Outcome,
-    Problem,
-    SamplingConfig,
-    Strategy,
-    sample_candidates,
-)
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.scoring.answers import equivalent
+from ponder.scoring.scorers.base import Comparator, Comparison
+from ponder.strategies.base import Outcome, Strategy
 from ponder.strategies.selection import build_scorer
 
 

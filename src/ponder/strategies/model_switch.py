@@ -19,17 +19,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ponder.answers import group_answers, majority_vote
+from ponder.core.problem import Candidate, Problem
 from ponder.runtime import Context
-from ponder.strategies.base import (
-    Candidate,
-    Outcome,
-    Problem,
-    SamplingConfig,
-    Strategy,
-    outcome_of,
-    sample_candidates,
-)
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.scoring.answers import group_answers, majority_vote
+from ponder.strategies.base import Outcome, Strategy, outcome_of
 
 
 class ModelSwitchConfig(SamplingConfig):

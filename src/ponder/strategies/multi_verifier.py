@@ -18,16 +18,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from ponder.core.problem import Problem
 from ponder.errors import VerifierError
 from ponder.runtime import Context
-from ponder.scorers.judge import Judge
-from ponder.strategies.base import (
-    Outcome,
-    Problem,
-    SamplingConfig,
-    Strategy,
-    sample_candidates,
-)
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.scoring.scorers.judge import Judge
+from ponder.strategies.base import Outcome, Strategy
 
 ASPECTS = {
     "correctness": "Is the final answer of the proposed solution correct?",

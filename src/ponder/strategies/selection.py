@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ponder.core.problem import Candidate, Problem
 from ponder.errors import ConfigError, VerifierError
 from ponder.runtime import Context
-from ponder.scorers.base import Comparator, Scorer, ScoreValue, make_scorer
-from ponder.strategies.base import Candidate, Problem
+from ponder.scoring.scorers.base import Comparator, Scorer, ScoreValue, make_scorer
 
 
 def build_scorer(spec: Any, *, what: str, pairwise: bool = False) -> Scorer:

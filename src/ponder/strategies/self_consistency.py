@@ -2,10 +2,10 @@
 
 Paper: Wang et al., "Self-Consistency Improves Chain of Thought Reasoning in Language Models"
 (arXiv 2203.11171). Answers are compared by equivalence, not string identity: mathematical
-answers through ``math-verify``, others by normalised text (``ponder.answers``). Ties go to the
-tied answer that appeared first (lowest sample index); samples with no answer do not vote.
-All n samples are one request, so the backend prefills the prompt once and decodes the n
-samples in one batch.
+answers through ``math-verify``, others by normalised text (``ponder.scoring.answers``).
+Ties go to the tied answer that appeared first (lowest sample index); samples with no answer
+do not vote. All n samples are one request, so the backend prefills the prompt once and
+decodes the n samples in one batch.
 """
 
 from __future__ import annotations
@@ -14,16 +14,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ponder.answers import majority_vote
+from ponder.core.problem import Problem
 from ponder.runtime import Context
-from ponder.strategies.base import (
-    Outcome,
-    Problem,
-    SamplingConfig,
-    Strategy,
-    outcome_of,
-    sample_candidates,
-)
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.scoring.answers import majority_vote
+from ponder.strategies.base import Outcome, Strategy, outcome_of
 
 
 class SelfConsistencyConfig(SamplingConfig):

@@ -34,19 +34,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ponder.answers import Vote, VoteGroup, group_answers, majority_vote
+from ponder.core.problem import Candidate, Problem
 from ponder.errors import ConfigError, VerifierError
 from ponder.runtime import Context
-from ponder.scorers.base import Scorer
-from ponder.strategies.base import (
-    Candidate,
-    Outcome,
-    Problem,
-    SamplingConfig,
-    Strategy,
-    outcome_of,
-    sample_candidates,
-)
+from ponder.runtime.sampling import SamplingConfig, sample_candidates
+from ponder.scoring.answers import Vote, VoteGroup, group_answers, majority_vote
+from ponder.scoring.scorers.base import Scorer
+from ponder.strategies.base import Outcome, Strategy, outcome_of
 from ponder.strategies.selection import build_scorer, score_candidates, score_details
 
 

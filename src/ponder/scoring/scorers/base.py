@@ -23,19 +23,49 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ponder.backends.base import Backend
+from ponder.core.problem import Candidate, Problem, validate_options
+from ponder.core.registry import Registry, default_registry
+from ponder.core.spec import parse_call
+from ponder.core.types import (
+    Capabilities,
+    GenerationResult,
+    Message,
+    SamplingParams,
+    Usage,
+)
 from ponder.errors import CapabilityError, ConfigError
-from ponder.registry import Registry, default_registry
-from ponder.runtime import Context
-from ponder.strategies.base import Candidate, Problem, validate_options
-from ponder.types import Capabilities
 
 VERIFY = "verify"
+
+
+class ScoringContext(Protocol):
+    """What a scorer may ask of the run it scores for: the models, sampling through the
+    ledger and the budget, and charging work done elsewhere. ``ponder.runtime.Context`` is
+    one; scoring sits below the runtime, so it names only what it uses."""
+
+    def model(self, name: str | None = None) -> Backend: ...
+
+    async def sample(
+        self,
+        messages: Sequence[Message | dict[str, str]] | str,
+        params: SamplingParams | None = None,
+        *,
+        role: str = "generate",
+        model: str | None = None,
+        prefix: str = "",
+        raw: bool = False,
+        **overrides: Any,
+    ) -> GenerationResult: ...
+
+    def record(
+        self, role: str, usage: Usage, seconds: float, *, model: str | None = None, n: int = 1
+    ) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +141,7 @@ class Scorer(abc.ABC):
         """Capabilities of the scoring model this instance needs (its options may add some)."""
         return self.requires
 
-    def check(self, ctx: Context, *, generator: str | None = None) -> None:
+    def check(self, ctx: ScoringContext, *, generator: str | None = None) -> None:
         """Fail at once, before any sample is drawn, if a backend lacks what this scorer
         needs; the error names the missing capability and the scorers that would work."""
         checks = [(self.needs(), self.model, "scoring")]
@@ -135,7 +165,7 @@ class Scorer(abc.ABC):
 
     @abc.abstractmethod
     async def score(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         """One score per candidate, in order; requested together so the backend batches."""
 
@@ -147,7 +177,7 @@ class Comparator(abc.ABC):
 
     @abc.abstractmethod
     async def compare(
-        self, problem: Problem, pairs: Sequence[tuple[Candidate, Candidate]], ctx: Context
+        self, problem: Problem, pairs: Sequence[tuple[Candidate, Candidate]], ctx: ScoringContext
     ) -> list[Comparison]:
         """One verdict per ordered pair, all requested together."""
 
@@ -176,12 +206,12 @@ class StepScorer(Scorer):
 
     @abc.abstractmethod
     async def score_steps(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         """One ScoreValue per candidate whose ``steps`` hold the step scores."""
 
     async def score(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         config = self.config
         assert isinstance(config, StepScorerConfig)
@@ -211,31 +241,17 @@ def aggregate(steps: Sequence[float], how: Aggregate) -> float:
 
 ScorerSpec = str | Mapping[str, Any] | Scorer
 
-_CALL = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
-
 
 def parse_scorer_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``"judge(mode=text,model=big)"`` or ``{"name": "judge", "mode": "text"}`` ->
     ``("judge", {"mode": "text", "model": "big"})``."""
-    from ponder.api import parse_value, split_options
-
     if isinstance(spec, Mapping):
         given = dict(spec)
         named = given.pop("name", None)
         if not isinstance(named, str):
             raise ConfigError(f"a scorer given as an object needs a 'name': {dict(spec)!r}")
         return named, given
-    match = _CALL.match(spec)
-    if not match:
-        raise ConfigError(f"scorer {spec!r} should read NAME or NAME(key=value,...)")
-    name, inner = match.group(1), match.group(2) or ""
-    options: dict[str, Any] = {}
-    for item in split_options(inner):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"scorer option {item!r} in {spec!r} is not of the form key=value")
-        options[key.strip()] = parse_value(value.strip())
-    return name, options
+    return parse_call(spec, "scorer")
 
 
 def make_scorer(spec: ScorerSpec, *, registry: Registry | None = None) -> Scorer:

@@ -6,8 +6,9 @@ wheel; nothing is ever downloaded. Any other GGUF file is accepted by path::
     backend = LlamaCppBackend.from_spec("/models/qwen2.5-7b-instruct-q4_k_m.gguf", n_ctx=16384)
 
 All the batching, prefix sharing, native sampling and cancellation happen in
-``ponder.backends._llama_engine``; this module turns requests into prompt tokens (with the chat
-template from the GGUF metadata) and bridges the engine's worker thread to asyncio.
+``ponder.backends.llamacpp.engine`` (which drives ``model`` as ``scheduler`` decides); this
+module turns requests into prompt tokens (with the chat template from the GGUF metadata) and
+bridges the engine's worker thread to asyncio.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from ponder.backends._llama_engine import Engine, EngineConfig, EngineStats, Job
 from ponder.backends.base import Backend
-from ponder.errors import ConfigError, ModelNotFoundError
-from ponder.types import (
+from ponder.backends.llamacpp.engine import Engine
+from ponder.backends.llamacpp.model import EngineConfig
+from ponder.backends.llamacpp.scheduler import EngineStats, Job
+from ponder.core.types import (
     Capabilities,
     GenerationRequest,
     GenerationResult,
     ModelShape,
     StreamChunk,
 )
+from ponder.errors import ConfigError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +80,9 @@ class LlamaCppBackend(Backend):
             raise ConfigError(f"unknown llamacpp option ({exc}); known options: {known}") from exc
         self._path = path
         self._engine = Engine(str(path), config)
-        bos, eos = self._engine.bos_eos_text()
+        bos, eos = self._engine.model.bos_eos_text()
         self._bos_text = bos
-        template = self._engine.chat_template() or CHATML_TEMPLATE
+        template = self._engine.model.chat_template() or CHATML_TEMPLATE
         self._template = _compile_template(template, bos, eos)
 
     # -- description
@@ -117,12 +120,12 @@ class LlamaCppBackend(Backend):
 
     @property
     def n_params(self) -> int:
-        return int(self._engine.n_params)
+        return int(self._engine.model.n_params)
 
     @property
     def model_shape(self) -> ModelShape:
-        engine = self._engine
-        return ModelShape(int(engine.n_params), int(engine.n_layer), int(engine.n_embd))
+        model = self._engine.model
+        return ModelShape(int(model.n_params), int(model.n_layer), int(model.n_embd))
 
     @property
     def stats(self) -> EngineStats:
@@ -146,8 +149,10 @@ class LlamaCppBackend(Backend):
 
     def prompt_tokens(self, request: GenerationRequest) -> list[int]:
         text = self.render(request)
-        add_bos = self._engine.add_bos and not (self._bos_text and text.startswith(self._bos_text))
-        return self._engine.tokenize(text, add_special=add_bos, parse_special=True)
+        add_bos = self._engine.model.add_bos and not (
+            self._bos_text and text.startswith(self._bos_text)
+        )
+        return self._engine.model.tokenize(text, add_special=add_bos, parse_special=True)
 
     def count_prompt_tokens(self, request: GenerationRequest) -> int:
         return len(self.prompt_tokens(request))

@@ -2,16 +2,16 @@
 
 ::
 
-    from ponder.sandbox import Limits, run_code
+    from ponder.scoring.sandbox import Limits, run_code
 
     execution = run_code("print(sum(range(10)))", limits=Limits(wall_seconds=5))
     execution.ok, execution.status, execution.stdout  # (True, 'passed', '45\\n')
 
 Each run gets a fresh scratch directory (its only writable place, deleted afterwards), a clean
 environment (none of the caller's variables), a wall-clock limit enforced from outside, and the
-layers listed in ``ponder._sandbox_child``: network, PID and mount namespaces, a read-only view
-of the file system, no capabilities, resource limits (CPU, memory, file size, processes) and a
-Python audit hook. ``Execution.isolation`` says which layers held on this machine.
+layers listed in ``ponder.scoring._sandbox_child``: network, PID and mount namespaces, a
+read-only view of the file system, no capabilities, resource limits (CPU, memory, file size,
+processes) and a Python audit hook. ``Execution.isolation`` says which layers held on this machine.
 
 Whatever the code does (loop forever, fork without end, allocate without end, delete files,
 open sockets) ends as an ``Execution`` whose ``status`` and ``reason`` say what happened; the

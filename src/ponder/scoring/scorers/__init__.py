@@ -1,6 +1,6 @@
 """Verifiers: pointwise scorers, pairwise comparators and step scorers (see ``base``)."""
 
-from ponder.scorers.base import (
+from ponder.scoring.scorers.base import (
     Comparator,
     Comparison,
     Scorer,

@@ -26,18 +26,30 @@ reports is charged to the ledger under ``verify``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-import httpx
 from pydantic import Field, field_validator
 
-from ponder.runtime import Context
-from ponder.scorers.base import VERIFY, ScorerConfig, ScoreValue, StepScorer, StepScorerConfig
-from ponder.strategies.base import Candidate, Problem
-from ponder.types import Usage
+from ponder.backends.http import HttpClient
+from ponder.core.problem import Candidate, Problem
+from ponder.core.types import Usage
+from ponder.errors import BackendError, BackendProtocolError, BackendTimeout, BackendUnreachable
+from ponder.scoring.scorers.base import (
+    VERIFY,
+    ScorerConfig,
+    ScoreValue,
+    ScoringContext,
+    StepScorer,
+    StepScorerConfig,
+)
+
+#: POST a JSON body to the reward model, answering its decoded JSON object
+Post = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class RewardModelConfig(StepScorerConfig):
@@ -49,6 +61,8 @@ class RewardModelConfig(StepScorerConfig):
     step_token: str | None = None
     aggregate: Literal["last", "min", "product", "mean"] = "last"
     timeout: float = Field(60.0, gt=0)
+    #: retries of a call that failed with 429, 5xx or a dropped connection (backoff between)
+    max_retries: int = Field(0, ge=0, le=10)
 
     @field_validator("url")
     @classmethod
@@ -77,12 +91,17 @@ class RewardModel(StepScorer):
         return f"{root}/{config.api}"
 
     async def score_steps(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         config = self._config
         start = time.perf_counter()
         usage = Usage()
-        async with httpx.AsyncClient(timeout=config.timeout) as client:
+        url = urlsplit(self.endpoint())
+        http = HttpClient(
+            f"{url.scheme}://{url.netloc}", timeout=config.timeout, max_retries=config.max_retries
+        )
+        client = functools.partial(http.json, url.path + (f"?{url.query}" if url.query else ""))
+        try:
             if config.api == "pooling":
                 calls = [self._pooling(client, problem, c) for c in candidates]
                 answers = await asyncio.gather(*calls)
@@ -93,6 +112,8 @@ class RewardModel(StepScorer):
                 scores, usage = await self._classify(client, problem, candidates)
             else:
                 scores, usage = await self._json(client, problem, candidates)
+        finally:
+            await http.aclose()
         ctx.record(
             VERIFY, usage, time.perf_counter() - start, model=f"reward_model:{self.endpoint()}"
         )
@@ -108,30 +129,22 @@ class RewardModel(StepScorer):
         name = self._config.model_name
         return {**({"model": name} if name else {}), **fields}
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+    async def _post(self, client: Post, body: dict[str, Any]) -> Any:
         """The decoded JSON answer, or a str saying what went wrong."""
-        url = self.endpoint()
         try:
-            response = await client.post(url, json=body)
-        except httpx.TimeoutException:
-            return f"the reward model at {url} did not answer within {self._config.timeout:g} s"
-        except httpx.HTTPError as exc:
+            return await client(body)
+        except BackendProtocolError as exc:
+            return f"the reward model answered malformed JSON ({exc})"
+        except (BackendUnreachable, BackendTimeout) as exc:
             return (
-                f"the reward model at {url} could not be reached ({type(exc).__name__}: {exc}); "
-                "is the server running, and is the url option right?"
+                f"the reward model could not be reached ({exc}); is the server running, and is "
+                "the url option right?"
             )
-        if response.status_code >= 400:
-            return (
-                f"the reward model at {url} answered HTTP {response.status_code}: "
-                + (response.text[:200])
-            )
-        try:
-            return response.json()
-        except json.JSONDecodeError:
-            return f"the reward model at {url} answered malformed JSON: {response.text[:200]!r}"
+        except BackendError as exc:
+            return f"the reward model failed: {exc}"
 
     async def _pooling(
-        self, client: httpx.AsyncClient, problem: Problem, candidate: Candidate
+        self, client: Post, problem: Problem, candidate: Candidate
     ) -> tuple[ScoreValue, Usage]:
         messages = [
             {"role": "user", "content": problem.question},
@@ -148,7 +161,7 @@ class RewardModel(StepScorer):
         return ScoreValue(None, steps=tuple(steps)), _usage(answer)
 
     async def _classify(
-        self, client: httpx.AsyncClient, problem: Problem, candidates: Sequence[Candidate]
+        self, client: Post, problem: Problem, candidates: Sequence[Candidate]
     ) -> tuple[list[ScoreValue], Usage]:
         texts = [f"{problem.question}\n\n{self._response_text(c)}" for c in candidates]
         answer = await self._post(client, self._body(input=texts))
@@ -164,7 +177,7 @@ class RewardModel(StepScorer):
         return [ScoreValue(None, steps=(v,)) for v in values], _usage(answer)
 
     async def _json(
-        self, client: httpx.AsyncClient, problem: Problem, candidates: Sequence[Candidate]
+        self, client: Post, problem: Problem, candidates: Sequence[Candidate]
     ) -> tuple[list[ScoreValue], Usage]:
         body = {
             "question": problem.question,

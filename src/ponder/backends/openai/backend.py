@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,28 +35,21 @@ from urllib.parse import urlsplit
 import httpx
 
 from ponder.backends.base import Backend
-from ponder.errors import (
-    BackendError,
-    BackendHTTPError,
-    BackendProtocolError,
-    BackendTimeout,
-    BackendUnreachable,
-    CapabilityError,
-    ConfigError,
-    ContextLengthError,
-)
-from ponder.types import (
+from ponder.backends.http import HttpClient
+from ponder.backends.openai.wire import finish_reason, parse_logprobs, parse_usage
+from ponder.core.types import (
     Capabilities,
     Completion,
-    FinishReason,
     GenerationRequest,
     GenerationResult,
     StreamChunk,
-    TokenLogprob,
     Usage,
 )
-
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+from ponder.errors import (
+    BackendProtocolError,
+    CapabilityError,
+    ConfigError,
+)
 
 
 class OpenAIBackend(Backend):
@@ -89,17 +81,18 @@ class OpenAIBackend(Backend):
             raise ConfigError("max_retries must be >= 0 and timeout > 0")
         self.base_url = url.rstrip("/")
         self._model = model or fragment or None
-        self._api_key = (
-            api_key or os.environ.get("PONDER_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        self._http = HttpClient(
+            self.base_url,
+            api_key=api_key or os.environ.get("PONDER_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            transport=transport,
         )
-        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._max_retries = max_retries
-        self._backoff = backoff
         self._chat_continuation = chat_continuation
         self._priority_scheduling = priority_scheduling
-        self._transport = transport
         self._native_n: bool | None = None  # unknown until the server shows it
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
     @classmethod
     def claims(cls, spec: str) -> bool:
@@ -137,111 +130,16 @@ class OpenAIBackend(Backend):
     def model_name(self) -> str:
         return self._model or f"{self.base_url} (model not yet known)"
 
-    # -- HTTP plumbing
-
-    def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
-            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            client = httpx.AsyncClient(
-                base_url=self.base_url,
-                timeout=self._timeout,
-                headers=headers,
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            )
-            self._clients[loop] = client
-        return client
+    # -- HTTP
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        await self._http.aclose()
 
     def _where(self, path: str) -> str:
-        return f"{self.base_url}{path}"
-
-    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
-        """One call with retries; returns a successful response or raises a BackendError."""
-        attempt = 0
-        while True:
-            try:
-                response = await self._client().request(method, path, json=body)
-            except httpx.ConnectError as exc:
-                error: BackendError = BackendUnreachable(
-                    f"cannot connect to {self._where(path)} ({exc}); is the server running, "
-                    "and are the host and port right?",
-                    url=self._where(path),
-                )
-            except httpx.TimeoutException as exc:
-                error = BackendTimeout(
-                    f"{self._where(path)} did not answer within the timeout ({exc!r}); the "
-                    "server may be overloaded: raise timeout= or lower the load",
-                    url=self._where(path),
-                )
-            except httpx.TransportError as exc:
-                error = BackendUnreachable(
-                    f"connection to {self._where(path)} failed: {exc!r}", url=self._where(path)
-                )
-            else:
-                if response.status_code < 400:
-                    return response
-                error = self._http_error(path, response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise error
-            if attempt >= self._max_retries:
-                raise error
-            delay = error.retry_after or self._backoff * (2**attempt) * (0.5 + random.random())
-            attempt += 1
-            await asyncio.sleep(delay)
-
-    def _http_error(self, path: str, response: httpx.Response) -> BackendError:
-        message = response.text[:500]
-        try:
-            payload = response.json()
-            err = payload.get("error", payload) if isinstance(payload, dict) else payload
-            if isinstance(err, dict):
-                message = str(err.get("message") or err.get("detail") or err)
-            elif isinstance(err, str):
-                message = err
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass
-        status = response.status_code
-        hint = {
-            401: "check the API key (PONDER_API_KEY or OPENAI_API_KEY)",
-            403: "check the API key's permissions",
-            404: "check the URL (it should end in /v1) and the model name",
-            429: "the server is rate limiting; retry later or lower the concurrency",
-        }.get(status, "see the server's message above")
-        retry_after = response.headers.get("retry-after")
-        text = f"{self._where(path)} answered HTTP {status}: {message}; {hint}"
-        kwargs: dict[str, Any] = {
-            "url": self._where(path),
-            "status": status,
-            "request_id": response.headers.get("x-request-id"),
-            "retry_after": float(retry_after) if retry_after and retry_after.isdigit() else None,
-        }
-        if status == 400 and "context" in message.lower() and "length" in message.lower():
-            return _ContextLengthHTTPError(text, **kwargs)
-        return BackendHTTPError(text, **kwargs)
+        return self._http.where(path)
 
     async def _json(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self._send("POST" if body is not None else "GET", path, body)
-        try:
-            data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BackendProtocolError(
-                f"{self._where(path)} answered with something that is not JSON: "
-                f"{response.text[:200]!r}",
-                url=self._where(path),
-            ) from exc
-        if not isinstance(data, dict):
-            raise BackendProtocolError(
-                f"{self._where(path)} answered JSON that is not an object", url=self._where(path)
-            )
-        return data
+        return await self._http.json(path, body)
 
     async def model_id(self) -> str:
         """The model to ask for: as given, else the server's first listed model."""
@@ -331,14 +229,14 @@ class OpenAIBackend(Backend):
     ) -> tuple[list[Completion], Usage]:
         try:
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-            usage = _parse_usage(data.get("usage"))
+            usage = parse_usage(data.get("usage"))
             completions = []
             for k, choice in enumerate(choices):
                 if "message" in choice:
                     text = choice["message"].get("content") or ""
                 else:
                     text = choice["text"]
-                logprobs = _parse_logprobs(choice.get("logprobs"))
+                logprobs = parse_logprobs(choice.get("logprobs"))
                 if logprobs is not None:
                     count = len(logprobs)
                 elif len(choices) == 1:
@@ -348,7 +246,7 @@ class OpenAIBackend(Backend):
                 completions.append(
                     Completion(
                         text=text,
-                        finish_reason=_finish(choice.get("finish_reason")),
+                        finish_reason=finish_reason(choice.get("finish_reason")),
                         completion_tokens=count,
                         index=first_index + k,
                         logprobs=logprobs if request.params.logprobs else None,
@@ -409,45 +307,36 @@ class OpenAIBackend(Backend):
         body["stream_options"] = {"include_usage": True}
         counts: dict[int, int] = {}
         finished: set[int] = set()
-        async with self._client().stream("POST", path, json=body) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise self._http_error(path, response)
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+        async for payload in self._http.events(path, body):
+            try:
+                data = json.loads(payload)
+                if data.get("usage") and not data.get("choices"):
+                    usage = parse_usage(data["usage"])
+                    yield StreamChunk(first_index, "", (), None, counts.get(0, 0), usage)
                     continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    break
-                try:
-                    data = json.loads(payload)
-                    if data.get("usage") and not data.get("choices"):
-                        usage = _parse_usage(data["usage"])
-                        yield StreamChunk(first_index, "", (), None, counts.get(0, 0), usage)
-                        continue
-                    for choice in data.get("choices") or []:
-                        k = int(choice.get("index", 0))
-                        if "delta" in choice:
-                            delta = choice["delta"].get("content")
-                        else:
-                            delta = choice.get("text")
-                        logprobs = _parse_logprobs(choice.get("logprobs")) or ()
-                        counts[k] = counts.get(k, 0) + max(len(logprobs), 1 if delta else 0)
-                        finish = choice.get("finish_reason")
-                        if finish:
-                            finished.add(k)
-                        yield StreamChunk(
-                            first_index + k,
-                            delta or "",
-                            logprobs if request.params.logprobs else (),
-                            _finish(finish) if finish else None,
-                            counts[k],
-                        )
-                except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
-                    raise BackendProtocolError(
-                        f"{self._where(path)} streamed a malformed event: {payload[:200]!r}",
-                        url=self._where(path),
-                    ) from exc
+                for choice in data.get("choices") or []:
+                    k = int(choice.get("index", 0))
+                    if "delta" in choice:
+                        delta = choice["delta"].get("content")
+                    else:
+                        delta = choice.get("text")
+                    logprobs = parse_logprobs(choice.get("logprobs")) or ()
+                    counts[k] = counts.get(k, 0) + max(len(logprobs), 1 if delta else 0)
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        finished.add(k)
+                    yield StreamChunk(
+                        first_index + k,
+                        delta or "",
+                        logprobs if request.params.logprobs else (),
+                        finish_reason(finish) if finish else None,
+                        counts[k],
+                    )
+            except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+                raise BackendProtocolError(
+                    f"{self._where(path)} streamed a malformed event: {payload[:200]!r}",
+                    url=self._where(path),
+                ) from exc
         unfinished = sorted(set(counts) - finished)
         if unfinished:
             raise BackendProtocolError(
@@ -457,55 +346,3 @@ class OpenAIBackend(Backend):
                 "unless started with --interrupt_requests False)",
                 url=self._where(path),
             )
-
-
-class _ContextLengthHTTPError(BackendHTTPError, ContextLengthError):
-    """The server refused the request because it does not fit the model's context."""
-
-
-def _parse_usage(raw: Any) -> Usage:
-    raw = raw or {}
-    details = raw.get("prompt_tokens_details") or {}
-    return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens", 0)),
-        cached_prompt_tokens=int(details.get("cached_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens", 0)),
-    )
-
-
-def _finish(reason: Any) -> FinishReason:
-    return "length" if reason == "length" else "stop"
-
-
-def _parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
-    """Both shapes: chat (``content: [{token, logprob, top_logprobs}]``) and completions
-    (``tokens``, ``token_logprobs``, ``top_logprobs: [{token: logprob}]``)."""
-    if not raw:
-        return None
-    if isinstance(raw, dict) and "content" in raw:
-        items = raw["content"] or []
-        return tuple(
-            TokenLogprob(
-                str(item["token"]),
-                float(item["logprob"]),
-                tuple(
-                    (str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []
-                ),
-            )
-            for item in items
-        )
-    if isinstance(raw, dict) and "tokens" in raw:
-        tops = raw.get("top_logprobs") or [None] * len(raw["tokens"])
-        return tuple(
-            TokenLogprob(
-                str(token),
-                float(lp if lp is not None else 0.0),
-                tuple(
-                    sorted(
-                        ((str(k), float(v)) for k, v in (top or {}).items()), key=lambda kv: -kv[1]
-                    )
-                ),
-            )
-            for token, lp, top in zip(raw["tokens"], raw["token_logprobs"], tops, strict=False)
-        )
-    return None

@@ -33,11 +33,12 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ponder.answers import extract_answer
+from ponder.core.problem import Candidate, Problem
+from ponder.core.types import StreamChunk, TokenLogprob
 from ponder.errors import ConfigError
 from ponder.runtime import Context
-from ponder.strategies.base import Candidate, Problem, SamplingConfig
-from ponder.types import StreamChunk, TokenLogprob
+from ponder.runtime.sampling import SamplingConfig
+from ponder.scoring.answers import extract_answer
 
 
 @dataclasses.dataclass

@@ -26,8 +26,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ponder.runtime import Context
-from ponder.scorers.base import (
+from ponder.core.problem import Candidate, Problem
+from ponder.core.types import Completion, TokenLogprob
+from ponder.scoring.scorers.base import (
     VERIFY,
     Comparator,
     Comparison,
@@ -35,9 +36,8 @@ from ponder.scorers.base import (
     Scorer,
     ScorerConfig,
     ScoreValue,
+    ScoringContext,
 )
-from ponder.strategies.base import Candidate, Problem
-from ponder.types import Completion, TokenLogprob
 
 POINTWISE_LOGPROB = (
     "You are checking a proposed solution to a problem.\n\n"
@@ -88,7 +88,7 @@ class Judge(Scorer, Comparator):
     def needs(self) -> tuple[str, ...]:
         return ("logprobs",) if self._config.mode == "logprob" else ()
 
-    def resolved_mode(self, ctx: Context) -> Literal["logprob", "text"]:
+    def resolved_mode(self, ctx: ScoringContext) -> Literal["logprob", "text"]:
         mode = self._config.mode
         if mode != "auto":
             return mode
@@ -97,7 +97,7 @@ class Judge(Scorer, Comparator):
     # -- pointwise
 
     async def score(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         mode = self.resolved_mode(ctx)
         config = self._config
@@ -116,7 +116,7 @@ class Judge(Scorer, Comparator):
     # -- pairwise
 
     async def compare(
-        self, problem: Problem, pairs: Sequence[tuple[Candidate, Candidate]], ctx: Context
+        self, problem: Problem, pairs: Sequence[tuple[Candidate, Candidate]], ctx: ScoringContext
     ) -> list[Comparison]:
         mode = self.resolved_mode(ctx)
         prompts = [
@@ -133,7 +133,7 @@ class Judge(Scorer, Comparator):
     # -- calls
 
     async def _ask(
-        self, prompts: Sequence[str], mode: Literal["logprob", "text"], ctx: Context
+        self, prompts: Sequence[str], mode: Literal["logprob", "text"], ctx: ScoringContext
     ) -> list[Completion]:
         """All prompts at once: concurrent requests, which the backend batches."""
         config = self._config

@@ -26,10 +26,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ponder.runtime import Context
-from ponder.scorers.base import Scorer, ScorerConfig, ScoreValue
-from ponder.strategies.base import Candidate, Problem
-from ponder.types import TokenLogprob
+from ponder.core.problem import Candidate, Problem
+from ponder.core.types import TokenLogprob
+from ponder.scoring.scorers.base import Scorer, ScorerConfig, ScoreValue, ScoringContext
 
 
 class ConfidenceConfig(ScorerConfig):
@@ -58,7 +57,7 @@ class Confidence(Scorer):
         return {"logprobs": True, "top_logprobs": config.top_k}
 
     async def score(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         return [self.score_one(c) for c in candidates]
 

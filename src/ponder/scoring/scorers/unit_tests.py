@@ -7,7 +7,7 @@ The problem says what to run through its metadata (the HumanEval task fills it i
 - ``test_setup`` (optional): code run before the tests (imports, helpers);
 - ``entry_point`` (optional): the function the tests call as ``candidate``;
 - ``code_prompt`` (optional): the code the reply completes (HumanEval's signature), put before
-  the reply's code as ``ponder.code.assemble`` does.
+  the reply's code as ``ponder.scoring.code.assemble`` does.
 
 The candidate's code is the last fenced block of its text (or all of it). Every test runs in
 one sandboxed program that reports each result as it goes, so a test that hangs or crashes
@@ -26,12 +26,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ponder.code import assemble, extract_code, read_test_report, test_program
-from ponder.runtime import Context
-from ponder.sandbox import Limits, run_code
-from ponder.scorers.base import VERIFY, Scorer, ScorerConfig, ScoreValue
-from ponder.strategies.base import Candidate, Problem
-from ponder.types import Usage
+from ponder.core.problem import Candidate, Problem
+from ponder.core.types import Usage
+from ponder.scoring.code import assemble, extract_code, read_test_report, test_program
+from ponder.scoring.sandbox import Limits, run_code
+from ponder.scoring.scorers.base import VERIFY, Scorer, ScorerConfig, ScoreValue, ScoringContext
 
 
 class TestsConfig(ScorerConfig):
@@ -54,7 +53,7 @@ class UnitTestScorer(Scorer):
         return self.config
 
     async def score(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         tests = problem.metadata.get("tests")
         if not isinstance(tests, list | tuple) or not tests:

@@ -21,6 +21,7 @@ from ponder.errors import UnknownNameError
 GROUPS: Mapping[str, str] = {
     "backend": "ponder.backends",
     "strategy": "ponder.strategies",
+    "batch_strategy": "ponder.batch_strategies",
     "task": "ponder.tasks",
     "scorer": "ponder.scorers",
 }

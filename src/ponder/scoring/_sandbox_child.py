@@ -1,5 +1,5 @@
 """The sandbox's launcher: run as a script (``python -I _sandbox_child.py CONFIG``) by
-``ponder.sandbox``; never imported. Standard library only.
+``ponder.scoring.sandbox``; never imported. Standard library only.
 
 It isolates itself, then runs the untrusted code in a child that is PID 1 of a new PID
 namespace, so that killing that child ends everything the code started. Layers, each applied

@@ -39,24 +39,33 @@ tokens, requests and stragglers cut of each problem. The shared Context's ledger
 exceeds the budget. ``seed_of`` gives each problem its own base seed (its k-th sample then
 uses base + k), so an allocation is reproducible whatever order the rounds interleave in, and
 a cut sample is the first tokens of the sample it would have been. ``ponder eval`` runs a
-whole task this way with ``--strategy allocate:tokens_per_problem=N,...``.
+whole task this way with ``--strategy allocate:tokens_per_problem=N,...`` (``Allocate``, the
+batch strategy registered as ``allocate``): one budget of ``tokens_per_problem`` x the
+number of its problems. There an allocation is one unit of work: its records are stored
+together once it ends, so a run killed during it starts it over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from ponder.answers import group_answers, majority_vote
+from pydantic import Field, model_validator
+
 from ponder.backends.base import Backend
+from ponder.core.problem import Candidate, Problem, Result
+from ponder.core.types import Message, Usage
 from ponder.errors import ConfigError
-from ponder.runtime import Budget, Context
-from ponder.strategies.base import Candidate, Problem, SamplingConfig, draw_candidates
+from ponder.runtime.context import Context
+from ponder.runtime.ledger import Budget, Ledger
+from ponder.runtime.pool import straggler_error, straggler_limit
+from ponder.runtime.sampling import SamplingConfig, draw_candidates
+from ponder.scoring.answers import group_answers, majority_vote
+from ponder.strategies.base import BatchStrategy, outcome_of
 from ponder.strategies.early_stopping import majority_probability
-from ponder.strategies.pool import straggler_error, straggler_limit
-from ponder.types import Message, Usage
 
 
 @dataclasses.dataclass
@@ -73,13 +82,22 @@ class Allocation:
     finished: list[int] = dataclasses.field(default_factory=list)
     #: samples stopped at their straggler limit
     cut: int = 0
+    #: this problem's share of the batch's spending, by role, as any strategy's ledger
+    ledger: Ledger = dataclasses.field(default_factory=Ledger)
 
     @property
     def tokens(self) -> int:
         return sum(c.completion_tokens for c in self.candidates)
 
     def add(
-        self, drawn: list[Candidate], usage: Usage, ctx: Context, *, short: bool, cut: bool
+        self,
+        drawn: list[Candidate],
+        usage: Usage,
+        seconds: float,
+        ctx: Context,
+        *,
+        short: bool,
+        cut: bool,
     ) -> None:
         """Take one request's samples. If its max_tokens was lowered (``short``: to the
         straggler limit, ``cut``, or to what the budget had left), a sample that reached it
@@ -94,6 +112,8 @@ class Allocation:
             if cut:
                 self.cut += 1
                 ctx.ledger.note_cancelled(c.completion_tokens)
+                self.ledger.note_cancelled(c.completion_tokens)
+        self.ledger.record("generate", usage, seconds)
         self.usage = self.usage + usage
         self.requests += 1
         counts = sorted(
@@ -152,6 +172,7 @@ async def allocate(
         if seed_of is not None:
             update["seed"] = seed_of(share.problem)
         sampling = config.model_copy(update=update)
+        start = time.perf_counter()
         drawn, usage = await draw_candidates(
             share.problem,
             ctx,
@@ -161,7 +182,8 @@ async def allocate(
             seed_offset=len(share.candidates),
         )
         short = max_tokens < config.max_tokens  # lowered to the straggler limit or budget
-        share.add(drawn, usage, ctx, short=short, cut=short and max_tokens == limit)
+        seconds = time.perf_counter() - start
+        share.add(drawn, usage, seconds, ctx, short=short, cut=short and max_tokens == limit)
 
     def requests(wanted: list[Allocation], k: int) -> list[Request]:
         """A round's requests, each with its straggler limit (from earlier rounds only)."""
@@ -246,3 +268,112 @@ def _finish(shares: list[Allocation]) -> list[Allocation]:
     for share in shares:
         share.answer = majority_vote([c.answer for c in share.candidates]).answer
     return shares
+
+
+class AllocateConfig(SamplingConfig):
+    """``allocate`` as a batch strategy: its budget and the knobs of ``allocate``."""
+
+    #: the batch's completion-token budget is this times the number of its problems
+    tokens_per_problem: int = Field(ge=1)
+    #: samples every problem gets first (one request each)
+    initial: int = Field(2, ge=1, le=4096)
+    #: samples per request in the later rounds
+    step: int = Field(1, ge=1, le=4096)
+    #: most samples one problem may get
+    max_per_problem: int = Field(16, ge=1, le=4096)
+    #: a problem whose leader is the majority with this probability gets no more samples
+    settled: float = Field(0.8, gt=0.0, le=1.0)
+    #: a sample may run to this times the median length of its problem's (or, before it has
+    #: three, its batch's) finished samples; 0 turns the cut off
+    straggler: float = Field(3.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _sizes_fit(self) -> AllocateConfig:
+        if self.max_per_problem < self.initial:
+            raise ValueError(
+                f"max_per_problem ({self.max_per_problem}) is smaller than initial ({self.initial})"
+            )
+        if error := straggler_error(self.straggler):
+            raise ValueError(error)
+        return self
+
+
+class Allocate(BatchStrategy):
+    """One budget over a batch of problems, spent where the votes are least settled."""
+
+    name = "allocate"
+    Config = AllocateConfig
+
+    @property
+    def _config(self) -> AllocateConfig:
+        assert isinstance(self.config, AllocateConfig)
+        return self.config
+
+    def budget(self, problems: int) -> Budget:
+        return Budget(completion_tokens=self._config.tokens_per_problem * problems)
+
+    def check(self, problems: int, label: str) -> None:
+        """Refuse a batch whose budget cannot pay for even one problem's first request
+        (reservations are worst case: initial x max_tokens)."""
+        config = self._config
+        budget = config.tokens_per_problem * problems
+        first = config.initial * config.max_tokens
+        if budget < first:
+            raise ConfigError(
+                f"{label} gets a budget of {budget} completion tokens "
+                f"({config.tokens_per_problem} x {problems} problems), less than one "
+                f"problem's first request may generate (initial={config.initial} x max_tokens="
+                f"{config.max_tokens} = {first}); raise tokens_per_problem or lower initial or "
+                "max_tokens"
+            )
+
+    async def solve_batch(
+        self, problems: Sequence[Problem], ctx: Context, *, seed_of: Callable[[Problem], int]
+    ) -> list[Result]:
+        config = self._config
+        sampling = SamplingConfig.model_validate(
+            config.model_dump(include=set(SamplingConfig.model_fields))
+        )
+        fixed = config.seed
+        seeded = seed_of if fixed is None else (lambda _: fixed)
+        start = time.perf_counter()
+        shares = await allocate(
+            problems,
+            ctx,
+            sampling=sampling,
+            initial=config.initial,
+            step=config.step,
+            max_per_problem=config.max_per_problem,
+            settled=config.settled,
+            straggler=config.straggler,
+            seed_of=seeded,
+        )
+        spent = ctx.ledger.total()
+        batch = {
+            "problems": len(problems),
+            "budget_completion_tokens": ctx.budget.completion_tokens,
+            "completion_tokens": spent.completion_tokens,
+            "prompt_tokens": spent.prompt_tokens,
+            "wall_seconds": round(time.perf_counter() - start, 4),
+            "samples_per_problem": [len(s.candidates) for s in shares],
+            "stragglers_cut": sum(s.cut for s in shares),
+        }
+        return [self._result(share, batch) for share in shares]
+
+    def _result(self, share: Allocation, batch: dict[str, Any]) -> Result:
+        candidates = tuple(share.candidates)
+        details: dict[str, Any] = {"allocation": share.as_dict(), "batch": batch}
+        answer, text = None, ""  # the budget ran out before this problem's first request
+        if candidates:
+            vote = majority_vote([c.answer for c in candidates])
+            outcome = outcome_of(vote, candidates, details)
+            answer, text, details = outcome.answer, outcome.text, outcome.details
+        return Result(
+            strategy=self.name,
+            answer=answer,
+            text=text,
+            candidates=candidates,
+            usage=share.usage,
+            ledger=share.ledger.as_dict(),
+            details=details,
+        )

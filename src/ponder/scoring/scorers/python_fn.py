@@ -19,10 +19,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from ponder.core.problem import Candidate, Problem
 from ponder.errors import ConfigError
-from ponder.runtime import Context
-from ponder.scorers.base import Scorer, ScorerConfig, ScoreValue
-from ponder.strategies.base import Candidate, Problem
+from ponder.scoring.scorers.base import Scorer, ScorerConfig, ScoreValue, ScoringContext
 
 ScoreFunction = Callable[[Problem, Candidate], Any]
 
@@ -52,7 +51,7 @@ class PythonScorer(Scorer):
         self.label = getattr(fn, "__qualname__", repr(fn))
 
     async def score(
-        self, problem: Problem, candidates: Sequence[Candidate], ctx: Context
+        self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
         return list(await asyncio.gather(*(self._one(problem, c) for c in candidates)))
 

@@ -1,0 +1,254 @@
+"""llama.cpp through its C API (llama-cpp-python's ctypes bindings): the model, its
+vocabulary, one context with its KV cache, decoding and native sampling.
+
+Everything here calls into C; nothing here decides what to run. ``LlamaModel`` is the
+``KVStore`` the scheduler works on, and the decoder the engine drives.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ponder.core.types import SamplingParams, TokenLogprob
+from ponder.errors import ConfigError, ModelLoadError
+
+
+def llama() -> Any:
+    """The ``llama_cpp`` module, imported on first use (it loads the shared library)."""
+    import llama_cpp
+
+    return llama_cpp
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """Sizes of the engine.
+
+    ``n_ctx`` is the most tokens (prompt + completion) one sequence can hold (llama.cpp rounds
+    it up to a multiple of 256). By default each of the ``n_parallel + n_prompt_slots``
+    sequences has ``n_ctx`` KV cells of its own (memory grows with all three; SmolLM2-135M
+    needs 23 KB per cell, about 1.9 GB for the defaults). With ``kv_unified=True`` all
+    sequences share ``n_ctx`` cells: less memory, slower wide batches.
+    """
+
+    n_ctx: int = 2048
+    n_batch: int = 512
+    n_parallel: int = 32  # most samples decoding at once
+    n_prompt_slots: int = 8  # cached prompt sequences
+    n_threads: int = 0  # 0: all cores
+    flash_attn: bool = True  # ~15% faster decode at 32 sequences on CPU
+    kv_unified: bool = False
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "bool":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"llamacpp option {field.name} must be true or false")
+            elif not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"llamacpp option {field.name} must be an integer, not {value!r}")
+            elif value < (0 if field.name == "n_threads" else 1):
+                raise ConfigError(f"llamacpp option {field.name} must be positive, not {value}")
+        if self.n_parallel + self.n_prompt_slots > 256:
+            raise ConfigError("llamacpp: n_parallel + n_prompt_slots must be at most 256")
+
+
+#: one token of a decode batch: (token, position, sequence id, whether to compute logits)
+BatchEntry = tuple[int, int, int, bool]
+
+
+class LlamaModel:
+    """A loaded GGUF model with one llama.cpp context. Not thread-safe: one thread drives it
+    (the engine's worker), except for the read-only vocabulary calls."""
+
+    def __init__(self, path: str, config: EngineConfig) -> None:
+        self.path = path
+        self.config = config
+        ll = llama()
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        ll.llama_backend_init()
+        model = ll.llama_model_load_from_file(path.encode(), ll.llama_model_default_params())
+        if not model:
+            raise ModelLoadError(
+                f"llama.cpp could not load {path!r}: the file is not a valid GGUF model "
+                "(corrupt, truncated or another format). Re-download it or pass another path."
+            )
+        self._model = model
+        self._vocab = ll.llama_model_get_vocab(model)
+        self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = ll.llama_model_n_ctx_train(model)
+        self.n_params = ll.llama_model_n_params(model)
+        self.n_layer = ll.llama_model_n_layer(model)
+        self.n_embd = ll.llama_model_n_embd(model)
+        ctx = ll.llama_init_from_model(model, self._context_params())
+        if not ctx:
+            ll.llama_model_free(model)
+            raise ModelLoadError(
+                f"llama.cpp could not create a context for {path!r} with n_ctx={config.n_ctx}, "
+                f"n_parallel={config.n_parallel}, n_prompt_slots={config.n_prompt_slots}; try "
+                "smaller ones (each sequence has n_ctx KV cells of its own unless kv_unified=True)"
+            )
+        self._ctx = ctx
+        self._mem = ll.llama_get_memory(ctx)
+        self.n_ctx = ll.llama_n_ctx(ctx)  # all KV cells
+        self.n_ctx_seq = ll.llama_n_ctx_seq(ctx)  # the cells one sequence can use
+        self._batch = ll.llama_batch_init(config.n_batch, 0, 1)
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    def _context_params(self) -> Any:
+        ll, cfg = llama(), self.config
+        cparams = ll.llama_context_default_params()
+        n_seq = cfg.n_parallel + cfg.n_prompt_slots
+        cparams.n_ctx = cfg.n_ctx if cfg.kv_unified else cfg.n_ctx * n_seq
+        cparams.n_batch = cfg.n_batch
+        cparams.n_ubatch = cfg.n_batch
+        cparams.n_seq_max = n_seq
+        threads = cfg.n_threads or (os.cpu_count() or 1)
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.kv_unified = cfg.kv_unified
+        cparams.no_perf = True
+        cparams.flash_attn_type = 1 if cfg.flash_attn else 0
+        return cparams
+
+    def close(self) -> None:
+        ll = llama()
+        ll.llama_batch_free(self._batch)
+        ll.llama_free(self._ctx)
+        ll.llama_model_free(self._model)
+
+    # -- vocabulary and metadata
+
+    def metadata(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = llama().llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", "replace") if n >= 0 else None
+
+    def chat_template(self) -> str | None:
+        raw = llama().llama_model_chat_template(self._model, None)
+        return raw.decode("utf-8") if raw else None
+
+    def token_text(self, token: int, special: bool = True) -> str:
+        return self.piece(token, special).decode("utf-8", "replace")
+
+    def piece(self, token: int, special: bool = False) -> bytes:
+        """The bytes of one token (a token may hold part of a UTF-8 character)."""
+        ll = llama()
+        buf = self._piece_buf
+        n = ll.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            big = ctypes.create_string_buffer(-n)
+            n = ll.llama_token_to_piece(self._vocab, token, big, len(big), 0, special)
+            return big.raw[:n]
+        return buf.raw[:n]
+
+    @property
+    def add_bos(self) -> bool:
+        return bool(llama().llama_vocab_get_add_bos(self._vocab))
+
+    def bos_eos_text(self) -> tuple[str, str]:
+        ll = llama()
+        bos, eos = ll.llama_vocab_bos(self._vocab), ll.llama_vocab_eos(self._vocab)
+        return (
+            self.token_text(bos) if bos >= 0 else "",
+            self.token_text(eos) if eos >= 0 else "",
+        )
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        ll = llama()
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (ll.llama_token * cap)()
+        n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (ll.llama_token * cap)()
+            n = ll.llama_tokenize(
+                self._vocab, data, len(data), buf, cap, add_special, parse_special
+            )
+        return list(buf[:n])
+
+    def is_end(self, token: int) -> bool:
+        return bool(llama().llama_vocab_is_eog(self._vocab, token))
+
+    # -- the KV cache (the scheduler's KVStore)
+
+    def clear(self, seq: int) -> None:
+        """Empty sequence ``seq``."""
+        llama().llama_memory_seq_rm(self._mem, seq, -1, -1)
+
+    def copy(self, src: int, dst: int, n: int | None = None) -> None:
+        """Make the empty sequence ``dst`` a copy of the first ``n`` cells of ``src`` (all of
+        them if None)."""
+        ll = llama()
+        if self.config.kv_unified:
+            ll.llama_memory_seq_cp(self._mem, src, dst, 0, -1 if n is None else n)
+            return
+        # across streams llama.cpp copies whole streams (at the next decode); then cut the tail
+        ll.llama_memory_seq_cp(self._mem, src, dst, -1, -1)
+        if n is not None:
+            ll.llama_memory_seq_rm(self._mem, dst, n, -1)
+
+    # -- decoding and sampling
+
+    def decode(self, entries: Sequence[BatchEntry]) -> int:
+        """One ``llama_decode`` of ``entries`` (at most ``n_batch``); llama.cpp's return code."""
+        batch = self._batch
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = logits
+        batch.n_tokens = len(entries)
+        return int(llama().llama_decode(self._ctx, batch))
+
+    def sample(self, chain: Any, out_idx: int) -> int:
+        """The next token of the batch entry ``out_idx`` drawn by its sampler chain."""
+        return int(llama().llama_sampler_sample(chain, self._ctx, out_idx))
+
+    def logprob(self, out_idx: int, token: int, top: int) -> TokenLogprob:
+        """The chosen token's log-probability at batch entry ``out_idx``, and the ``top`` most
+        likely alternatives."""
+        ptr = llama().llama_get_logits_ith(self._ctx, out_idx)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float64)
+        peak = logits.max()
+        lse = peak + np.log(np.exp(logits - peak).sum())
+        alternatives: tuple[tuple[str, float], ...] = ()
+        if top:
+            best = np.argpartition(-logits, top)[:top]
+            best = best[np.argsort(-logits[best])]
+            alternatives = tuple(
+                (self.token_text(int(t), special=False), float(logits[t] - lse)) for t in best
+            )
+        return TokenLogprob(
+            self.token_text(token, special=False), float(logits[token] - lse), alternatives
+        )
+
+
+def make_chain(params: SamplingParams, seed: int) -> Any:
+    """The native sampler chain. Order as in vLLM and the OpenAI API: temperature, then
+    top-k and top-p on the tempered distribution, then a seeded draw."""
+    ll = llama()
+    chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+    if params.greedy:
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+        return chain
+    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(params.temperature))
+    if params.top_k is not None:
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(params.top_k))
+    if params.top_p < 1.0:
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(params.top_p, 1))
+    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed))
+    return chain
+
+
+def free_chain(chain: Any) -> None:
+    llama().llama_sampler_free(chain)

@@ -1,0 +1,55 @@
+"""The OpenAI wire format: reading usage, finish reasons and logprobs out of answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ponder.core.types import FinishReason, TokenLogprob, Usage
+
+
+def parse_usage(raw: Any) -> Usage:
+    raw = raw or {}
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens", 0)),
+        cached_prompt_tokens=int(details.get("cached_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens", 0)),
+    )
+
+
+def finish_reason(reason: Any) -> FinishReason:
+    return "length" if reason == "length" else "stop"
+
+
+def parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
+    """Both shapes: chat (``content: [{token, logprob, top_logprobs}]``) and completions
+    (``tokens``, ``token_logprobs``, ``top_logprobs: [{token: logprob}]``)."""
+    if not raw:
+        return None
+    if isinstance(raw, dict) and "content" in raw:
+        items = raw["content"] or []
+        return tuple(
+            TokenLogprob(
+                str(item["token"]),
+                float(item["logprob"]),
+                tuple(
+                    (str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or []
+                ),
+            )
+            for item in items
+        )
+    if isinstance(raw, dict) and "tokens" in raw:
+        tops = raw.get("top_logprobs") or [None] * len(raw["tokens"])
+        return tuple(
+            TokenLogprob(
+                str(token),
+                float(lp if lp is not None else 0.0),
+                tuple(
+                    sorted(
+                        ((str(k), float(v)) for k, v in (top or {}).items()), key=lambda kv: -kv[1]
+                    )
+                ),
+            )
+            for token, lp, top in zip(raw["tokens"], raw["token_logprobs"], tops, strict=False)
+        )
+    return None

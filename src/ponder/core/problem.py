@@ -1,0 +1,101 @@
+"""What a strategy works on and hands back: the problem, its candidates, the result.
+
+These are plain values with no behaviour that needs a model, a scorer or a backend, so that
+every layer (scoring, the runtime, strategies, tasks, the eval harness) can share them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ponder.core.types import Message, TokenLogprob, Usage
+from ponder.errors import ConfigError
+
+#: the name of the model a Context calls when a strategy names none
+DEFAULT_MODEL = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A question to solve, with an optional system prompt."""
+
+    question: str
+    system: str | None = None
+    id: str | None = None
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def messages(self) -> list[Message]:
+        system = [Message("system", self.system)] if self.system else []
+        return [*system, Message("user", self.question)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One sampled solution and the answer read from it."""
+
+    index: int
+    text: str
+    answer: str | None
+    completion_tokens: int
+    finish_reason: str
+    #: the name of the Context model that wrote it
+    model: str = DEFAULT_MODEL
+    #: per-token logprobs, when sampling asked for them (scorers such as ``confidence``
+    #: read them); left out of ``as_dict`` to keep stored records small
+    logprobs: tuple[TokenLogprob, ...] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "text": self.text,
+            "answer": self.answer,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+            "model": self.model,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a strategy returns: the answer, the candidates behind it, and what it cost."""
+
+    strategy: str
+    answer: str | None
+    text: str
+    candidates: tuple[Candidate, ...]
+    usage: Usage
+    ledger: dict[str, Any]
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "answer": self.answer,
+            "text": self.text,
+            "candidates": [c.as_dict() for c in self.candidates],
+            "usage": self.usage.as_dict(),
+            "ledger": self.ledger,
+            "details": self.details,
+        }
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def validate_options(config: type[ConfigT], options: Mapping[str, Any], what: str) -> ConfigT:
+    """``options`` validated as ``config``; a ConfigError naming each bad field and the
+    fields ``what`` (a strategy, a task) has, if they are not valid."""
+    try:
+        return config.model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
+        known = ", ".join(config.model_fields)
+        raise ConfigError(f"invalid options for {what}: {problems} (its options: {known})") from exc

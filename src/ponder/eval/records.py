@@ -1,0 +1,73 @@
+"""The typed contract of the eval pipeline: what the runner writes for one solved problem,
+what the store keeps (as JSON) and what the progress bar and the report read back.
+
+Stores written by this version hold exactly these fields. A record that does not validate
+(written by another version of ponder) is a clear error that says to evaluate into a new
+``--out``; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UsageRecord(Record):
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class CandidateRecord(Record):
+    """One candidate, scored by the task on its own."""
+
+    index: int
+    text: str
+    answer: str | None
+    completion_tokens: int
+    finish_reason: str
+    model: str = "default"
+    score: float
+    correct: bool
+    reason: str | None = None
+
+
+class GroupRecord(Record):
+    """One answer's vote group: its members (candidate indices) and the answer's score."""
+
+    answer: str | None
+    members: list[int]
+    score: float
+
+
+class ProblemRecord(Record):
+    """One solved problem: the final answer scored, every candidate, usage and time."""
+
+    problem: str | None
+    question: str
+    reference: Any = None
+    answer: str | None
+    text: str
+    score: float
+    correct: bool
+    reason: str | None = None
+    candidates: list[CandidateRecord]
+    groups: list[GroupRecord]
+    abstained: int
+    usage: UsageRecord
+    calls: int
+    wall_seconds: float
+    flops: float | None = None
+    ledger: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.usage.prompt_tokens + self.usage.completion_tokens

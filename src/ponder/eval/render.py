@@ -1,0 +1,150 @@
+"""Reports of a summary: the text table (rich), ``summary.json``, ``report.md`` and the plots.
+
+See ``ponder.eval.summary`` for what the numbers mean.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ponder.eval.plots import draw_plots, slug
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _flops(value: float | None) -> str:
+    if value is None:
+        return "-"
+    exponent = int(math.floor(math.log10(value))) if value > 0 else 0
+    return f"{value / 10**exponent:.2f}e{exponent}"
+
+
+def table_rows(summary: dict[str, Any]) -> list[list[str]]:
+    header = [
+        "task",
+        "strategy",
+        "problems",
+        "accuracy [95% CI]",
+        "prompt tok",
+        "completion tok",
+        "wall s",
+        "FLOPs/problem",
+    ]
+    rows = [header]
+    for r in summary["results"]:
+        acc = (
+            "-"
+            if r["accuracy"] is None
+            else (f"{r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+        )
+        label = r["strategy"] + (" (est.)" if r["estimated"] else "")
+        rows.append(
+            [
+                r["task"],
+                label,
+                f"{r['n_problems']}/{r['n_planned']}",
+                acc,
+                _fmt(r["prompt_tokens_mean"]),
+                _fmt(r["completion_tokens_mean"]),
+                _fmt(r["wall_seconds"]),
+                _flops(r["flops_mean"]),
+            ]
+        )
+    return rows
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The results as an aligned text table (drawn by rich, as plain text)."""
+    rows = table_rows(summary)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in rows[0]:
+        table.add_column(name, no_wrap=True)
+    for row in rows[1:]:
+        table.add_row(*row)
+    console = Console(file=io.StringIO(), width=1000, color_system=None, highlight=False)
+    with console.capture() as captured:
+        console.print(table)
+    return "\n".join(line.rstrip() for line in captured.get().splitlines()).strip("\n")
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows[1:]]
+    return "\n".join(out)
+
+
+def _curve_rows(curve: dict[str, Any]) -> list[list[str]]:
+    ks = [k for k in curve["k"] if k & (k - 1) == 0 or k == curve["n"]]
+    rows = [["k", *map(str, ks)], ["pass@k", *(f"{curve['pass_at_k'][k - 1]:.3f}" for k in ks)]]
+    if curve["maj_at_k"]:
+        rows.append(["maj@k", *(f"{curve['maj_at_k'][k - 1]:.3f}" for k in ks)])
+    return rows
+
+
+def write_report(summary: dict[str, Any], directory: Path) -> list[Path]:
+    """Write ``summary.json``, ``report.md`` and the PNG plots; return the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / "summary.json", directory / "report.md"]
+    written[0].write_text(json.dumps(summary, indent=2) + "\n")
+    plots = draw_plots(summary, directory)
+    written += plots
+    written[1].write_text(_markdown(summary, plots))
+    return written
+
+
+def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
+    lines = ["# ponder eval report", ""]
+    facts = [
+        ("model", summary["model"]),
+        ("seed", summary["seed"]),
+        ("problems per task", summary["limit"] or "all"),
+        ("started", summary["started"]),
+        ("elapsed", f"{summary['elapsed_seconds']} s" if summary["elapsed_seconds"] else None),
+        ("command", f"`{summary['command']}`" if summary["command"] else None),
+    ]
+    lines += [f"- {name}: {value}" for name, value in facts if value is not None]
+    for task in summary["tasks"]:
+        lines += ["", f"## {task['task']}", "", f"Arguments: `{json.dumps(task['args'])}`", ""]
+        rows = table_rows(
+            {"results": [r for r in summary["results"] if r["task_key"] == task["key"]]}
+        )
+        lines.append(_markdown_table(rows))
+        for curve in summary["curves"]:
+            if curve["task_key"] == task["key"]:
+                lines += [
+                    "",
+                    f"Scaling from one pool: `{curve['strategy']}` "
+                    f"({curve['n']} samples x {curve['n_problems']} problems)",
+                    "",
+                ]
+                lines.append(_markdown_table(_curve_rows(curve)))
+        for plot in plots:
+            if plot.name.startswith(slug(task["task"]) + "_"):
+                lines += ["", f"![{plot.stem}]({plot.name})"]
+    lines += ["", "## Method", "", _METHOD]
+    return "\n".join(lines) + "\n"
+
+
+_METHOD = """\
+- Accuracy: the fraction of problems the task's scorer marks correct. 95% interval: Wilson's
+  score interval for 0/1 outcomes; a percentile bootstrap over problems (10,000 resamples)
+  for settings estimated from a pool, whose per-problem values are probabilities.
+- Settings marked (est.) did not run: they are computed from the largest setting of the same
+  strategy with the unbiased maj@k estimator over all k-subsets of its samples (ties split
+  evenly), and charged the expected tokens of k samples (the prompt once, k/N of the rest).
+- pass@k: Chen et al. 2021's unbiased estimator, 1 - C(N-c, k)/C(N, k).
+- Tokens are per problem, as the backend counted them: a prompt shared by n samples counts
+  once per request. Wall time is per-problem latency summed over the setting's problems.
+- FLOPs: 2 N (prefilled + generated tokens) + 2 n_layer d_model (attended positions) (Kaplan
+  et al. 2020), with cached prompt tokens not charged again.
+"""
