@@ -11,6 +11,28 @@ import httpx
 import pytest
 
 from ponder.backends.llamacpp import LlamaCppBackend, default_model_path
+from ponder.backends.llamacpp.model import LlamaModel
+
+#: fixtures that load the real model (in this process or in a server process)
+MODEL_FIXTURES = ("embedded", "llama_server")
+
+
+@pytest.fixture(autouse=True)
+def _live_only_loads_the_model(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that loads the real model must be marked ``live``: an unmarked one fails at the
+    load, naming the mark, so ``-m "not live"`` really runs without a model."""
+    if request.node.get_closest_marker("live") is not None:
+        return
+    used = [name for name in MODEL_FIXTURES if name in request.fixturenames]
+    if used:
+        pytest.fail(f"this test uses {used[0]!r}, which loads the model: mark it @pytest.mark.live")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail("this test loads the real model: mark it @pytest.mark.live")
+
+    monkeypatch.setattr(LlamaModel, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

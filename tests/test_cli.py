@@ -78,6 +78,7 @@ def test_context_overflow_is_exit_2() -> None:
     assert result.exit_code == 2 and "lower max_tokens" in result.stderr
 
 
+@pytest.mark.live
 def test_backend_options_reach_the_engine() -> None:
     args = ["solve", "What is 2 + 3?", "-s", "greedy", "--max-tokens", "300"]
     assert runner.invoke(app, [*args, "--json"]).exit_code == 0  # fits the default 2048

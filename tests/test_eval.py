@@ -297,6 +297,7 @@ def test_ray_fan_out_lands_in_the_same_store(tmp_path: Path) -> None:
     assert fanned.summary["model"] == local.summary["model"]
 
 
+@pytest.mark.live
 def test_backend_options_configure_the_main_model(tmp_path: Path) -> None:
     task = make_task(str(write_questions(tmp_path / "q.jsonl", 2)))
     with pytest.raises(ContextLengthError, match="context of 256 tokens"):

@@ -186,6 +186,7 @@ def test_bad_urls_and_resolution() -> None:
 # ---------------------------------------------------------------- against a real server
 
 
+@pytest.mark.live
 async def test_real_server_chat(llama_server: str) -> None:
     backend = OpenAIBackend(llama_server)
     result = await backend.generate(chat("Name a color.", temperature=0, max_tokens=8))
@@ -196,6 +197,7 @@ async def test_real_server_chat(llama_server: str) -> None:
     await backend.aclose()
 
 
+@pytest.mark.live
 async def test_real_server_n_logprobs_and_stream(llama_server: str) -> None:
     backend = OpenAIBackend(llama_server + "#smollm2")
     result = await backend.generate(
@@ -220,6 +222,7 @@ async def test_real_server_n_logprobs_and_stream(llama_server: str) -> None:
     await backend.aclose()
 
 
+@pytest.mark.live
 async def test_real_server_raw_prompt_continuation(llama_server: str) -> None:
     backend = OpenAIBackend(llama_server + "#smollm2")
     request = GenerationRequest(
@@ -230,6 +233,7 @@ async def test_real_server_raw_prompt_continuation(llama_server: str) -> None:
     await backend.aclose()
 
 
+@pytest.mark.live
 async def test_real_server_4xx_for_an_overlong_prompt(llama_server: str) -> None:
     backend = OpenAIBackend(llama_server + "#smollm2")
     with pytest.raises(ContextLengthError) as info:
@@ -239,6 +243,7 @@ async def test_real_server_4xx_for_an_overlong_prompt(llama_server: str) -> None
     await backend.aclose()
 
 
+@pytest.mark.live
 async def test_real_server_streams_n_without_native_n(llama_server: str) -> None:
     backend = OpenAIBackend(llama_server + "#smollm2")
     await backend.generate(chat("hi", n=2, max_tokens=2))  # learns the server has no native n
@@ -253,6 +258,7 @@ async def test_real_server_streams_n_without_native_n(llama_server: str) -> None
     await backend.aclose()
 
 
+@pytest.mark.live
 def test_cli_solves_through_a_real_server(llama_server: str) -> None:
     from typer.testing import CliRunner
 
