@@ -5,9 +5,9 @@ chosen.
 Reads the ``self_consistency`` pool (n=16 by default) of one or more eval stores. For each
 budget, ``tokens_per_problem`` is SC@k's mean completion tokens per problem over the store, and
 each task gets that times its number of problems, as ``ponder eval -s
-allocate:tokens_per_problem=N`` gives it. The replay then runs
-``ponder.strategies.allocate``'s rounds:
-``initial`` samples for every problem, then one more per round to each problem whose vote is
+allocate:tokens_per_problem=N`` gives it. The replay then runs ``ponder.strategies.allocate``
+itself over a ``FunctionBackend`` that serves each problem's recorded samples: its rounds give
+``initial`` samples to every problem, then one more per round to each problem whose vote is
 not settled (the Beta probability that the leader is the majority below ``settled``), the least
 settled first, up to 16. From the second round, a sample longer than ``straggler`` times the
 median length of its problem's finished samples (the task's from earlier rounds, until the
@@ -33,14 +33,18 @@ allocation given the tokens the rule spent on each task.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
-from ponder.eval.allocation import AllocateConfig
-
-from ponder.runtime.pool import straggler_limit
-from ponder.scoring.answers import group_answers, majority_vote
-from ponder.strategies.allocate import least_tokens
-from ponder.strategies.early_stopping import AdaptiveConsistencyConfig, majority_probability
+from ponder.core.problem import Problem
+from ponder.core.types import Completion, GenerationRequest
+from ponder.runtime import Budget, Context
+from ponder.runtime.sampling import SamplingConfig
+from ponder.scoring.answers import majority_vote
+from ponder.strategies.allocate import AllocateConfig
+from ponder.strategies.allocate import allocate as run_allocate
+from ponder.strategies.early_stopping import AdaptiveConsistencyConfig
+from ponder.testing import FunctionBackend
 from replay_stopping import Sample, adaptive, correct, full, load, orders, store_parser, tokens
 
 #: above 0.75, the Beta probability after one sample (1-0): at 0.75 or below a problem would
@@ -50,11 +54,6 @@ SETTLED = (0.8, 0.85, 0.9, 0.95)
 STRAGGLERS = (0.0, 3.0, 4.0, 5.0, 6.0)
 INITIAL = (2, 3, 4)
 BUDGETS = (4, 8)  # SC@k's tokens
-
-
-def settledness(answers: list[str | None]) -> float:
-    counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
-    return majority_probability(counts, "beta")
 
 
 def allocate(
@@ -67,44 +66,35 @@ def allocate(
     max_per_problem: int = 16,
     max_tokens: int = 256,
 ) -> int:
-    """Problems solved by one allocation of ``budget`` tokens over ``problems``."""
-    answers: list[list[str | None]] = [[] for _ in problems]
-    finished: list[list[int]] = [[] for _ in problems]  # lengths of the samples not cut
-    spent = 0
+    """Problems solved by ``ponder.strategies.allocate`` itself spending ``budget`` completion
+    tokens over ``problems``, every request served from the recorded samples: sample k of a
+    problem is its pool's k-th (seed k), cut at the request's max_tokens."""
+    questions = [Problem(f"recorded problem {i}", id=str(i)) for i in range(len(problems))]
+    pools = {q.question: p for q, p in zip(questions, problems, strict=True)}
 
-    def draw(i: int, limit: int | None) -> bool:
-        nonlocal spent
-        left, wanted = budget - spent, min(max_tokens, limit or max_tokens)
-        if left < least_tokens(wanted, max_tokens):
-            return False
-        answer, length, _ = problems[i][len(answers[i])]
-        length, cap = max(1, length), min(left, wanted)
-        if length > cap:  # stopped at its straggler limit, or where the budget ran out
-            answer, length = None, cap
-        else:
-            finished[i].append(length)
-        answers[i].append(answer)
-        spent += length
-        return True
+    def serve(request: GenerationRequest, index: int) -> Completion:
+        assert request.messages is not None and request.params.seed is not None
+        answer, length, _, text = pools[request.messages[-1].content][request.params.seed + index]
+        length = max(1, length)
+        if length > request.params.max_tokens:  # its straggler limit, or the budget's end
+            return Completion(text, "length", request.params.max_tokens, index)
+        return Completion(text, "stop", length, index)
 
-    def round_(wanted: list[int], k: int) -> bool:
-        batch = [n for lengths in finished for n in lengths]  # finished in earlier rounds
-        limits = {i: straggler_limit(finished[i], straggler, batch) for i in wanted}
-        return all(draw(i, limits[i]) for i in wanted for _ in range(k))
-
-    if round_(list(range(len(problems))), initial):
-        while True:
-            open_ = [
-                i
-                for i in range(len(problems))
-                if settledness(answers[i]) < settled and len(answers[i]) < max_per_problem
-            ]
-            if not open_:
-                break
-            open_.sort(key=lambda i: (settledness(answers[i]), len(answers[i])))
-            if not round_(open_, 1):
-                break
-    return sum(correct(p, majority_vote(a).answer) for p, a in zip(problems, answers, strict=True))
+    ctx = Context(FunctionBackend(serve), budget=Budget(completion_tokens=budget))
+    sampling = SamplingConfig(max_tokens=max_tokens)
+    shares = asyncio.run(
+        run_allocate(
+            questions,
+            ctx,
+            sampling=sampling,
+            initial=initial,
+            settled=settled,
+            straggler=straggler,
+            max_per_problem=max_per_problem,
+            seed_of=lambda _: 0,
+        )
+    )
+    return sum(correct(p, share.answer) for p, share in zip(problems, shares, strict=True))
 
 
 def uniform(problems: Sequence[Sequence[Sample]], k: int) -> int:

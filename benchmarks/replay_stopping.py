@@ -2,7 +2,9 @@
 ``adaptive_consistency`` were chosen.
 
 Reads the ``self_consistency`` pool of one or more eval stores (the largest n run, 16 by
-default) and, for each problem, replays a rule over its samples as the live strategies run:
+default) and, for each problem, replays a rule over its samples as the live strategies run
+(the rules, votes and straggler limits are the strategies' own functions; what is simulated
+here is the engine's timing):
 ``parallel`` samples in flight, all decoding in lockstep, so they finish in order of length
 (sample i of a problem has the same seed in SC@16 and in the strategy, so it is the same
 sample). After each finished sample the rule is checked; when it fires the samples still in
@@ -42,10 +44,12 @@ from ponder.scoring.answers import group_answers, majority_vote
 from ponder.strategies.early_stopping import (
     AdaptiveConsistencyConfig,
     EarlyStoppingConfig,
-    majority_probability,
+    group_of,
+    leader_probability,
+    window_unanimous,
 )
 
-Sample = tuple[str | None, int, bool]  # answer, completion tokens, correct
+Sample = tuple[str | None, int, bool, str]  # answer, completion tokens, correct, text
 
 
 class Run(NamedTuple):
@@ -112,23 +116,24 @@ def simulate(samples: Sequence[Sample], parallel: int, stop: Stop, straggler: fl
 
 
 def esc(window: int, parallel: int, straggler: float) -> Rule:
+    """``early_stopping_sc``'s own rule (``window_unanimous``) and answer (``group_of``)."""
+
     def stop(done: list[tuple[int, str | None]]) -> tuple[str | None] | None:
-        answers = [a for _, a in done[-window:]]
-        if len(done) % window == 0 and None not in answers and len(group_answers(answers)) == 1:
-            ordered = sorted(done)  # the window's group, in its most common form overall
-            vote = majority_vote([a for _, a in ordered])
-            last = ordered.index(done[-1])
-            return (next(g.answer for g in vote.groups if last in g.members),)
-        return None
+        if not window_unanimous([a for _, a in done], window):
+            return None
+        ordered = sorted(done)  # the window's group, in its most common form overall
+        vote = majority_vote([a for _, a in ordered])
+        return (group_of(vote, ordered.index(done[-1])).answer,)
 
     return lambda samples: simulate(samples, parallel, stop, straggler)
 
 
 def adaptive(threshold: float, parallel: int, straggler: float, rule_name: str = "beta") -> Rule:
+    """``adaptive_consistency``'s own statistic (``leader_probability``)."""
+
     def stop(done: list[tuple[int, str | None]]) -> tuple[str | None] | None:
         answers = [a for _, a in sorted(done)]
-        counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
-        if majority_probability(counts, rule_name) >= threshold:
+        if leader_probability(answers, rule_name) >= threshold:
             return (majority_vote(answers).answer,)
         return None
 
@@ -181,7 +186,7 @@ def load(directory: Path, n: int) -> dict[str, list[list[Sample]]]:
             continue
         data = json.loads(record)
         samples = [
-            (c["answer"], c["completion_tokens"], bool(c["correct"]))
+            (c["answer"], c["completion_tokens"], bool(c["correct"]), c["text"])
             for c in sorted(data["candidates"], key=lambda c: c["index"])
         ]
         tasks.setdefault(task.split(":", 1)[0], []).append(samples)

@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ponder.api import make_strategy
-from ponder.core.types import Capabilities, Completion, GenerationRequest, TokenLogprob
+from ponder.core.types import (
+    Capabilities,
+    Completion,
+    GenerationRequest,
+    Message,
+    TokenLogprob,
+    make_params,
+)
 from ponder.errors import CapabilityError, ConfigError
 from ponder.runtime import Budget, Context
 from ponder.strategies.early_stopping import (
@@ -311,9 +318,16 @@ async def test_cancelled_samples_decode_at_most_one_more_step(embedded: Any) -> 
             await asyncio.sleep(0.01)
 
     await settled()
-    await asyncio.sleep(0.1)
-    sampled_by_engine = (stats.tokens_decoded - before[0]) - (
-        stats.prompt_tokens_computed - before[1]
+    # a one-token request after them: if the cancelled samples still decoded, its steps
+    # would carry their tokens too; its own are its prompt and one sampled token
+    probe = await embedded.generate(
+        GenerationRequest.chat(
+            [Message("user", "Say hi.")], make_params(temperature=0, max_tokens=1)
+        )
+    )
+    assert probe.usage.completion_tokens == 1
+    sampled_by_engine = (
+        (stats.tokens_decoded - before[0]) - (stats.prompt_tokens_computed - before[1]) - 1
     )
     seen = ctx.ledger.total().completion_tokens  # what the strategy was told and charged
     assert 0 <= sampled_by_engine - seen <= cancelled  # at most one step per cancelled sample

@@ -436,3 +436,24 @@ def test_named_models_join_the_context_and_the_model_key(tmp_path: Path) -> None
             out=tmp_path / "r",
             ray_address="local",
         )
+
+
+def test_a_record_this_version_cannot_read_is_a_clear_error(tmp_path: Path) -> None:
+    task = make_task("products", {"max_digits": 1}, seed=0)
+    outcome = evaluate(
+        [task],
+        ["greedy"],
+        backend=FunctionBackend(fake_model),
+        out=tmp_path / "out",
+        limit=2,
+        progress=None,
+    )
+    assert outcome.ran == 2
+    with Store(tmp_path / "out") as store:
+        (key,) = [k for (_, k, _, _) in store.settings()]
+        records = store.records(task.key, key, "function:function", 0)
+        assert len(records) == 2 and all(r.usage.total_tokens > 0 for r in records.values())
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as db:  # a field gone
+        db.execute("UPDATE results SET record = json_remove(record, '$.groups')")
+    with pytest.raises(ConfigError, match="evaluate into a new --out"):
+        report(tmp_path / "out")

@@ -39,7 +39,9 @@ class Driver:
         self.finished: list[str] = []
         self.batches: list[list[int]] = []  # the live sample ids of each decode
 
-    def submit(self, name: str, prompt: list[int], max_tokens: int = 2, n: int = 1, **kw: Any) -> Job:
+    def submit(
+        self, name: str, prompt: list[int], max_tokens: int = 2, n: int = 1, **kw: Any
+    ) -> Job:
         job = Job(prompt, make_params(n=n, max_tokens=max_tokens, seed=0), None, _done, **kw)
         job.name = name  # type: ignore[attr-defined]
         self.sched.jobs.append(job)

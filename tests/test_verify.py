@@ -263,13 +263,18 @@ async def test_text_judge_parses_a_rating_and_records_an_unparseable_one() -> No
 
 async def test_judge_calls_are_issued_together() -> None:
     in_flight, peak = 0, 0
+    all_in = asyncio.Event()  # set once 8 calls are in flight together
 
     class Counting(FunctionBackend):
         async def generate(self, request: GenerationRequest) -> Any:
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
-            await asyncio.sleep(0.01)
+            if in_flight == 8:
+                all_in.set()
+            if request.params.n == 1:  # a judge call waits for the others (if they come)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_in.wait(), timeout=2)
             try:
                 return await super().generate(request)
             finally:

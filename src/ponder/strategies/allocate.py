@@ -63,9 +63,9 @@ from ponder.runtime.context import Context
 from ponder.runtime.ledger import Budget, Ledger
 from ponder.runtime.pool import straggler_error, straggler_limit
 from ponder.runtime.sampling import SamplingConfig, draw_candidates
-from ponder.scoring.answers import group_answers, majority_vote
+from ponder.scoring.answers import majority_vote
 from ponder.strategies.base import BatchStrategy, outcome_of
-from ponder.strategies.early_stopping import majority_probability
+from ponder.strategies.early_stopping import leader_probability
 
 
 @dataclasses.dataclass
@@ -116,10 +116,7 @@ class Allocation:
         self.ledger.record("generate", usage, seconds)
         self.usage = self.usage + usage
         self.requests += 1
-        counts = sorted(
-            (len(g) for g in group_answers([c.answer for c in self.candidates])), reverse=True
-        )
-        self.settledness = majority_probability(counts, "beta")
+        self.settledness = leader_probability([c.answer for c in self.candidates], "beta")
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -59,7 +59,7 @@ from ponder.runtime import Context
 from ponder.runtime.pool import Trace, TracePool, require_affordable, savings, straggler_error
 from ponder.runtime.sampling import SamplingConfig
 from ponder.runtime.stopping import run_until
-from ponder.scoring.answers import group_answers, majority_vote
+from ponder.scoring.answers import Vote, VoteGroup, group_answers, majority_vote
 from ponder.strategies.base import Outcome, Strategy, outcome_of
 
 
@@ -106,11 +106,8 @@ class EarlyStoppingSC(Strategy):
         pool = TracePool(ctx, problem, config, straggler=config.straggler)
 
         def unanimous(trace: Trace, order: list[Trace]) -> str | None:
-            answers = [t.candidate().answer for t in order[-config.window :]]
-            full_window = len(order) % config.window == 0
-            if full_window and None not in answers and len(group_answers(answers)) == 1:
-                return "unanimous window"
-            return None
+            answers = [t.candidate().answer for t in order]
+            return "unanimous window" if window_unanimous(answers, config.window) else None
 
         stopped = await run_until(pool, unanimous, parallel=config.parallel, n=config.n)
         order, unanimous_stop = stopped.finished, stopped.stopped_by == "unanimous window"
@@ -123,7 +120,7 @@ class EarlyStoppingSC(Strategy):
         }
         outcome = outcome_of(vote, candidates, details)
         if unanimous_stop:  # ESC answers with the unanimous window, in its group's form
-            group = next(g for g in vote.groups if order[-1].index in g.members)
+            group = group_of(vote, order[-1].index)
             if group is not vote.winner:
                 winner = next(c for c in candidates if c.answer == group.answer)
                 return Outcome(group.answer, winner.text, outcome.candidates, outcome.details)
@@ -151,8 +148,7 @@ class AdaptiveConsistency(Strategy):
 
         def confident(trace: Trace, order: list[Trace]) -> str | None:
             answers = [t.candidate().answer for t in pool.finished]
-            counts = sorted((len(g) for g in group_answers(answers)), reverse=True)
-            confidence[0] = majority_probability(counts, config.rule)
+            confidence[0] = leader_probability(answers, config.rule)
             return "threshold" if confidence[0] >= config.threshold else None
 
         stopped = await run_until(pool, confident, parallel=config.parallel, n=config.n)
@@ -164,6 +160,25 @@ class AdaptiveConsistency(Strategy):
             "savings": savings(ctx, pool, config.n),
         }
         return outcome_of(vote, candidates, details)
+
+
+def window_unanimous(finished: Sequence[str | None], window: int) -> bool:
+    """ESC's rule: the answers of the samples that finished, in the order they did, have just
+    filled a window of ``window`` that all agree (no missing answer in it)."""
+    last = list(finished[-window:])
+    return len(finished) % window == 0 and None not in last and len(group_answers(last)) == 1
+
+
+def group_of(vote: Vote, member: int) -> VoteGroup:
+    """The vote group holding sample ``member`` (ESC answers with the unanimous window's)."""
+    return next(g for g in vote.groups if member in g.members)
+
+
+def leader_probability(answers: Sequence[str | None], rule: str) -> float:
+    """Adaptive-Consistency's statistic over the answers so far: P(the leading answer is the
+    true majority), by ``rule`` (beta or dirichlet)."""
+    counts = sorted((len(g) for g in group_answers(list(answers))), reverse=True)
+    return majority_probability(counts, rule)
 
 
 def majority_probability(counts: Sequence[int], rule: str) -> float:
