@@ -4,21 +4,20 @@ Shared by the HumanEval task (pass/fail of a whole test suite) and the ``tests``
 (the fraction of unit tests passed)::
 
     setup, tests = split_tests(record["test"])       # HumanEval's check(candidate) body
-    program = test_program(solution, setup, tests, entry_point="has_close_elements")
+    steps = test_steps(setup, tests, entry_point="has_close_elements")
+    run_code(solution, then=steps)                    # ponder.scoring.sandbox
 
-The program runs every test in turn, catches a failing one and goes on, and prints one marker
-line per test, so a solution that loops forever in test 3 still gets credit for tests 1-2.
+The sandbox runs every test in turn, catches a failing one and goes on, and reports each as
+it ends, so a solution that loops forever in test 3 still gets credit for tests 1-2.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Sequence
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
-TEST_MARKER = "#ponder-test "
 
 
 def extract_code(text: str) -> str:
@@ -70,60 +69,10 @@ def split_tests(source: str, function: str = "check") -> tuple[str, list[str]]:
     return "\n".join(setup + body_setup), tests
 
 
-def test_program(
-    solution: str, setup: str, tests: Sequence[str], *, entry_point: str | None = None
-) -> str:
-    """A program that runs ``solution``, then ``setup``, then each test on its own.
-
-    Tests see ``candidate`` bound to ``entry_point`` (as HumanEval's ``check(candidate)``
-    does). Each test prints ``#ponder-test {"i": i, "ok": bool}``; an error in ``setup`` ends
-    the program with ``#ponder-test {"setup_error": ...}``: the harness, not the solution,
-    failed.
-    """
-    lines = [
-        solution,
-        "",
-        "def __ponder_report(record):",
-        f"    print({TEST_MARKER!r} + __import__('json').dumps(record), flush=True)",
-        "",
-        "try:",
-        _indent(setup or "pass"),
-        f"    candidate = {entry_point}" if entry_point else "    pass",
-        "except BaseException as __ponder_exc:",
-        "    __ponder_report({'setup_error': type(__ponder_exc).__name__ + ': ' + "
-        "str(__ponder_exc)[:300]})",
-        "    raise SystemExit(3)",
-    ]
-    for i, test in enumerate(tests):
-        lines += [
-            "try:",
-            _indent(test),
-            f"    __ponder_report({{'i': {i}, 'ok': True}})",
-            "except Exception as __ponder_exc:",
-            f"    __ponder_report({{'i': {i}, 'ok': False, 'error': type(__ponder_exc).__name__}})",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def read_test_report(stdout: str) -> tuple[dict[int, bool], str | None]:
-    """Which tests passed, from a ``test_program``'s output, and the setup error if any."""
-    results: dict[int, bool] = {}
-    setup_error = None
-    for line in stdout.splitlines():
-        if not line.startswith(TEST_MARKER):
-            continue
-        try:
-            record = json.loads(line[len(TEST_MARKER) :])
-        except json.JSONDecodeError:
-            continue  # the solution printed something that looks like ours; ignore it
-        if not isinstance(record, dict):
-            continue
-        if "setup_error" in record:
-            setup_error = str(record["setup_error"])
-        elif isinstance(record.get("i"), int):
-            results[record["i"]] = bool(record.get("ok"))
-    return results, setup_error
-
-
-def _indent(code: str) -> str:
-    return "\n".join("    " + line for line in code.splitlines()) or "    pass"
+def test_steps(setup: str, tests: Sequence[str], *, entry_point: str | None = None) -> list[str]:
+    """The sandbox steps that test a solution: first ``setup`` (binding ``candidate`` to
+    ``entry_point``, as HumanEval's ``check(candidate)`` expects), then each test on its own.
+    The sandbox runs them after the solution, in its namespace, and reports each step's
+    verdict on a channel the solution cannot write to (``run_code(solution, then=steps)``)."""
+    binding = f"candidate = {entry_point}" if entry_point else ""
+    return ["\n".join(part for part in (setup, binding) if part) or "pass", *tests]

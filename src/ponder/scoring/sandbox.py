@@ -7,15 +7,24 @@
     execution = run_code("print(sum(range(10)))", limits=Limits(wall_seconds=5))
     execution.ok, execution.status, execution.stdout  # (True, 'passed', '45\\n')
 
-Each run gets a fresh scratch directory (its only writable place, deleted afterwards), a clean
-environment (none of the caller's variables), a wall-clock limit enforced from outside, and the
-layers listed in ``ponder.scoring._sandbox_child``: network, PID and mount namespaces, a
-read-only view of the file system, no capabilities, resource limits (CPU, memory, file size,
-processes) and a Python audit hook. ``Execution.isolation`` says which layers held on this machine.
+    execution = run_code(solution, then=["assert add(1, 2) == 3", "assert add(0, 0) == 0"])
+    [step.ok for step in execution.steps]             # each test step's verdict
 
+Each run gets a fresh scratch directory (its only writable place: a size-capped tmpfs,
+deleted afterwards), a clean environment (none of the caller's variables), a wall-clock limit
+enforced from outside, and the layers listed in ``ponder.scoring._sandbox_child``: user,
+network, PID and mount namespaces (the code runs as an unprivileged user of its own, even when
+ponder runs as root), a read-only view of the file system, cgroups capping the whole process
+tree's memory and processes where the host allows them, no capabilities, resource limits (CPU,
+memory, file size, processes) and a Python audit hook. ``Execution.isolation`` says which
+layers held on this machine and ``Execution.stopped_by`` which one stopped the code.
+
+Nothing the code can write is trusted: the host tracks the namespace's init by a pidfd whose
+PID the launcher (never the code) reports, and a run passes only when the harness says so
+with the run's nonce on a descriptor of its own, so an early ``exit(0)`` is a failure.
 Whatever the code does (loop forever, fork without end, allocate without end, delete files,
-open sockets) ends as an ``Execution`` whose ``status`` and ``reason`` say what happened; the
-call never hangs and never raises for the code's misbehaviour.
+open sockets, kill processes) ends as an ``Execution`` whose ``status`` and ``reason`` say what
+happened; the call never hangs and never raises for the code's misbehaviour.
 """
 
 from __future__ import annotations
@@ -25,13 +34,17 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _BANNER = "#ponder-sandbox "
@@ -39,7 +52,8 @@ _BANNER = "#ponder-sandbox "
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What one run may use. Memory is address space (``RLIMIT_AS``)."""
+    """What one run may use. ``memory_bytes`` caps the whole process tree where cgroups are
+    available (and each process's address space always); ``processes`` likewise."""
 
     wall_seconds: float = 10.0
     cpu_seconds: int = 10
@@ -47,15 +61,28 @@ class Limits:
     file_bytes: int = 16 << 20
     processes: int = 16
     output_bytes: int = 64 << 10
+    #: the scratch directory's size (a tmpfs, where mount namespaces are available)
+    scratch_bytes: int = 64 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One test step run after the program: whether it passed, and its error if not."""
+
+    ok: bool
+    error: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Execution:
     """How a run ended.
 
-    ``status`` is one of ``passed`` (exit 0), ``failed`` (an exception or a non-zero exit),
-    ``blocked`` (the sandbox refused an operation), ``timeout`` (wall clock), ``cpu`` (CPU
-    limit), ``memory`` (memory limit) or ``killed`` (another signal).
+    ``status`` is one of ``passed`` (the program, and every step, ran to the end: the harness
+    said so on a channel the code cannot write to), ``failed`` (an exception, a failed step,
+    a non-zero exit, or an exit before the end), ``blocked`` (the sandbox refused an
+    operation), ``timeout`` (wall clock), ``cpu`` (CPU limit), ``memory`` (memory limit) or
+    ``killed`` (another signal). ``stopped_by`` names the layer that stopped the code, where
+    one did; ``steps`` holds the verdict of each step that ran, in order.
     """
 
     status: str
@@ -65,6 +92,9 @@ class Execution:
     stderr: str
     seconds: float
     isolation: tuple[str, ...]
+    steps: tuple[Step, ...] = ()
+    completed: bool = False
+    stopped_by: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,75 +102,162 @@ class Execution:
 
 
 def run_code(
-    code: str, *, limits: Limits | None = None, isolate: bool = True, guard: bool = True
+    code: str,
+    *,
+    then: Sequence[str] = (),
+    limits: Limits | None = None,
+    isolate: bool = True,
+    guard: bool = True,
 ) -> Execution:
-    """Run ``code`` as a Python program in the sandbox and report how it ended.
+    """Run ``code`` as a Python program in the sandbox, then each of ``then`` (test steps) in
+    its namespace, and report how it ended.
 
-    ``isolate=False`` skips the namespaces and the read-only view (for machines where they
-    are unavailable); ``guard=False`` skips the audit hook (tests use it to check that the
-    kernel layers hold on their own).
+    ``isolate=False`` skips the namespaces, cgroups and the read-only view (for machines where
+    they are unavailable); ``guard=False`` skips the audit hook (tests use it to check that
+    the kernel layers hold on their own).
     """
     limits = limits or Limits()
+    # the scratch directory (the code's, reachable by its user id) and the host's own
+    # directory for the code's output apart
     scratch = Path(tempfile.mkdtemp(prefix="ponder-sandbox-")).resolve()
+    work = Path(tempfile.mkdtemp(prefix="ponder-sandbox-out-")).resolve()
     try:
-        return _run(code, scratch, limits, isolate=isolate, guard=guard)
+        return _run(code, list(then), scratch, work, limits, isolate=isolate, guard=guard)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(code: str, scratch: Path, limits: Limits, *, isolate: bool, guard: bool) -> Execution:
-    program = scratch / "solution.py"
-    program.write_text(code, encoding="utf-8")
+def _run(
+    code: str,
+    steps: list[str],
+    scratch: Path,
+    work: Path,
+    limits: Limits,
+    *,
+    isolate: bool,
+    guard: bool,
+) -> Execution:
+    nonce = secrets.token_hex(16)
+    verdict_r, verdict_w = os.pipe()
+    status_r, status_w = os.pipe()
     config = {
         "scratch": str(scratch),
-        "code": str(program),
+        "code": code,
+        "steps": steps,
+        "nonce": nonce,
         "isolate": isolate,
         "guard": guard,
+        "verdict_fd": verdict_w,
+        "status_fd": status_w,
         "limits": {
             "cpu_seconds": limits.cpu_seconds,
             "memory_bytes": limits.memory_bytes,
             "file_bytes": limits.file_bytes,
             "processes": limits.processes,
+            "scratch_bytes": limits.scratch_bytes,
         },
     }
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(scratch)}
     env["TMPDIR"] = str(scratch)
-    out_path, err_path = scratch / ".stdout", scratch / ".stderr"
     start = time.perf_counter()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-I", str(_CHILD), json.dumps(config)],
-            cwd=scratch,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
+    with open(work / "stdout", "wb") as out, open(work / "stderr", "wb") as err:
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", str(_CHILD)],
+                cwd=scratch,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                pass_fds=(verdict_w, status_w),
+                start_new_session=True,
+            )
+        finally:
+            os.close(verdict_w)
+            os.close(status_w)
+        verdicts = _Reader(verdict_r, limit=1 << 20)
+        status = _Reader(status_r, limit=1 << 16)
+        assert process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(json.dumps(config).encode())
+            process.stdin.close()
         timed_out = False
         try:
             process.wait(timeout=limits.wall_seconds)
         except subprocess.TimeoutExpired:
             timed_out = True
+            _stop(process, status)
         finally:
-            # the launcher's death takes its PID namespace with it (PR_SET_PDEATHSIG)
             _kill_group(process.pid)
             process.wait()
-            _wait_gone(scratch / ".ponder-init-pid")
+            status.join()
+            verdicts.join()
+            _clean_up(status.messages())
     seconds = time.perf_counter() - start
-    stdout = _read(out_path, limits.output_bytes)
-    stderr = _read(err_path, limits.output_bytes)
-    isolation, stderr = _split_banner(stderr)
-    status, reason = _classify(process.returncode, stderr, timed_out, limits)
-    return Execution(
-        status=status,
-        reason=reason,
-        exit_code=None if timed_out else process.returncode,
-        stdout=stdout,
-        stderr=stderr,
-        seconds=seconds,
-        isolation=isolation,
+    stdout = _read(work / "stdout", limits.output_bytes)
+    isolation, stderr = _split_banner(_read(work / "stderr", limits.output_bytes))
+    trusted = [v for v in verdicts.messages() if v.pop("nonce", None) == nonce]
+    memory_hits = sum(int(m.get("memory_limit_hits") or 0) for m in status.messages())
+    return _execution(
+        process.returncode,
+        stdout,
+        stderr,
+        seconds,
+        isolation,
+        trusted,
+        steps,
+        limits,
+        timed_out=timed_out,
+        memory_hits=memory_hits,
     )
+
+
+class _Reader:
+    """Reads a pipe to its end on a thread of its own (so the writer never blocks), keeping
+    at most ``limit`` bytes; its lines are JSON messages."""
+
+    def __init__(self, fd: int, *, limit: int) -> None:
+        self._fd = fd
+        self._limit = limit
+        self._data = bytearray()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with os.fdopen(self._fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                if len(self._data) < self._limit:
+                    self._data += chunk[: self._limit - len(self._data)]
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._thread.join(timeout)
+
+    def messages(self) -> list[dict[str, Any]]:
+        found = []
+        for line in bytes(self._data).split(b"\n"):
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict):
+                    found.append(message)
+        return found
+
+
+def _stop(process: subprocess.Popen[bytes], status: _Reader) -> None:
+    """The wall clock ran out: kill the namespace's init (by a pidfd, so that a recycled PID
+    is never hit), which takes every process of the namespace with it; the launcher then
+    removes the cgroups and exits. Without an init yet, kill the launcher's group."""
+    inits = [m["init"] for m in status.messages() if isinstance(m.get("init"), int)]
+    for pid in inits:
+        with contextlib.suppress(OSError):
+            fd = os.pidfd_open(pid)
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            finally:
+                os.close(fd)
+    if inits:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 def _kill_group(pgid: int) -> None:
@@ -148,23 +265,24 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _wait_gone(pid_file: Path, patience: float = 10.0) -> None:
-    """Wait until the namespace's init has exited (and with it every process it held)."""
-    try:
-        pid = int(pid_file.read_text())
-    except (OSError, ValueError):
-        return  # the launcher never started a namespace init
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return
-        if state in ("Z", "X"):
-            return  # exited; only its reaping is left
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
+def _clean_up(messages: list[dict[str, Any]]) -> None:
+    """Remove cgroups a killed launcher left behind (killing what is still in them)."""
+    for message in messages:
+        for directory in message.get("cgroups") or []:
+            path = Path(str(directory))
+            if not path.name.startswith("ponder-sandbox-"):
+                continue  # only ever what the launcher made
+            for _ in range(100):
+                with contextlib.suppress(OSError, ValueError):
+                    for pid in (path / "cgroup.procs").read_text().split():
+                        os.kill(int(pid), signal.SIGKILL)
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
 
 
 def _read(path: Path, limit: int) -> str:
@@ -187,28 +305,99 @@ def _split_banner(stderr: str) -> tuple[tuple[str, ...], str]:
     return (), stderr
 
 
-def _classify(code: int | None, stderr: str, timed_out: bool, limits: Limits) -> tuple[str, str]:
+def _execution(
+    code: int | None,
+    stdout: str,
+    stderr: str,
+    seconds: float,
+    isolation: tuple[str, ...],
+    verdicts: list[dict[str, Any]],
+    steps: list[str],
+    limits: Limits,
+    *,
+    timed_out: bool,
+    memory_hits: int,
+) -> Execution:
+    """How the run ended, from the harness's verdicts (trusted: nonce-tagged) and the exit."""
+    results = {
+        int(v["step"]): Step(bool(v.get("ok")), v.get("error"))
+        for v in verdicts
+        if isinstance(v.get("step"), int) and 0 <= v["step"] < len(steps)
+    }
+    ran = tuple(results[i] for i in sorted(results))
+    completed = any(v.get("completed") is True for v in verdicts)
+    status, reason, layer = _classify(code, stderr, timed_out, limits, memory_hits)
+    failed = next((i for i, step in enumerate(ran) if not step.ok), None)
+    if status == "failed" and failed is not None:  # a failed test, not the program
+        status, reason, layer = "failed", f"test step {failed}: {ran[failed].error}", None
+    elif status == "passed":
+        if not completed:
+            status, reason, layer = (
+                "failed",
+                "the program ended before it finished (os._exit, or the harness's channel "
+                "closed): no verdict came"
+                + (f"; {len(ran)} of {len(steps)} test step(s) ran" if steps else ""),
+                "harness verdict",
+            )
+        elif failed is not None:
+            status, reason, layer = "failed", f"test step {failed}: {ran[failed].error}", None
+    return Execution(
+        status=status,
+        reason=reason,
+        exit_code=None if timed_out else code,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=seconds,
+        isolation=isolation,
+        steps=ran,
+        completed=completed,
+        stopped_by=layer,
+    )
+
+
+#: errors the kernel layers raise, and the layer each stands for
+_KERNEL_REFUSALS = (
+    ("No space left on device", "scratch size (tmpfs)"),
+    ("Read-only file system", "read-only mounts"),
+    ("Network is unreachable", "network namespace"),
+    ("Cannot assign requested address", "network namespace"),
+    ("Permission denied", "unprivileged user (user namespace)"),
+    ("Operation not permitted", "unprivileged user (user namespace)"),
+    ("No such process", "PID namespace"),
+)
+
+
+def _classify(
+    code: int | None, stderr: str, timed_out: bool, limits: Limits, memory_hits: int
+) -> tuple[str, str, str | None]:
+    """(status, reason, the layer that stopped the code) from the exit and stderr."""
     last = _last_line(stderr)
     if timed_out:
-        return "timeout", f"wall-clock limit of {limits.wall_seconds:g} s reached"
+        return "timeout", f"wall-clock limit of {limits.wall_seconds:g} s reached", "wall clock"
+    if memory_hits:
+        mib = limits.memory_bytes >> 20
+        return "memory", f"memory limit of {mib} MiB reached (all processes together)", "cgroup"
     if code == 0:
-        return "passed", ""
-    refused = re.findall(r"^PermissionError: (ponder sandbox: blocked .*)$", stderr, re.M)
+        return "passed", "", None
+    refused = re.findall(r"(ponder sandbox: blocked .*)$", stderr, re.M)
     if refused:
-        return "blocked", refused[-1]
+        return "blocked", refused[-1], "audit hook"
     if "MemoryError" in stderr:
-        return "memory", f"memory limit of {limits.memory_bytes >> 20} MiB reached"
+        mib = limits.memory_bytes >> 20
+        return "memory", f"memory limit of {mib} MiB reached", "rlimit (address space)"
     if code is not None and code > 128:
         sig = code - 128
         if sig == signal.SIGXCPU:
-            return "cpu", f"CPU limit of {limits.cpu_seconds} s reached"
+            return "cpu", f"CPU limit of {limits.cpu_seconds} s reached", "rlimit (cpu)"
         if sig == signal.SIGXFSZ:
-            return "failed", f"file size limit of {limits.file_bytes >> 20} MiB reached"
+            size = limits.file_bytes >> 20
+            return "failed", f"file size limit of {size} MiB reached", "rlimit (file size)"
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
-        return "killed", f"killed by signal {name}"
-    if "BlockingIOError" in stderr and "fork" in stderr.lower():
-        return "blocked", f"process limit reached: {last}"
-    return "failed", last or f"exit status {code}"
+        return "killed", f"killed by signal {name}", None
+    if ("BlockingIOError" in stderr and "fork" in stderr.lower()) or "Resource temporarily" in last:
+        return "blocked", f"process limit reached: {last}", "process limit"
+    layer = next((layer for text, layer in _KERNEL_REFUSALS if text in last), None)
+    return "failed", last or f"exit status {code}", layer
 
 
 def _last_line(text: str) -> str:

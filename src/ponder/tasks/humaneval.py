@@ -67,11 +67,13 @@ class HumanEvalTask(Task):
             problems.append(Problem(instruction, config.system, task_id, metadata))
         return problems
 
-    def program(self, problem: Problem, text: str) -> str:
-        """The program that tests ``text`` against ``problem``."""
+    def program(self, problem: Problem, text: str) -> tuple[str, list[str]]:
+        """The solution ``text`` gives for ``problem``, and the step that tests it: the
+        problem's test module, then ``check(entry_point)``. The sandbox runs the step after
+        the solution and says whether it returned; a solution that exits early fails."""
         record = problem.metadata["record"]
         solution = assemble(record["prompt"], extract_code(text), record["entry_point"])
-        return f"{solution}\n\n{record['test']}\n\ncheck({record['entry_point']})\n"
+        return solution, [f"{record['test']}\n\ncheck({record['entry_point']})\n"]
 
     def score(self, problem: Problem, text: str, answer: str | None) -> Score:
         config = self.config
@@ -81,7 +83,8 @@ class HumanEvalTask(Task):
             cpu_seconds=max(1, int(config.timeout)),
             memory_bytes=config.memory_mb << 20,
         )
-        execution = run_code(self.program(problem, text), limits=limits)
+        solution, steps = self.program(problem, text)
+        execution = run_code(solution, then=steps, limits=limits)
         if execution.ok:
             return Score(1.0, True)
         return Score(0.0, False, f"{execution.status}: {execution.reason}")

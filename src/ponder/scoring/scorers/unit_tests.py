@@ -28,7 +28,7 @@ from pydantic import Field
 
 from ponder.core.problem import Candidate, Problem
 from ponder.core.types import Usage
-from ponder.scoring.code import assemble, extract_code, read_test_report, test_program
+from ponder.scoring.code import assemble, extract_code, test_steps
 from ponder.scoring.sandbox import Limits, run_code
 from ponder.scoring.scorers.base import VERIFY, Scorer, ScorerConfig, ScoreValue, ScoringContext
 
@@ -82,32 +82,24 @@ class UnitTestScorer(Scorer):
         code = extract_code(candidate.text)
         if meta.get("code_prompt") is not None and entry:
             code = assemble(str(meta["code_prompt"]), code, str(entry))
-        program = test_program(code, str(meta.get("test_setup") or ""), tests, entry_point=entry)
+        steps = test_steps(str(meta.get("test_setup") or ""), tests, entry_point=entry)
         limits = Limits(
             wall_seconds=config.timeout,
             cpu_seconds=max(1, int(config.timeout)),
             memory_bytes=config.memory_mb << 20,
         )
-        execution = run_code(program, limits=limits)
-        results, setup_error = read_test_report(execution.stdout)
-        details = {"status": execution.status, "passed": sum(results.values()), "of": len(tests)}
-        if setup_error is not None:
-            if entry and setup_error.startswith("NameError") and f"'{entry}'" in setup_error:
+        execution = run_code(code, then=steps, limits=limits)
+        passed = sum(step.ok for step in execution.steps[1:])
+        details = {"status": execution.status, "passed": passed, "of": len(tests)}
+        if execution.steps and not execution.steps[0].ok:  # the setup failed
+            error = execution.steps[0].error or ""
+            if entry and error.startswith("NameError") and f"'{entry}'" in error:
                 # the candidate's fault: its code does not define the function under test
-                return ScoreValue(0.0, details={**details, "reason": setup_error})
-            return ScoreValue.failed(f"the test harness crashed: {setup_error}", **details)
-        if not results and _compiles(code) and not _compiles(program):
-            return ScoreValue.failed(
-                f"the test harness crashed ({execution.status}: {execution.reason})", **details
-            )
-        if execution.status != "passed" and len(results) < len(tests):
+                return ScoreValue(0.0, details={**details, "reason": error})
+            return ScoreValue.failed(f"the test harness crashed: {error}", **details)
+        broken = [s.error for s in execution.steps[1:] if (s.error or "").startswith("SyntaxError")]
+        if broken:
+            return ScoreValue.failed(f"the test harness crashed: {broken[0]}", **details)
+        if execution.status != "passed" and len(execution.steps) <= len(tests):
             details["reason"] = f"{execution.status}: {execution.reason}"
-        return ScoreValue(sum(results.values()) / len(tests), details=details)
-
-
-def _compiles(code: str) -> bool:
-    try:
-        compile(code, "<candidate>", "exec")
-    except (SyntaxError, ValueError):
-        return False
-    return True
+        return ScoreValue(passed / len(tests), details=details)
