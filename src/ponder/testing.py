@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import socket
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -176,3 +180,133 @@ class FunctionBackend(_FakeBackend):
 
     def _reply(self, request: GenerationRequest, index: int) -> Reply:
         return self.fn(request, index)
+
+
+class MisbehavingServer:
+    """An HTTP server on loopback that misbehaves on purpose, for testing that every HTTP
+    call through ponder ends (``with MisbehavingServer("slow_loris") as url: ...``).
+
+    Behaviours: ``silent`` (accepts, never answers), ``slow_loris`` (headers, then one byte
+    every ``interval`` seconds, forever), ``retry_after`` (429 asking to retry after
+    ``wait`` seconds), ``huge_body`` (a body without end, no length given), ``cut_stream``
+    (two server-sent events, then the connection drops), ``stall_stream`` (two events, then
+    silence). It serves until closed; every handler ends within ``lifetime`` seconds.
+    """
+
+    BEHAVIOURS = ("silent", "slow_loris", "retry_after", "huge_body", "cut_stream", "stall_stream")
+
+    def __init__(
+        self, behaviour: str, *, interval: float = 0.2, wait: float = 100_000, lifetime: float = 30
+    ) -> None:
+        if behaviour not in self.BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {behaviour!r}; one of {self.BEHAVIOURS}")
+        self.behaviour = behaviour
+        self.interval = interval
+        self.wait = wait
+        self.lifetime = lifetime
+        self.requests = 0
+        self._closed = threading.Event()
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.2)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        deadline = time.monotonic() + self.lifetime
+        with conn:
+            conn.settimeout(self.lifetime)
+            try:
+                self._read_request(conn)
+                self.requests += 1
+                getattr(self, f"_{self.behaviour}")(conn, deadline)
+            except OSError:
+                pass  # the client went away: that is what it should do
+
+    def _read_request(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise OSError("client closed")
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            body += conn.recv(65536)
+
+    def _sleep(self, deadline: float) -> bool:
+        """Wait one interval; False once the server is closing or past its lifetime."""
+        return not self._closed.wait(self.interval) and time.monotonic() < deadline
+
+    def _silent(self, conn: socket.socket, deadline: float) -> None:
+        while self._sleep(deadline):
+            pass
+
+    def _slow_loris(self, conn: socket.socket, deadline: float) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+        conn.sendall(b"content-length: 100000\r\n\r\n{")
+        while self._sleep(deadline):
+            conn.sendall(b" ")
+
+    def _retry_after(self, conn: socket.socket, deadline: float) -> None:
+        body = b'{"error": {"message": "slow down"}}'
+        conn.sendall(
+            b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
+            + f"retry-after: {self.wait:g}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    def _huge_body(self, conn: socket.socket, deadline: float) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+        )
+        chunk = b"[" + b"0," * 32768
+        while not self._closed.is_set() and time.monotonic() < deadline:
+            conn.sendall(chunk)
+
+    def _events(self, conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        for word in ("Hel", "lo"):
+            event = (
+                f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': word}}]})}\n\n"
+            )
+            conn.sendall(f"{len(event.encode()):x}\r\n".encode() + event.encode() + b"\r\n")
+
+    def _cut_stream(self, conn: socket.socket, deadline: float) -> None:
+        self._events(conn)
+        conn.sendall(b'40\r\ndata: {"choi')  # a chunk that never completes; then gone
+
+    def _stall_stream(self, conn: socket.socket, deadline: float) -> None:
+        self._events(conn)
+        while self._sleep(deadline):
+            pass

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ponder.backends.base import Backend
-from ponder.backends.http import HttpClient
+from ponder.backends.http import HttpClient, HttpPolicy
 from ponder.backends.openai.wire import finish_reason, parse_logprobs, parse_usage
 from ponder.core.types import (
     Capabilities,
@@ -67,6 +67,9 @@ class OpenAIBackend(Backend):
         connect_timeout: float = 5.0,
         max_retries: int = 3,
         backoff: float = 0.5,
+        max_retry_wait: float = 30.0,
+        max_body_bytes: int = 64 << 20,
+        stream_idle_timeout: float | None = None,
         chat_continuation: bool = False,
         priority_scheduling: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -77,17 +80,21 @@ class OpenAIBackend(Backend):
             raise ConfigError(f"{base_url!r} is not an http(s) URL of an OpenAI-compatible server")
         if parts.path in ("", "/"):
             url = url.rstrip("/") + "/v1"
-        if max_retries < 0 or timeout <= 0:
-            raise ConfigError("max_retries must be >= 0 and timeout > 0")
+        policy = HttpPolicy(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_retry_wait=max_retry_wait,
+            max_body_bytes=max_body_bytes,
+            stream_idle_timeout=stream_idle_timeout,
+        )
         self.base_url = url.rstrip("/")
         self._model = model or fragment or None
         self._http = HttpClient(
             self.base_url,
             api_key=api_key or os.environ.get("PONDER_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            backoff=backoff,
+            policy=policy,
             transport=transport,
         )
         self._chat_continuation = chat_continuation
@@ -108,8 +115,8 @@ class OpenAIBackend(Backend):
             return cls(spec, **options)
         except TypeError as exc:
             known = (
-                "api_key, timeout, connect_timeout, max_retries, backoff, chat_continuation, "
-                "priority_scheduling"
+                "api_key, timeout, connect_timeout, max_retries, backoff, max_retry_wait, "
+                "max_body_bytes, stream_idle_timeout, chat_continuation, priority_scheduling"
             )
             raise ConfigError(
                 f"unknown openai backend option ({exc}); known options: {known}"

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from ponder.backends.http import HttpClient
+from ponder.backends.http import HttpClient, HttpPolicy
 from ponder.core.problem import Candidate, Problem
 from ponder.core.types import Usage
 from ponder.errors import BackendError, BackendProtocolError, BackendTimeout, BackendUnreachable
@@ -97,9 +97,8 @@ class RewardModel(StepScorer):
         start = time.perf_counter()
         usage = Usage()
         url = urlsplit(self.endpoint())
-        http = HttpClient(
-            f"{url.scheme}://{url.netloc}", timeout=config.timeout, max_retries=config.max_retries
-        )
+        policy = HttpPolicy(timeout=config.timeout, max_retries=config.max_retries)
+        http = HttpClient(f"{url.scheme}://{url.netloc}", policy=policy)
         client = functools.partial(http.json, url.path + (f"?{url.query}" if url.query else ""))
         try:
             if config.api == "pooling":
