@@ -457,3 +457,97 @@ def test_a_record_this_version_cannot_read_is_a_clear_error(tmp_path: Path) -> N
         db.execute("UPDATE results SET record = json_remove(record, '$.groups')")
     with pytest.raises(ConfigError, match="evaluate into a new --out"):
         report(tmp_path / "out")
+
+
+def test_two_evals_on_one_store_split_the_work(tmp_path: Path) -> None:
+    import threading
+    from collections import Counter
+
+    questions = write_questions(tmp_path / "q.jsonl", 24)
+    backends = [FunctionBackend(fake_model, delay=0.02) for _ in range(2)]
+    outcomes: list[object] = [None, None]
+
+    def run(i: int) -> None:
+        outcomes[i] = evaluate(
+            [make_task(str(questions))],
+            ["greedy"],
+            backend=backends[i],
+            out=tmp_path / "shared",
+            concurrency=2,
+            progress=None,
+        )
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    asked = Counter(r.messages[-1].content for b in backends for r in b.history if r.messages)
+    assert len(asked) == 24 and set(asked.values()) == {1}  # every problem solved once
+    assert all(len(b.history) > 0 for b in backends)  # both took a share
+    with Store(tmp_path / "shared") as store:
+        assert store.count() == 24
+    final = report(tmp_path / "shared")
+    assert final.summary["results"][0]["n_problems"] == 24
+
+
+def test_a_claim_of_a_process_that_is_gone_is_taken_over(tmp_path: Path) -> None:
+    questions = write_questions(tmp_path / "q.jsonl", 3)
+    task = make_task(str(questions))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its PID is no longer running
+    with Store(tmp_path / "out") as store:
+        for problem in task.problems():
+            store._db.execute(
+                "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task.key,
+                    problem.id,
+                    "x",
+                    "function:function",
+                    0,
+                    "dead run",
+                    __import__("socket").gethostname(),
+                    gone.pid,
+                    time.time(),
+                ),
+            )
+        assert store.claim(task.key, task.problems()[0].id or "", "x", "function:function", 0, "me")
+    outcome = evaluate(
+        [task],
+        ["greedy"],
+        backend=FunctionBackend(fake_model),
+        out=tmp_path / "out",
+        progress=None,
+    )
+    assert outcome.ran == 3
+
+
+def test_interrupting_an_eval_says_what_is_stored_and_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    questions = write_questions(tmp_path / "q.jsonl", 2)
+    evaluate(
+        [make_task(str(questions))],
+        ["greedy"],
+        backend=FunctionBackend(fake_model),
+        out=tmp_path / "out",
+        progress=None,
+    )
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ponder.eval.evaluate", interrupted)
+    result = CliRunner().invoke(app, ["eval", "-t", str(questions), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 130
+    assert "2 result(s) are stored" in result.stderr and "again to resume" in result.stderr
+
+
+def test_a_jsonl_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(
+        b'{"question": "1+1", "answer": "2"}\n{"question": "caf\xe9", "answer": "1"}\n'
+    )
+    with pytest.raises(ConfigError, match=r"not UTF-8: byte 52 \(line 2\)"):
+        make_task(str(path))

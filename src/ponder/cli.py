@@ -244,6 +244,9 @@ def eval_command(
         )
     except PonderError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted: {_stored(out)}; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
     for note in outcome.notes:
         typer.echo(f"note: {note}", err=True)
     if as_json:
@@ -251,6 +254,18 @@ def eval_command(
         return
     typer.echo(outcome.table)
     typer.echo(f"\n{outcome.ran} problem(s) run; report: {out}/report.md", err=True)
+
+
+def _stored(out: str) -> str:
+    """How many results the store under ``out`` holds, in words."""
+    from pathlib import Path
+
+    from ponder.eval.store import FILENAME, Store
+
+    if not (Path(out) / FILENAME).is_file():
+        return "no results were stored yet"
+    with Store(out) as store:
+        return f"{store.count()} result(s) are stored in {store.path} (nothing stored runs twice)"
 
 
 @app.command("report")

@@ -20,6 +20,9 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -163,19 +166,28 @@ async def _run(
         check_batch(batch, registry)
     run_id = store.start_run(plan.as_dict())
     started = time.time()
-    ran = len(jobs) + sum(len(b.problems) for b in batches)
-    bar = Progress(ran, stream=progress) if progress else None
+    bar = Progress(len(jobs) + sum(len(b.problems) for b in batches), stream=progress)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    ran: list[int] = []
+
+    def claim(job: Job) -> bool:
+        """Whether this run takes the job (another ``ponder eval`` on the store may have)."""
+        key = (job.task.key, job.problem.id or "", job.setting.key, plan.model, seed)
+        if store.claim(*key, owner):
+            return True
+        bar.skip()
+        return False
 
     def on_record(job: Job, record: ProblemRecord) -> None:
         store.put(job.task.key, job.problem.id or "", job.setting.key, plan.model, seed, record)
-        if bar:
-            bar.update(record)
+        ran.append(1)
+        bar.update(record)
 
     def on_batch(batch: BatchJob, records: list[ProblemRecord]) -> None:
         store.put_many(batch.task.key, batch.setting.key, plan.model, seed, records)
         for record in records:
-            if bar:
-                bar.update(record)
+            ran.append(1)
+            bar.update(record)
 
     try:
         if ray_address is not None:
@@ -183,7 +195,7 @@ async def _run(
 
             await run_on_ray(
                 ray_address,
-                jobs,
+                [job for job in jobs if claim(job)],
                 functools.partial(resolve_backend, backend_spec, **backend_options),
                 on_record,
                 seed=seed,
@@ -197,10 +209,18 @@ async def _run(
                 _local_solver(backends, seed, registry, plan.model_shape),
                 on_record,
                 concurrency=concurrency or DEFAULT_CONCURRENCY,
+                claim=claim,
             )
         for batch in batches:  # batch strategies (whole-task allocations), in this process
+            mine = [p for p in batch.problems if claim(Job(batch.task, p, batch.setting))]
+            if not mine:
+                continue
             records = await run_batch(
-                batch, backends, seed=seed, registry=registry, model_shape=plan.model_shape
+                dataclasses.replace(batch, problems=mine),
+                backends,
+                seed=seed,
+                registry=registry,
+                model_shape=plan.model_shape,
             )
             on_batch(batch, records)
     except PonderError as exc:
@@ -210,12 +230,19 @@ async def _run(
         )
         raise
     finally:
-        if bar:
-            bar.close()
+        bar.close()
+        store.release(owner)
+    others = store.claimed_by_others(owner)
+    if others:
+        notes.append(
+            f"{others} problem(s) are being solved by another `ponder eval` on {store.directory} "
+            "right now; they join the store when it finishes (`ponder report "
+            f"{store.directory}` redraws the report then)"
+        )
     store.finish_run(run_id)
     summary = summarize(plan, store, elapsed=time.time() - started, started=started)
     files = write_report(summary, store.directory)
-    return EvalOutcome(summary, format_table(summary), files, ran, notes)
+    return EvalOutcome(summary, format_table(summary), files, len(ran), notes)
 
 
 def _check_request(

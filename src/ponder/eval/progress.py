@@ -23,17 +23,19 @@ from ponder.eval.records import ProblemRecord
 
 
 class Progress:
-    def __init__(self, total: int, *, stream: TextIO) -> None:
+    """Problems done of ``total``; silent when ``stream`` is None."""
+
+    def __init__(self, total: int, *, stream: TextIO | None) -> None:
         self.total = total
         self.done = 0
         self.correct = 0
         self.tokens = 0
         self.started = time.perf_counter()
-        self._console = Console(file=stream, highlight=False)
+        self._console = Console(file=stream, highlight=False) if stream else None
         self._last_print = self.started
         self._last_decile = 0
         self._bar: RichProgress | None = None
-        if not total:
+        if not total or self._console is None:
             return
         if self._console.is_terminal:
             self._bar = RichProgress(
@@ -54,10 +56,18 @@ class Progress:
         else:
             self._print()
 
+    def skip(self) -> None:
+        """A problem another run took: one fewer to wait for."""
+        self.total -= 1
+        if self._bar is not None:
+            self._bar.update(self._task, total=self.total)
+
     def update(self, record: ProblemRecord) -> None:
         self.done += 1
         self.correct += record.correct
         self.tokens += record.tokens
+        if self._console is None:
+            return
         if self._bar is not None:
             self._bar.update(
                 self._task, advance=1, accuracy=self._accuracy(), tokens=f"{self.tokens:,}"
@@ -87,7 +97,8 @@ class Progress:
 
     def _print(self) -> None:
         self._last_print = time.perf_counter()
-        self._console.print(self.line(), markup=False, soft_wrap=True)
+        if self._console is not None:
+            self._console.print(self.line(), markup=False, soft_wrap=True)
 
     def close(self) -> None:
         if self._bar is not None:

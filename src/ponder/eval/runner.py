@@ -181,10 +181,11 @@ async def run_jobs(
     on_record: Callable[[Job, ProblemRecord], None],
     *,
     concurrency: int,
+    claim: Callable[[Job], bool] | None = None,
 ) -> None:
     """Run ``jobs`` with at most ``concurrency`` in flight, handing each record over as it
-    completes. The first error cancels the jobs in flight and is raised; records already
-    handed over are kept."""
+    completes; a job ``claim`` refuses (another run is solving it) is skipped. The first error
+    cancels the jobs in flight and is raised; records already handed over are kept."""
     queue: asyncio.Queue[Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
@@ -195,6 +196,8 @@ async def run_jobs(
                 job = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            if claim is not None and not claim(job):
+                continue
             record = await solver(job)
             on_record(job, record)
 

@@ -6,12 +6,21 @@ problems in flight, and re-running the same command skips every stored key. SQLi
 journal makes each commit atomic, so a half-written row cannot exist.
 
 Tables: ``results`` (the rows; ``record`` is the JSON of everything measured), ``runs`` (one
-row per ``ponder eval`` invocation: its plan, start and end), ``meta`` (schema version).
+row per ``ponder eval`` invocation: its plan, start and end), ``claims`` (which run is solving
+which problem now), ``meta`` (schema version).
+
+Several ``ponder eval`` processes may share one store on purpose: each claims a problem before
+solving it (``claim``), so two processes on the same ``--out`` split the work and no problem
+is solved twice. A claim held by a process that is gone (on this machine: its PID is not
+running; elsewhere: claimed over ``STALE_AFTER`` seconds ago) is taken over, so a run killed
+with ``kill -9`` leaves nothing locked.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -39,6 +48,18 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL,
     PRIMARY KEY (task, problem, strategy, model, seed)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    task TEXT NOT NULL,
+    problem TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    model TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    claimed REAL NOT NULL,
+    PRIMARY KEY (task, problem, strategy, model, seed)
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL,
@@ -59,7 +80,7 @@ class Store:
             raise ConfigError(f"cannot create output directory {str(directory)!r}: {exc}") from exc
         self.path = self.directory / FILENAME
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
@@ -163,6 +184,46 @@ class Store:
         rows = self._db.execute("SELECT DISTINCT task, strategy, model, seed FROM results")
         return {tuple(row) for row in rows}
 
+    # -- claims: several processes sharing one store
+
+    def claim(
+        self, task: str, problem: str, strategy: str, model: str, seed: int, owner: str
+    ) -> bool:
+        """Take the problem for ``owner`` (a run's id): False when it is stored already or a
+        live run holds it. Atomic across processes."""
+        key = (task, problem, strategy, model, seed)
+        where = "task=? AND problem=? AND strategy=? AND model=? AND seed=?"
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._db.execute(f"SELECT 1 FROM results WHERE {where}", key).fetchone():
+                taken = False
+            else:
+                held = self._db.execute(
+                    f"SELECT owner, host, pid, claimed FROM claims WHERE {where}", key
+                ).fetchone()
+                taken = held is None or held[0] == owner or not _alive(*held[1:])
+                if taken:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*key, owner, socket.gethostname(), os.getpid(), time.time()),
+                    )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return taken
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (its run is over, finished or not)."""
+        self._db.execute("DELETE FROM claims WHERE owner=?", (owner,))
+
+    def claimed_by_others(self, owner: str) -> int:
+        """Problems live runs other than ``owner`` are solving now."""
+        rows = self._db.execute(
+            "SELECT host, pid, claimed FROM claims WHERE owner != ?", (owner,)
+        ).fetchall()
+        return sum(_alive(*row) for row in rows)
+
     # -- runs
 
     def start_run(self, plan: dict[str, Any]) -> int:
@@ -211,3 +272,23 @@ def _row(
         record.model_dump_json(),
         created,
     )
+
+
+#: a claim from another machine older than this is taken to be abandoned
+STALE_AFTER = 3600.0
+
+
+def _alive(host: str, pid: int, claimed: float) -> bool:
+    """Whether the run that made a claim still runs: on this machine, whether its process
+    does; elsewhere, whether the claim is recent."""
+    if host != socket.gethostname():
+        return time.time() - claimed < STALE_AFTER
+    if pid == os.getpid():
+        return True  # a run of this very process (finished runs release their claims)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -13,6 +13,7 @@ match otherwise).
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,23 +74,32 @@ def _read(path: Path, system: str | None) -> list[Problem]:
     errors: list[str] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                problem = _parse(line, number, system)
-            except ValueError as exc:
-                errors.append(f"line {number}: {exc}")
-                continue
-            assert problem.id is not None
-            if problem.id in seen:
-                errors.append(
-                    f"line {number}: id {problem.id!r} already used on line {seen[problem.id]}"
-                )
-                continue
-            seen[problem.id] = number
-            problems.append(problem)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"JSONL task file {str(path)!r} is not UTF-8: byte {exc.start} (line {where}) is "
+            f"{raw[exc.start : exc.start + 1]!r}; re-encode it as UTF-8 (e.g. `iconv -f latin1 "
+            "-t utf-8`)"
+        ) from exc
+    for number, line in enumerate(io.StringIO(text, newline=None), 1):
+        if not line.strip():
+            continue
+        try:
+            problem = _parse(line, number, system)
+        except ValueError as exc:
+            errors.append(f"line {number}: {exc}")
+            continue
+        assert problem.id is not None
+        if problem.id in seen:
+            errors.append(
+                f"line {number}: id {problem.id!r} already used on line {seen[problem.id]}"
+            )
+            continue
+        seen[problem.id] = number
+        problems.append(problem)
     if errors:
         listed = "; ".join(errors[:_MAX_LISTED])
         more = f" (and {len(errors) - _MAX_LISTED} more)" if len(errors) > _MAX_LISTED else ""
