@@ -201,8 +201,7 @@ class HttpClient:
             data = json.loads(content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BackendProtocolError(
-                f"{self.where(path)} answered with something that is not JSON: "
-                f"{content[:200]!r}",
+                f"{self.where(path)} answered with something that is not JSON: {content[:200]!r}",
                 url=self.where(path),
             ) from exc
         if not isinstance(data, dict):
