@@ -202,3 +202,11 @@ def test_writes_outside_scratch_fail_without_the_hook_too(guard: bool, host_file
     ):
         execution = run_code(code, limits=LIMITS, guard=guard)
         assert not execution.ok and execution.stopped_by, (code, execution)
+
+
+def test_the_hook_cannot_be_reached_through_the_garbage_collector() -> None:
+    # a known bypass: find the hook's closure through gc and rewrite its cells
+    code = "import gc\nhooks = [o for o in gc.get_objects() if callable(o)]\nprint(len(hooks))"
+    execution = run_code(code, limits=LIMITS)
+    assert execution.status == "blocked" and "gc.get_objects" in (execution.reason or "")
+    assert execution.stopped_by == "audit hook"

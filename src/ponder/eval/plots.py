@@ -4,9 +4,14 @@ Pareto frontier, and pass@k / maj@k against k."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+#: matplotlib (its text layout, pyplot's figures) is not thread-safe: evaluations running in
+#: threads of one process draw one at a time
+_DRAWING = threading.Lock()
 
 
 def slug(text: str) -> str:
@@ -30,6 +35,11 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def draw_plots(summary: dict[str, Any], directory: Path) -> list[Path]:
     """Per task: accuracy against tokens per problem (Pareto frontier marked) and, where a
     pool of samples was drawn, pass@k and maj@k against k."""
+    with _DRAWING:
+        return _draw(summary, directory)
+
+
+def _draw(summary: dict[str, Any], directory: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

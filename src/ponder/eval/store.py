@@ -23,7 +23,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +81,15 @@ class Store:
         self.path = self.directory / FILENAME
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            _retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            _retry_locked(lambda: self._db.executescript(_SCHEMA))
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"{self.path} is not a ponder results store ({exc}); choose another --out"
             ) from exc
         version = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if version is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         elif version[0] != SCHEMA_VERSION:
             raise ConfigError(
                 f"{self.path} has results schema {version[0]}, this ponder writes "
@@ -292,3 +292,17 @@ def _alive(host: str, pid: int, claimed: float) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _retry_locked(action: Callable[[], object], patience: float = 60.0) -> None:
+    """Run ``action``, retrying while another process holds the lock (SQLite answers some
+    statements, switching to WAL among them, at once with "locked" instead of waiting)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
