@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ponder.scoring.answers import equivalent, extract_answer, majority_vote, normalize_text
+from ponder.scoring.answers import equivalent, majority_vote, normalize_text
+from ponder.scoring.extraction import extract_answer
 
 
 @pytest.mark.parametrize(
@@ -106,3 +107,82 @@ def test_weighted_vote_never_picks_a_lighter_answer(
     if totals:
         assert vote.answer is not None
         assert totals[vote.answer] >= max(totals.values()) - 1e-9
+
+
+# -- reading answers by the kind the task asks for
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # the review's misreads, read generically (``ponder solve`` without a task)
+        ("No, it does not logically follow that all cats are dogs.", "No"),
+        ("3 divided by 4 is equal to \\(\\frac{3}{4}\\).", "3/4"),
+        ("The capital of France is Paris.", "Paris"),
+        ('Here is the answer to the question "What is 17 * 3?":\n\n17 * 3 equals 51.', "51"),
+        ("Yes. Every bird here can fly.", "Yes"),
+        ("**No**", "No"),
+        ("Let me think.\n\nAnswer: 12", "12"),
+    ],
+)
+def test_generic_reading(text: str, expected: str) -> None:
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "kind, text, expected",
+    [
+        ("yes_no", "No, it does not logically follow that...", "No"),
+        ("yes_no", "Step 1: all A are B.\nStep 2: so no C is A.\nTherefore, yes.", "Yes"),
+        ("yes_no", "\\text{No}", "No"),
+        ("yes_no", "(No)", "No"),
+        ("yes_no", "The conclusion follows.\n\nAnswer: no", "No"),
+        ("yes_no", "Step 1 is wrong. Step 2 is 3.", None),
+        ("number", "Step 1: 2 + 3 = 5\nStep 2: 5 * 4 = 20\nThe answer is 20 apples.", "20"),
+        ("number", "```python\nprint(99)\n```\nSo there are 7 letters.", "7"),
+        ("number", "The fraction is \\frac{3}{4}.", "3/4"),
+        ("number", "Answer: 1,024", "1024"),
+        ("number", "I cannot tell.", None),
+        ("choice", "The correct option is (B) because...\n\nAnswer: B", "B"),
+        ("choice", "I pick C) since it is the largest.", "C"),
+        ("text", "The capital of France is Paris.", "Paris"),
+        ("code", "```python\ndef f(): return 1\n```", None),
+    ],
+)
+def test_reading_by_declared_type(kind: str, text: str, expected: str | None) -> None:
+    from ponder.core.problem import AnswerSpec
+
+    assert extract_answer(text, AnswerSpec(kind)) == expected  # type: ignore[arg-type]
+
+
+def test_an_unread_answer_says_why() -> None:
+    from ponder.core.problem import AnswerSpec
+    from ponder.scoring.extraction import read_answer
+
+    reading = read_answer("Step 1 is wrong.", AnswerSpec("yes_no"))
+    assert reading.answer is None and reading.reason == "no yes/no answer found"
+    assert read_answer("", None).reason == "empty reply"
+    assert read_answer("x", AnswerSpec("code")).reason.startswith("code answers are run")
+
+
+def test_a_reply_cut_off_at_max_tokens_abstains_unless_kept() -> None:
+    from ponder.core.types import Completion
+    from ponder.runtime.sampling import candidate_from
+
+    cut = Completion("Step 1: 3 + 4 = 7\nStep 2: 7 * 2 = 14\nStep 3: 14 +", "length", 256)
+    candidate = candidate_from(cut)
+    assert candidate.answer is None and candidate.abstained == "cut off at max_tokens"
+    assert candidate_from(cut, keep_cut_off=True).answer == "14"
+
+
+def test_tasks_declare_their_answer_and_ask_for_it() -> None:
+    from ponder.tasks import make_task
+
+    syllogism = make_task("syllogism", {}, seed=0)
+    problem = syllogism.problems(1)[0]
+    assert problem.answer is not None and problem.answer.type == "yes_no"
+    assert problem.question.endswith("`Answer: Yes` or `Answer: No`.")
+    assert make_task("products", {}, seed=0).problems(1)[0].answer.type == "number"  # type: ignore[union-attr]
+    quiet = make_task("products", {"instruction": ""}, seed=0).problems(1)[0]
+    assert "Answer:" not in quiet.question
+    assert make_task("humaneval", {}).problems(1)[0].answer.type == "code"  # type: ignore[union-attr]

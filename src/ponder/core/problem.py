@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,15 +18,44 @@ from ponder.errors import ConfigError
 #: the name of the model a Context calls when a strategy names none
 DEFAULT_MODEL = "default"
 
+#: the kinds of answer a task may ask for (see ``ponder.scoring.extraction``)
+AnswerType = Literal["number", "expression", "yes_no", "choice", "text", "code"]
+
+#: the instruction each answer type asks for by default: a final line the reader looks for
+INSTRUCTIONS: Mapping[str, str] = {
+    "number": "End your reply with a final line of the form `Answer: <number>`.",
+    "expression": "End your reply with a final line of the form `Answer: <your answer>`.",
+    "yes_no": "End your reply with a final line of the form `Answer: Yes` or `Answer: No`.",
+    "choice": "End your reply with a final line of the form `Answer: <letter>`.",
+    "text": "End your reply with a final line of the form `Answer: <your answer>`.",
+    "code": "",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnswerSpec:
+    """What kind of answer a problem asks for, and how the question asks for it."""
+
+    type: AnswerType = "expression"
+    #: appended to the question by the task (None: the type's default instruction)
+    instruction: str | None = None
+
+    @property
+    def prompt(self) -> str:
+        """The instruction the question ends with ("" for none)."""
+        return INSTRUCTIONS[self.type] if self.instruction is None else self.instruction
+
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    """A question to solve, with an optional system prompt."""
+    """A question to solve, with an optional system prompt, and the kind of answer it asks
+    for (None: read generically)."""
 
     question: str
     system: str | None = None
     id: str | None = None
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    answer: AnswerSpec | None = None
 
     def messages(self) -> list[Message]:
         system = [Message("system", self.system)] if self.system else []
@@ -49,6 +78,8 @@ class Candidate:
     logprobs: tuple[TokenLogprob, ...] | None = dataclasses.field(
         default=None, repr=False, compare=False
     )
+    #: why no answer was read, when ``answer`` is None
+    abstained: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +89,7 @@ class Candidate:
             "completion_tokens": self.completion_tokens,
             "finish_reason": self.finish_reason,
             "model": self.model,
+            "abstained": self.abstained,
         }
 
 

@@ -33,6 +33,8 @@ class CandidateRecord(Record):
     completion_tokens: int
     finish_reason: str
     model: str = "default"
+    #: why no answer was read, when none was
+    abstained: str | None = None
     score: float
     correct: bool
     reason: str | None = None

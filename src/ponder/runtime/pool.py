@@ -33,12 +33,11 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ponder.core.problem import Candidate, Problem
+from ponder.core.problem import AnswerSpec, Candidate, Problem
 from ponder.core.types import StreamChunk, TokenLogprob
 from ponder.errors import ConfigError
 from ponder.runtime import Context
-from ponder.runtime.sampling import SamplingConfig
-from ponder.scoring.answers import extract_answer
+from ponder.runtime.sampling import SAMPLING_FIELDS, SamplingConfig, read
 
 
 @dataclasses.dataclass
@@ -52,19 +51,25 @@ class Trace:
     finish_reason: str | None = None
     #: set by a watcher to cancel this trace (see ``TracePool``)
     verdict: str | None = None
+    #: how its answer is read: the problem's answer spec, and whether a cut-off reply counts
+    spec: AnswerSpec | None = None
+    keep_cut_off: bool = False
 
     @property
     def done(self) -> bool:
         return self.finish_reason is not None
 
     def candidate(self) -> Candidate:
+        reason = self.finish_reason or "cancelled"
+        answer, why = read(self.text, reason, self.spec, keep_cut_off=self.keep_cut_off)
         return Candidate(
             index=self.index,
             text=self.text,
-            answer=extract_answer(self.text) if self.finish_reason != "cancelled" else None,
+            answer=answer,
             completion_tokens=self.tokens,
-            finish_reason=self.finish_reason or "cancelled",
+            finish_reason=reason,
             logprobs=tuple(self.logprobs) if self.logprobs else None,
+            abstained=why,
         )
 
 
@@ -113,7 +118,8 @@ class TracePool:
     ) -> None:
         self.ctx = ctx
         self.problem = problem
-        self.options = {**config.model_dump(include=set(SamplingConfig.model_fields)), **extra}
+        self.options = {**config.model_dump(include=set(SAMPLING_FIELDS)), **extra}
+        self._keep_cut_off = config.keep_cut_off
         self.watcher = watcher
         self.straggler = straggler
         self.traces: list[Trace] = []
@@ -143,7 +149,12 @@ class TracePool:
         started: list[Trace] = []
         while count > 0:
             m = min(size, count)
-            group = [Trace(len(self.traces) + i) for i in range(m)]
+            group = [
+                Trace(
+                    len(self.traces) + i, spec=self.problem.answer, keep_cut_off=self._keep_cut_off
+                )
+                for i in range(m)
+            ]
             self.traces += group
             self._unreserved[group[0].index] = m
             task = asyncio.create_task(self._run(group, priority))

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ponder.core.problem import DEFAULT_MODEL, Candidate, Problem
+from ponder.core.problem import DEFAULT_MODEL, AnswerSpec, Candidate, Problem
 from ponder.core.types import Completion, Usage
 from ponder.runtime.context import Context
-from ponder.scoring.answers import extract_answer
+from ponder.scoring.extraction import read_answer
 
 
 class StrategyConfig(BaseModel):
@@ -27,20 +27,47 @@ class SamplingConfig(StrategyConfig):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int | None = Field(None, ge=1)
     seed: int | None = None
+    #: read an answer from replies cut off at max_tokens too (by default they abstain: the
+    #: number a reply stopped on is rarely its answer)
+    keep_cut_off: bool = False
+
+
+#: the fields of SamplingConfig that are sampling parameters (sent with every request)
+SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {"keep_cut_off"}
+
+
+def read(
+    text: str, finish_reason: str, spec: AnswerSpec | None, *, keep_cut_off: bool = False
+) -> tuple[str | None, str | None]:
+    """The answer a reply gives and, when none, why: a reply cut off at ``max_tokens``
+    abstains unless ``keep_cut_off``."""
+    if finish_reason == "cancelled":
+        return None, "cancelled"
+    if finish_reason == "length" and not keep_cut_off:
+        return None, "cut off at max_tokens"
+    reading = read_answer(text, spec)
+    return reading.answer, None if reading.answer is not None else reading.reason
 
 
 def candidate_from(
-    completion: Completion, *, index: int | None = None, model: str | None = None
+    completion: Completion,
+    *,
+    index: int | None = None,
+    model: str | None = None,
+    spec: AnswerSpec | None = None,
+    keep_cut_off: bool = False,
 ) -> Candidate:
-    """A completion as a candidate, its answer read from its text."""
+    """A completion as a candidate, its answer read from its text as ``spec`` says."""
+    answer, why = read(completion.text, completion.finish_reason, spec, keep_cut_off=keep_cut_off)
     return Candidate(
         index=completion.index if index is None else index,
         text=completion.text,
-        answer=extract_answer(completion.text),
+        answer=answer,
         completion_tokens=completion.completion_tokens,
         finish_reason=completion.finish_reason,
         model=model or DEFAULT_MODEL,
         logprobs=completion.logprobs,
+        abstained=why,
     )
 
 
@@ -67,12 +94,15 @@ async def draw_candidates(
 ) -> tuple[list[Candidate], Usage]:
     """``sample_candidates``, with the request's usage (for callers that share one Context
     among several problems and account for each)."""
-    options = config.model_dump(include=set(SamplingConfig.model_fields))
+    options = config.model_dump(include=set(SAMPLING_FIELDS))
     if options.get("seed") is not None:
         options["seed"] += seed_offset
     result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
+    keep = bool(getattr(config, "keep_cut_off", False))
     candidates = [
-        candidate_from(c, index=first_index + i, model=model)
+        candidate_from(
+            c, index=first_index + i, model=model, spec=problem.answer, keep_cut_off=keep
+        )
         for i, c in enumerate(result.completions)
     ]
     return candidates, result.usage

@@ -1,13 +1,5 @@
-"""Answer extraction, equivalence and the majority vote.
-
-Extraction (``extract_answer``), first rule that applies:
-
-1. the last ``\\boxed{...}`` (braces balanced);
-2. the text after the last "answer is", "answer:", "answer =" or "the answer to ... is" (to
-   the end of that sentence or line; applied again inside it, and a long phrase with numbers
-   gives its last number);
-3. the last number in the text (``-3``, ``1,024``, ``2.5``, ``3/4``);
-4. the last non-empty line, if it is short (at most 80 characters).
+"""Answer equivalence and the majority vote (reading answers out of replies is
+``ponder.scoring.extraction``).
 
 Equivalence (``equivalent``): when both answers read as mathematics, ``math-verify`` decides
 (so ``1/2``, ``0.5`` and ``\\frac{1}{2}`` agree); otherwise the normalised texts must be equal
@@ -29,77 +21,6 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
-
-# "answer is X", "Answer: X", "the answer to <anything> is X" (the last "is" on the line)
-_ANSWER_PHRASE = re.compile(
-    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|:|=)\s*:?\s*(?P<ans>[^\n]+)",
-    re.IGNORECASE,
-)
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
-_MAX_ANSWER = 200
-
-
-def _last_boxed(text: str) -> str | None:
-    start = text.rfind("\\boxed")
-    while start >= 0:
-        brace = text.find("{", start)
-        if brace < 0:
-            return None
-        depth = 0
-        for i in range(brace, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[brace + 1 : i].strip()
-        start = text.rfind("\\boxed", 0, start)
-    return None
-
-
-def _clean(answer: str) -> str:
-    answer = answer.strip().strip("*_`").strip()
-    answer = re.sub(r"^\$+|\$+$", "", answer).strip()
-    # the sentence ends at ". " or at the end; a trailing period is not part of the answer
-    answer = re.split(r"\.\s", answer, maxsplit=1)[0]
-    return answer.rstrip(".").strip().strip("*_`").strip()[:_MAX_ANSWER]
-
-
-def _last_number(text: str) -> str | None:
-    numbers: list[str] = _NUMBER.findall(text)
-    return numbers[-1].replace(",", "").replace(" ", "") if numbers else None
-
-
-def _phrase_answer(text: str) -> str | None:
-    phrases = list(_ANSWER_PHRASE.finditer(text))
-    if not phrases:
-        return None
-    answer = _clean(phrases[-1].group("ans"))
-    if not answer:
-        return None
-    nested = _phrase_answer(answer) if len(answer) < len(text) else None
-    if nested:
-        return nested
-    if len(answer) > 60 and (number := _last_number(answer)):
-        return number
-    return answer
-
-
-def extract_answer(text: str) -> str | None:
-    """The final answer stated in a model's reply, or None if it states none."""
-    boxed = _last_boxed(text)
-    if boxed:
-        return boxed[:_MAX_ANSWER]
-    phrased = _phrase_answer(text)
-    if phrased:
-        return phrased
-    number = _last_number(text)
-    if number:
-        return number
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if lines and len(lines[-1]) <= 80:
-        return _clean(lines[-1]) or None
-    return None
 
 
 def normalize_text(answer: str) -> str:

@@ -27,7 +27,8 @@ from ponder.core.types import StreamChunk
 from ponder.runtime import Context
 from ponder.runtime.pool import Trace, TracePool, require_affordable, savings
 from ponder.runtime.sampling import SamplingConfig
-from ponder.scoring.answers import equivalent, extract_answer
+from ponder.scoring.answers import equivalent
+from ponder.scoring.extraction import extract_answer
 from ponder.strategies.base import Outcome, Strategy
 
 PROBE_SUFFIX = "\n\n... Oh, I suddenly got the answer to the whole problem. The final answer is: "
@@ -126,7 +127,7 @@ class CertaintyProbe(Strategy):
         return {
             "at_tokens": at,
             "reply": text,
-            "answer": extract_answer(line) if line else None,
+            "answer": extract_answer(line, problem.answer) if line else None,
             "hedged": bool(_HEDGE.search(text)),
         }
 

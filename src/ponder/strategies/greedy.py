@@ -14,6 +14,8 @@ from ponder.strategies.base import Outcome, Strategy
 
 class GreedyConfig(StrategyConfig):
     max_tokens: int = Field(256, ge=1)
+    #: read an answer from a reply cut off at max_tokens too (by default it abstains)
+    keep_cut_off: bool = False
 
 
 class Greedy(Strategy):
@@ -28,5 +30,7 @@ class Greedy(Strategy):
         result = await ctx.sample(
             problem.messages(), n=1, temperature=0.0, max_tokens=config.max_tokens
         )
-        candidate = candidate_from(result.completions[0])
+        candidate = candidate_from(
+            result.completions[0], spec=problem.answer, keep_cut_off=config.keep_cut_off
+        )
         return Outcome(candidate.answer, candidate.text, (candidate,))

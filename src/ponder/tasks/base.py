@@ -17,12 +17,13 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ponder.core.problem import Problem, validate_options
+from ponder.core.problem import AnswerSpec, AnswerType, Problem, validate_options
 from ponder.core.registry import Registry, default_registry
 from ponder.errors import UnknownNameError
 
@@ -42,6 +43,46 @@ class TaskConfig(BaseModel):
 
     #: a system prompt put before every question
     system: str | None = None
+    #: the kind of answer the task asks for (None: inferred from its reference answers)
+    answer_type: AnswerType | None = None
+    #: the instruction that asks for it, appended to every question (None: the type's
+    #: default, a final line ``Answer: ...``; "" for none)
+    instruction: str | None = None
+
+
+_YES_NO = {"yes", "no"}
+_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d+)?|\d+/\d+)$")
+
+
+def infer_answer_type(references: Sequence[str]) -> AnswerType:
+    """The kind of answer references of this kind call for: yes_no when every one is yes or
+    no, number when every one is a number (or a fraction), choice when every one is a
+    letter A-J, text when every one is a few words, else expression."""
+    refs = [r.strip() for r in references if r.strip()]
+    if not refs:
+        return "expression"
+    if all(r.lower().rstrip(".") in _YES_NO for r in refs):
+        return "yes_no"
+    if all(_NUMBER.match(r.replace(",", "")) for r in refs):
+        return "number"
+    if all(re.fullmatch(r"\(?[A-J]\)?", r) for r in refs):
+        return "choice"
+    if all(len(r.split()) <= 4 and not re.search(r"[\d=+*/^]", r) for r in refs):
+        return "text"
+    return "expression"
+
+
+def declared_answer(
+    answer_type: AnswerType | None, instruction: str | None, references: Sequence[str]
+) -> AnswerSpec:
+    """The answer spec a task declares: the type given (or inferred from ``references``) and
+    its instruction."""
+    return AnswerSpec(answer_type or infer_answer_type(references), instruction)
+
+
+def ask(question: str, spec: AnswerSpec) -> str:
+    """The question with the instruction that asks for the declared answer."""
+    return f"{question.rstrip()}\n\n{spec.prompt}" if spec.prompt else question
 
 
 class Task(abc.ABC):

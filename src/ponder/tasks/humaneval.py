@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ponder.core.problem import Problem
+from ponder.core.problem import AnswerSpec, Problem
 from ponder.scoring.code import assemble, extract_code, split_tests
 from ponder.scoring.sandbox import Limits, run_code
 from ponder.tasks.base import Score, Task, TaskConfig
@@ -64,7 +64,9 @@ class HumanEvalTask(Task):
                 "tests": tests,
             }
             instruction = config.instruction.format(prompt=record["prompt"])
-            problems.append(Problem(instruction, config.system, task_id, metadata))
+            problems.append(
+                Problem(instruction, config.system, task_id, metadata, AnswerSpec("code"))
+            )
         return problems
 
     def program(self, problem: Problem, text: str) -> tuple[str, list[str]]:

@@ -13,6 +13,7 @@ match otherwise).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import Any
 from ponder.core.problem import Problem
 from ponder.errors import ConfigError
 from ponder.scoring.answers import equivalent
-from ponder.tasks.base import Score, Task, TaskConfig
+from ponder.tasks.base import Score, Task, TaskConfig, ask, declared_answer
 
 _MAX_LISTED = 10
 
@@ -39,12 +40,23 @@ class JsonlTask(Task):
         super().__init__(**args)
         assert isinstance(self.config, JsonlConfig)
         self.path = Path(self.config.path).expanduser()
-        self._problems = _read(self.path, self.config.system)
+        read = _read(self.path, self.config.system)
+        references = [str(p.metadata["reference"]) for p in read]
+        self.spec = declared_answer(self.config.answer_type, self.config.instruction, references)
+        self._problems = [
+            dataclasses.replace(p, question=ask(p.question, self.spec), answer=self.spec)
+            for p in read
+        ]
 
     @property
     def args(self) -> dict[str, Any]:
         # the file's identity is its resolved path (its content may change: say so in ids)
-        return {**super().args, "path": str(self.path.resolve())}
+        return {
+            **super().args,
+            "path": str(self.path.resolve()),
+            "answer_type": self.spec.type,
+            "instruction": self.spec.prompt,
+        }
 
     @property
     def label(self) -> str:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
-from ponder.core.problem import Problem
+from ponder.core.problem import AnswerType, Problem
 from ponder.errors import ConfigError
-from ponder.tasks.base import Score, Task, TaskFamily
+from ponder.tasks.base import Score, Task, TaskFamily, ask, declared_answer
 
 #: reasoning-gym's datasets draw an unseeded random seed; ours default to this one
 DEFAULT_SEED = 0
@@ -36,10 +36,22 @@ class ReasoningGymTask(Task):
     name = "reasoning_gym"
     seeded = True
 
-    def __init__(self, dataset: str, *, system: str | None = None, **args: Any) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        *,
+        system: str | None = None,
+        answer_type: str | None = None,
+        instruction: str | None = None,
+        **args: Any,
+    ) -> None:
         self.name = dataset  # type: ignore[misc]
         self.system = system
         self._args = {"seed": DEFAULT_SEED, **args}
+        if answer_type is not None and answer_type not in get_args(AnswerType):
+            raise ConfigError(
+                f"answer_type {answer_type!r} is not one of: {', '.join(get_args(AnswerType))}"
+            )
         config_cls = _datasets()[dataset][1]
         known = {f.name for f in dataclasses.fields(config_cls)}
         unknown = sorted(set(self._args) - known)
@@ -57,11 +69,14 @@ class ReasoningGymTask(Task):
                 f"reasoning-gym refused the arguments {self._args} for {dataset!r}: "
                 f"{exc or type(exc).__name__}"
             ) from exc
+        sample = [str(self.dataset[i]["answer"]) for i in range(min(20, len(self.dataset)))]
+        self.spec = declared_answer(answer_type, instruction, sample)  # type: ignore[arg-type]
 
     @property
     def args(self) -> dict[str, Any]:
         system = {"system": self.system} if self.system else {}
-        return {**_jsonable(self._args), **system}
+        answer = {"answer_type": self.spec.type, "instruction": self.spec.prompt}
+        return {**_jsonable(self._args), **system, **answer}
 
     def problems(self, limit: int | None = None) -> Sequence[Problem]:
         count = len(self.dataset) if limit is None else min(limit, len(self.dataset))
@@ -70,10 +85,11 @@ class ReasoningGymTask(Task):
             entry = self.dataset[i]
             problems.append(
                 Problem(
-                    entry["question"],
+                    ask(entry["question"], self.spec),
                     system=self.system,
                     id=str(i),
                     metadata={"reference": str(entry["answer"]), "entry": entry},
+                    answer=self.spec,
                 )
             )
         return problems

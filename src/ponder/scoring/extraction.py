@@ -1,0 +1,279 @@
+"""Reading the answer out of a reply, by the kind of answer the task asks for.
+
+A task declares its answer (``AnswerSpec``: a type, and the instruction that asks for it);
+``read_answer(text, spec)`` reads, first rule that applies:
+
+1. the declared form: the last line ``Answer: X`` (markdown allowed around it);
+2. the last ``\\boxed{X}`` (braces balanced);
+3. fallbacks by type, each on the reply with its code blocks removed:
+
+   - ``yes_no``: a leading Yes/No ("No, it does not follow..."), then "the answer is yes",
+     then the last standalone yes/no of the conclusion (its last sentence); always "Yes" or
+     "No" (``\\text{No}``, ``(No)``, ``**no**`` included);
+   - ``number``: an answer phrase ("the answer is X", "X equals Y", "= Y"), then the last
+     number of the conclusion; LaTeX fractions read as ``a/b``; never a number inside code;
+   - ``choice``: a letter A-J given as the answer ("(B)", "B)", "answer is B");
+   - ``text``: an answer phrase, then the object of a short final "... is X." sentence, then a
+     short last line;
+   - ``expression`` (the generic default): a leading Yes/No, an answer phrase, a final
+     "equals"/"is" clause, the last number, a short last line;
+   - ``code``: no answer (code is judged by what it does, not read).
+
+When nothing applies, ``Reading.answer`` is None and ``Reading.reason`` says why (never a
+guess). A reply cut off at ``max_tokens`` abstains too, unless told to keep such replies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from ponder.core.problem import AnswerSpec
+
+GENERIC = AnswerSpec()
+_MAX_ANSWER = 200
+
+_CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_DECLARED = re.compile(
+    r"^[\s>*_#-]*(?:final\s+)?answer\s*[:=]\s*(?P<ans>.+?)\s*$", re.IGNORECASE | re.MULTILINE
+)
+# "answer is X", "Answer: X", "the answer to <anything> is X" (the last "is" on the line,
+# outside quotes)
+_ANSWER_PHRASE = re.compile(
+    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|:|=)\s*:?\s*(?P<ans>[^\n]+)",
+    re.IGNORECASE,
+)
+_EQUALS = re.compile(
+    r"(?:\bequals?\b|\bis\s+equal\s+to\b|\bgives\b|=)\s*(?P<ans>[^=\n]+?)\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(r"\b(?:is|are|was|were)\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re.IGNORECASE)
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
+_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_LEADING_YES_NO = re.compile(
+    r"^[\s*_(\[\"'`$\\]*(?:text\s*\{)?\s*(yes|no)\b\s*\}?[\s*_)\]\"'`$]*(?:[,.!:;\n]|$)",
+    re.IGNORECASE,
+)
+_CHOICE = re.compile(r"^\(?([A-J])\)?(?:[.):\s]|$)")
+_MARKED_CHOICE = re.compile(r"\(([A-J])\)|\b([A-J])\)|\b(?:option|choice)\s+([A-J])\b", re.I)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """An answer read from a reply, or None and why not."""
+
+    answer: str | None
+    reason: str
+
+
+def read_answer(text: str, spec: AnswerSpec | None = None) -> Reading:
+    """The answer ``text`` gives, read as ``spec`` (the generic reading when None)."""
+    spec = spec or GENERIC
+    if spec.type == "code":
+        return Reading(None, "code answers are run, not read")
+    prose = _INLINE_CODE.sub(lambda m: m.group(0).strip("`"), _CODE_BLOCK.sub(" ", text))
+    for rule, found in (("declared", _declared(prose)), ("boxed", _last_boxed(prose))):
+        if found:
+            answer = _coerce(found, spec)
+            if answer is not None:
+                return Reading(answer, rule)
+    fallback = _FALLBACKS[spec.type]
+    answer = fallback(prose, spec)
+    if answer is not None:
+        return Reading(answer[:_MAX_ANSWER], "fallback")
+    if not prose.strip():
+        return Reading(None, "empty reply")
+    return Reading(None, f"no {spec.type.replace('_', '/')} answer found")
+
+
+def extract_answer(text: str, spec: AnswerSpec | None = None) -> str | None:
+    """The answer ``text`` gives, or None (see ``read_answer``)."""
+    return read_answer(text, spec).answer
+
+
+# -- the declared forms
+
+
+def _declared(text: str) -> str | None:
+    found = _DECLARED.findall(text)
+    if not found:
+        return None
+    answer = _clean(found[-1])
+    return (_phrase(answer) or answer) if answer else None
+
+
+def _last_boxed(text: str) -> str | None:
+    start = text.rfind("\\boxed")
+    while start >= 0:
+        brace = text.find("{", start)
+        if brace < 0:
+            return None
+        depth = 0
+        for i in range(brace, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[brace + 1 : i].strip()
+        start = text.rfind("\\boxed", 0, start)
+    return None
+
+
+def _coerce(found: str, spec: AnswerSpec) -> str | None:
+    """A declared answer in the type's form (None when it is not of the type)."""
+    if spec.type == "yes_no":
+        return _yes_no(found, leading_only=False)
+    if spec.type == "number":
+        return _last_number(_latex_fractions(found))
+    if spec.type == "choice":
+        return _choice(found)
+    return found
+
+
+# -- fallbacks by type
+
+
+def _clean(answer: str) -> str:
+    answer = answer.strip().strip("*_`").strip()
+    answer = re.sub(r"^\$+|\$+$", "", answer).strip()
+    answer = re.sub(r"^\\\(|\\\)$", "", answer).strip()
+    # the sentence ends at ". " or at the end; a trailing period is not part of the answer
+    answer = re.split(r"\.\s", answer, maxsplit=1)[0]
+    return answer.rstrip(".").strip().strip("*_`").strip()[:_MAX_ANSWER]
+
+
+def _latex_fractions(text: str) -> str:
+    return _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
+
+
+def _last_number(text: str) -> str | None:
+    numbers: list[str] = _NUMBER.findall(text)
+    return numbers[-1].replace(",", "").replace(" ", "") if numbers else None
+
+
+def _conclusion(text: str) -> str:
+    """The reply's last non-empty line, and of it the last sentence."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", lines[-1]) if s.strip()]
+    return sentences[-1] if sentences else lines[-1]
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with quoted passages blanked (a restated question is not the answer)."""
+    return re.sub(r"\"[^\"\n]*\"|“[^”\n]*”", lambda m: " " * len(m.group(0)), text)
+
+
+def _phrase(text: str) -> str | None:
+    """The answer an answer phrase gives ("the answer is X"), or None."""
+    blanked = _unquoted(text)
+    phrases = list(_ANSWER_PHRASE.finditer(blanked))
+    if not phrases:
+        return None
+    last = phrases[-1]
+    answer = _clean(text[last.start("ans") : last.end("ans")])
+    if not answer:
+        return None
+    nested = _phrase(answer) if len(answer) < len(text) else None
+    if nested:
+        return nested
+    equals = _EQUALS.search(answer)  # "the answer is: 17 * 3 equals 51"
+    if equals and (result := _clean(equals.group("ans"))):
+        return result
+    if len(answer) > 60 and (number := _last_number(answer)):
+        return number
+    return answer
+
+
+def _equals(text: str) -> str | None:
+    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives."""
+    match = _EQUALS.search(_conclusion(_unquoted(text)))
+    return _clean(match.group("ans")) or None if match else None
+
+
+def _yes_no(text: str, *, leading_only: bool) -> str | None:
+    leading = _LEADING_YES_NO.match(text)
+    if leading:
+        return leading.group(1).capitalize()
+    if leading_only:
+        return None
+    words = _YES_NO.findall(text)
+    return words[-1].capitalize() if words else None
+
+
+def _choice(text: str) -> str | None:
+    match = _CHOICE.match(_clean(text))
+    return match.group(1).upper() if match else None
+
+
+def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
+    if (leading := _yes_no(text, leading_only=True)) is not None:
+        return leading
+    if (phrase := _phrase(text)) is not None and (said := _yes_no(phrase, leading_only=False)):
+        return said
+    return _yes_no(_conclusion(text), leading_only=False)
+
+
+def _read_number(text: str, spec: AnswerSpec) -> str | None:
+    text = _latex_fractions(text)
+    for found in (_phrase(text), _equals(text)):
+        if found is not None and (number := _last_number(found)):
+            return number
+    return _last_number(_conclusion(text)) or _last_number(text)
+
+
+def _read_choice(text: str, spec: AnswerSpec) -> str | None:
+    phrase = _phrase(text)
+    if phrase is not None and (letter := _choice(phrase)):
+        return letter
+    marked = _MARKED_CHOICE.findall(_conclusion(text))  # "(B)", "C)", "option D"
+    letter = next((m for m in marked[-1] if m), None) if marked else None
+    return letter.upper() if letter else None
+
+
+def _read_text(text: str, spec: AnswerSpec) -> str | None:
+    if (phrase := _phrase(text)) is not None:
+        return phrase
+    conclusion = _conclusion(_unquoted(text))
+    copula = _COPULA.search(conclusion)
+    if copula and len(answer := _clean(copula.group("ans")).split()) <= 6:
+        return " ".join(answer)
+    if conclusion and len(conclusion) <= 80:
+        return _clean(conclusion) or None
+    return None
+
+
+def _read_expression(text: str, spec: AnswerSpec) -> str | None:
+    if (leading := _yes_no(text, leading_only=True)) is not None:
+        return leading
+    text = _latex_fractions(text)
+    for found in (_phrase(text), _equals(text)):
+        if found:
+            return found
+    conclusion = _conclusion(_unquoted(text))
+    copula = _COPULA.search(conclusion)
+    if copula:
+        answer = _clean(copula.group("ans"))
+        if number := _last_number(answer):
+            return number
+        if answer and len(answer.split()) <= 6:
+            return answer
+    number = _last_number(text)
+    if number:
+        return number
+    if conclusion and len(conclusion) <= 80:
+        return _clean(conclusion) or None
+    return None
+
+
+_FALLBACKS = {
+    "yes_no": _read_yes_no,
+    "number": _read_number,
+    "choice": _read_choice,
+    "text": _read_text,
+    "expression": _read_expression,
+}
