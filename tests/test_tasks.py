@@ -145,3 +145,30 @@ def test_extract_code_takes_the_last_block() -> None:
 def test_tasks_register_as_plugins() -> None:
     registry = default_registry()
     assert {"humaneval", "jsonl", "reasoning_gym"} <= set(registry.names("task"))
+
+
+def test_code_candidates_vote_by_behaviour_and_are_scored_themselves(tmp_path: Path) -> None:
+    from ponder.eval import evaluate
+    from ponder.testing import FunctionBackend
+
+    task = make_task("humaneval", {"timeout": 5})
+    record = task.problems(1)[0].metadata["record"]
+    right = f"```python\n{record['prompt']}{record['canonical_solution']}```"
+    # the first candidate fails (it numbers in its code would have voted with nobody); the
+    # other three pass, written differently but behaving alike on the prompt's examples
+    wrong = f"```python\n{record['prompt']}    return len(numbers) > 99\n```"
+    also_right = right.replace("distance = abs(elem - elem2)", "distance = abs(elem2 - elem)")
+    replies = [wrong, right, also_right, right]
+    backend = FunctionBackend(lambda request, i: replies[i % 4])
+    outcome = evaluate(
+        [task],
+        ["self_consistency:n=4"],
+        backend=backend,
+        out=tmp_path / "out",
+        limit=1,
+        progress=None,
+    )
+    (row,) = outcome.summary["results"]
+    assert row["accuracy"] == 1.0  # at least pass@1 (0.75): the behaving majority wins
+    (curve,) = outcome.summary["curves"]
+    assert curve["pass_at_k"][0] == 0.75

@@ -39,6 +39,12 @@ class AnswerSpec:
     type: AnswerType = "expression"
     #: appended to the question by the task (None: the type's default instruction)
     instruction: str | None = None
+    #: code answers: calls of the function under test whose results tell candidates apart
+    #: (votes group candidates that behave alike on them), the code that precedes a reply
+    #: (the function's signature and imports) and the function's name
+    examples: tuple[str, ...] = ()
+    code_prompt: str = ""
+    entry_point: str = ""
 
     @property
     def prompt(self) -> str:

@@ -41,11 +41,19 @@ class CandidateRecord(Record):
 
 
 class GroupRecord(Record):
-    """One answer's vote group: its members (candidate indices) and the answer's score."""
+    """One answer's vote group: its members (candidate indices), their mean score, and the
+    share of them that are correct (stores of earlier versions hold only the first member's
+    score: ``correct`` is then None)."""
 
     answer: str | None
     members: list[int]
     score: float
+    correct: float | None = None
+
+    @property
+    def right(self) -> float:
+        """The chance that the group's answer, when it wins, is scored correct."""
+        return self.correct if self.correct is not None else float(self.score >= 1.0)
 
 
 class ProblemRecord(Record):

@@ -63,9 +63,12 @@ async def make_record(
     """The record the store keeps of one solved problem: scored answer, candidates, usage."""
     final, candidate_scores = await asyncio.to_thread(_score_all, task, problem, result)
     answers = [c.answer for c in result.candidates]
-    groups = [
+    groups = [  # every member scored itself (members of a code vote may differ)
         GroupRecord(
-            answer=g.answer, members=list(g.members), score=candidate_scores[g.members[0]].value
+            answer=g.answer,
+            members=list(g.members),
+            score=sum(candidate_scores[i].value for i in g.members) / len(g.members),
+            correct=sum(candidate_scores[i].correct for i in g.members) / len(g.members),
         )
         for g in majority_vote(answers).groups
     ]

@@ -186,7 +186,7 @@ def _maj(record: ProblemRecord, k: int) -> float:
     groups = record.groups
     return maj_at_k(
         [len(g.members) for g in groups],
-        [1.0 if g.score >= 1.0 else 0.0 for g in groups],
+        [g.right for g in groups],
         record.abstained,
         k,
     )

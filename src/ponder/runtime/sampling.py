@@ -3,6 +3,9 @@ share (``SamplingConfig``)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ponder.core.problem import DEFAULT_MODEL, AnswerSpec, Candidate, Problem
 from ponder.core.types import Completion, Usage
 from ponder.runtime.context import Context
+from ponder.scoring.behaviour import behaviour_answer
 from ponder.scoring.extraction import read_answer
 
 
@@ -105,4 +109,21 @@ async def draw_candidates(
         )
         for i, c in enumerate(result.completions)
     ]
+    if problem.answer is not None and problem.answer.type == "code":
+        candidates = await read_behaviours(candidates, problem.answer)
     return candidates, result.usage
+
+
+async def read_behaviours(candidates: list[Candidate], spec: AnswerSpec) -> list[Candidate]:
+    """Code candidates with their behaviour on the spec's example calls as their answer (run
+    in the sandbox, a few at a time); cut-off replies keep abstaining."""
+    gate = asyncio.Semaphore(os.cpu_count() or 1)
+
+    async def one(candidate: Candidate) -> Candidate:
+        if candidate.abstained == "cut off at max_tokens":
+            return candidate
+        async with gate:
+            answer, why = await asyncio.to_thread(behaviour_answer, candidate.text, spec)
+        return dataclasses.replace(candidate, answer=answer, abstained=why)
+
+    return list(await asyncio.gather(*(one(c) for c in candidates)))

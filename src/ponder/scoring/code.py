@@ -14,6 +14,8 @@ it ends, so a solution that loops forever in test 3 still gets credit for tests 
 from __future__ import annotations
 
 import ast
+import contextlib
+import json
 import re
 from collections.abc import Sequence
 
@@ -76,3 +78,55 @@ def test_steps(setup: str, tests: Sequence[str], *, entry_point: str | None = No
     verdict on a channel the solution cannot write to (``run_code(solution, then=steps)``)."""
     binding = f"candidate = {entry_point}" if entry_point else ""
     return ["\n".join(part for part in (setup, binding) if part) or "pass", *tests]
+
+
+def example_calls(prompt: str, entry_point: str, limit: int = 8) -> tuple[str, ...]:
+    """Calls of ``entry_point`` written in ``prompt``'s docstring (``>>> f(1, 2)``, "f(3) ==
+    4", ...): the inputs a behaviour vote runs candidates on."""
+    calls: list[str] = []
+    for match in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\s*\(", prompt):
+        before = prompt[max(0, match.start() - 4) : match.start()]
+        if before.endswith("def "):
+            continue
+        depth, end = 0, None
+        for i in range(match.end() - 1, len(prompt)):
+            depth += {"(": 1, ")": -1}.get(prompt[i], 0)
+            if depth == 0:
+                end = i + 1
+                break
+        if end is None:
+            continue
+        call = prompt[match.start() : end].strip()
+        try:
+            ast.parse(call, mode="eval")
+        except SyntaxError:
+            continue
+        if call not in calls:
+            calls.append(call)
+    return tuple(calls[:limit])
+
+
+def behaviour_step(calls: Sequence[str]) -> str:
+    """A sandbox step printing what each call returns (or raises), as one JSON line."""
+    return (
+        "import json as __ponder_json\n"
+        "__ponder_seen = []\n"
+        f"for __ponder_call in {list(calls)!r}:\n"
+        "    try:\n"
+        "        __ponder_seen.append(repr(eval(__ponder_call)))\n"
+        "    except Exception as __ponder_exc:\n"
+        "        __ponder_seen.append('raises ' + type(__ponder_exc).__name__)\n"
+        "print('#ponder-behaviour ' + __ponder_json.dumps(__ponder_seen))\n"
+    )
+
+
+def read_behaviour(stdout: str) -> list[str] | None:
+    """What ``behaviour_step`` printed (its last line of that kind)."""
+    found = None
+    for line in stdout.splitlines():
+        if line.startswith("#ponder-behaviour "):
+            with contextlib.suppress(ValueError):
+                value = json.loads(line[len("#ponder-behaviour ") :])
+                if isinstance(value, list):
+                    found = [str(v)[:200] for v in value]
+    return found

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from ponder.core.problem import AnswerSpec, Problem
-from ponder.scoring.code import assemble, extract_code, split_tests
+from ponder.scoring.code import assemble, example_calls, extract_code, split_tests
 from ponder.scoring.sandbox import Limits, run_code
 from ponder.tasks.base import Score, Task, TaskConfig
 
@@ -64,9 +64,13 @@ class HumanEvalTask(Task):
                 "tests": tests,
             }
             instruction = config.instruction.format(prompt=record["prompt"])
-            problems.append(
-                Problem(instruction, config.system, task_id, metadata, AnswerSpec("code"))
+            spec = AnswerSpec(
+                "code",
+                examples=example_calls(record["prompt"], record["entry_point"]),
+                code_prompt=record["prompt"],
+                entry_point=record["entry_point"],
             )
+            problems.append(Problem(instruction, config.system, task_id, metadata, spec))
         return problems
 
     def program(self, problem: Problem, text: str) -> tuple[str, list[str]]:
