@@ -551,3 +551,36 @@ def test_a_jsonl_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"not UTF-8: byte 52 \(line 2\)"):
         make_task(str(path))
+
+
+@pytest.mark.live
+def test_two_gguf_files_of_one_name_are_two_models(tmp_path: Path) -> None:
+    from ponder.backends.llamacpp import default_model_path
+
+    original = default_model_path().read_bytes()
+    first, second = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, content in ((first, original), (second, original.replace(b"Smollm2", b"Smollx2", 1))):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    questions = write_questions(tmp_path / "q.jsonl", 1)
+    light = {"n_ctx": 512, "n_parallel": 1, "n_prompt_slots": 1}
+    runs = [
+        evaluate(
+            [make_task(str(questions))],
+            ["greedy:max_tokens=4"],
+            backend=str(path),
+            backend_options=light,
+            out=tmp_path / "out",
+            progress=None,
+        )
+        for path in (first, second, first)
+    ]
+    assert [r.ran for r in runs] == [
+        1,
+        1,
+        0,
+    ]  # the second file is another model; the first is known
+    assert runs[0].summary["model"] != runs[1].summary["model"]
+    assert "@sha256:" in runs[0].summary["model"]
+    with Store(tmp_path / "out") as store:
+        assert len(store.models()) == 2

@@ -40,6 +40,12 @@ class Backend(abc.ABC):
     def model_name(self) -> str:
         """A stable name of the model (for result keys and reports)."""
 
+    async def identity(self) -> str:
+        """What identifies the model in stored results: two different models never share
+        one. The default is the backend's name and ``model_name``; backends that can tell
+        models apart better (by content, by server) say so."""
+        return f"{self.name}:{self.model_name}"
+
     @property
     def context_length(self) -> int | None:
         """Tokens of context available to one sequence, where known."""

@@ -151,8 +151,10 @@ async def _run(
             for t, label in zip(tasks, labels, strict=True)
         ],
         settings=settings,
-        model=model_id(instance)
-        + "".join(f" +{k}={model_id(b)}" for k, b in backends.items() if k != DEFAULT_MODEL),
+        model=await model_id(instance)
+        + "".join(
+            [f" +{k}={await model_id(b)}" for k, b in backends.items() if k != DEFAULT_MODEL]
+        ),
         seed=seed,
         limit=limit,
         model_shape=model_shape or instance.model_shape,

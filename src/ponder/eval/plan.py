@@ -128,6 +128,7 @@ def problem_seed(seed: int, problem_id: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(problem_id.encode())) % (2**31 - 1)
 
 
-def model_id(backend: Backend) -> str:
-    """How results name the model: the backend kind and its model."""
-    return f"{backend.name}:{backend.model_name}"
+async def model_id(backend: Backend) -> str:
+    """How results name the model: the backend's identity of it (a GGUF by its content, a
+    server's model by URL and model id)."""
+    return await backend.identity()

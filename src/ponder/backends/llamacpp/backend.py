@@ -14,9 +14,13 @@ bridges the engine's worker thread to asyncio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import importlib.util
+import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +117,12 @@ class LlamaCppBackend(Backend):
     @property
     def model_path(self) -> Path:
         return self._path
+
+    async def identity(self) -> str:
+        """The file's name and the start of its SHA-256: another file of the same name is
+        another model (the hash is cached by path, size and modification time)."""
+        digest = await asyncio.to_thread(file_digest, self._path)
+        return f"{self.name}:{self._path.name}@sha256:{digest[:16]}"
 
     @property
     def context_length(self) -> int:
@@ -245,3 +255,31 @@ def _compile_template(source: str, bos: str, eos: str) -> Callable[..., str]:
     return functools.partial(
         template.render, bos_token=bos, eos_token=eos, raise_exception=raise_exception
     )
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, cached under ``$PONDER_CACHE_DIR`` (default ``~/.cache/ponder``)
+    by path, size and modification time, so a model is hashed once."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    cache_dir = Path(os.environ.get("PONDER_CACHE_DIR") or Path.home() / ".cache" / "ponder")
+    cache = cache_dir / "model-digests.json"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), str):
+        return str(known[key])
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            sha.update(block)
+    digest = sha.hexdigest()
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        known = known if isinstance(known, dict) else {}
+        known[key] = digest
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(known))
+        partial.replace(cache)
+    return digest

@@ -148,6 +148,10 @@ class OpenAIBackend(Backend):
     async def _json(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self._http.json(path, body)
 
+    async def identity(self) -> str:
+        """The server and the model it serves: ``openai:URL#MODEL``."""
+        return f"{self.name}:{self.base_url}#{await self.model_id()}"
+
     async def model_id(self) -> str:
         """The model to ask for: as given, else the server's first listed model."""
         if self._model is None:
