@@ -408,3 +408,34 @@ async def test_a_queued_job_holding_the_prompt_slot_is_not_starved_by_a_higher_p
     finally:
         fresh.close()
     assert sorted(order) == ["first", "new", "under way"]
+
+
+async def test_a_gguf_without_a_chat_template_says_what_to_pass(tmp_path: Path) -> None:
+    from ponder.backends.llamacpp import default_model_path
+    from ponder.errors import ConfigError
+
+    bare = tmp_path / "base.gguf"  # the same model, its template key renamed away
+    bare.write_bytes(
+        default_model_path()
+        .read_bytes()
+        .replace(b"tokenizer.chat_template", b"tokenizer.chat_templatX")
+    )
+    small = {"n_ctx": 256, "n_parallel": 1, "n_prompt_slots": 1}
+    with pytest.raises(ConfigError, match="chat_template=chatml\\|gemma\\|llama3"):
+        LlamaCppBackend(bare, **small)
+    chatml = LlamaCppBackend(bare, chat_template="chatml", stop=" ", **small)
+    try:
+        request = chat("Write a sentence about the sea.", temperature=0, max_tokens=24)
+        assert chatml.render(request).endswith("<|im_start|>assistant\n")
+        result = await chatml.generate(request)
+        completion = result.completions[0]
+        assert completion.finish_reason == "stop" and " " not in completion.text  # -B stop
+    finally:
+        chatml.close()
+    plain = LlamaCppBackend(bare, chat_template="completion", **small)
+    try:
+        assert plain.render(chat("Say hi.")) == "Say hi.\n\n"
+    finally:
+        plain.close()
+    with pytest.raises(ConfigError, match="neither a built-in"):
+        LlamaCppBackend(bare, chat_template="nonsense", **small)

