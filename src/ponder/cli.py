@@ -32,7 +32,8 @@ BackendOptions = Annotated[
         help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
         "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
         "flash_attn, kv_unified, chat_template (chatml, gemma, llama3, completion or a Jinja "
-        "file, for a GGUF without one), stop (more stop strings). Server: api_key, timeout (one deadline per call), max_retries, "
+        "file, for a GGUF without one), stop (more stop strings). Server: api_key, timeout "
+        "(one deadline per call), max_retries, "
         "max_retry_wait, max_body_bytes, stream_idle_timeout, chat_continuation, "
         "priority_scheduling (vLLM with --scheduling-policy priority). Repeatable.",
     ),
