@@ -170,6 +170,9 @@ async def test_first_finish_keeps_the_first_and_charges_the_cancelled() -> None:
     assert ctx.ledger.as_dict()["samples_cancelled"] == 3
     voted = await make_strategy("first_finish", n=4, k=2).run("q", Context(backend))
     assert voted.details["finish_order"] == [2, 0]
+    # vote members are candidate indices, as in every other strategy's votes
+    assert sorted(m for g in voted.details["votes"] for m in g["members"]) == [0, 2]
+    assert {g["answer"]: g["members"] for g in voted.details["votes"]} == {"2": [2], "0": [0]}
 
 
 @pytest.mark.parametrize("name", ["adaptive_consistency", "early_stopping_sc"])

@@ -82,7 +82,11 @@ def test_eval_end_to_end_with_a_pool(tmp_path: Path) -> None:
             "ci_high",
             "prompt_tokens_mean",
             "completion_tokens_mean",
-            "wall_seconds",
+            "busy_seconds",
+            "elapsed_seconds",
+            "latency_p50",
+            "prompt_computed_mean",
+            "cut_off_share",
         ):
             assert field in r
         assert r["n_problems"] == 6
@@ -98,7 +102,7 @@ def test_eval_end_to_end_with_a_pool(tmp_path: Path) -> None:
     assert one["estimated"] and one["estimated_from"] == "self_consistency:n=4,max_tokens=16"
     single = sum((problem_seed(5, i) + j) % 3 != 0 for i in ids for j in range(4)) / 24
     assert one["accuracy"] == pytest.approx(single)
-    assert one["wall_seconds"] is None
+    assert one["busy_seconds"] is None and one["elapsed_seconds"] is None
     four = rows["self_consistency:n=4,max_tokens=16"]
     assert one["completion_tokens_mean"] == pytest.approx(four["completion_tokens_mean"] / 4)
     curve = outcome.summary["curves"][0]
@@ -584,3 +588,44 @@ def test_two_gguf_files_of_one_name_are_two_models(tmp_path: Path) -> None:
     assert "@sha256:" in runs[0].summary["model"]
     with Store(tmp_path / "out") as store:
         assert len(store.models()) == 2
+
+
+def test_a_rerun_keeps_the_original_timing_and_cut_off_replies_are_counted(
+    tmp_path: Path,
+) -> None:
+    from ponder.core.types import Completion
+
+    def model(request: GenerationRequest, index: int) -> Completion | str:
+        if index % 2:  # every other sample runs to max_tokens: it gives no answer
+            return Completion("Step 1: 2 + 2 = 4\nStep 2: 4 * 3 =", "length", 16, index)
+        return fake_model(request, index)
+
+    questions = write_questions(tmp_path / "q.txt", 3)  # any file name will do
+    run = [
+        evaluate(
+            [make_task(str(questions))],
+            ["self_consistency:n=4,max_tokens=16"],
+            backend=FunctionBackend(model),
+            out=tmp_path / "out",
+            progress=None,
+        )
+        for _ in range(2)
+    ]
+    assert [r.ran for r in run] == [3, 0]
+    first, again = (r.summary for r in run)
+    assert (
+        again["started"] == first["started"]
+        and again["elapsed_seconds"] == first["elapsed_seconds"]
+    )
+    (row,) = first["results"]
+    assert row["cut_off_share"] == 0.5 and row["elapsed_seconds"] is not None
+    with Store(tmp_path / "out") as store:
+        (key,) = [k for (_, k, _, _) in store.settings()]
+        records = store.records(make_task(str(questions)).key, key, "function:function", 0)
+    cut = [c for r in records.values() for c in r.candidates if c.finish_reason == "length"]
+    assert cut and all(c.answer is None and c.abstained == "cut off at max_tokens" for c in cut)
+
+
+def test_a_task_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no task file at"):
+        make_task(str(tmp_path / "missing.json"))

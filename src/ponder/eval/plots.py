@@ -50,12 +50,14 @@ def _draw(summary: dict[str, Any], directory: Path) -> list[Path]:
         rows = [
             r
             for r in summary["results"]
-            if r["task_key"] == task["key"] and r["accuracy"] is not None and r["tokens_mean"]
+            if r["task_key"] == task["key"]
+            and r["accuracy"] is not None
+            and r.get("computed_tokens_mean")
         ]
         name = slug(task["task"])
         if rows:
             fig, ax = plt.subplots(figsize=(7, 4.5))
-            xs = [r["tokens_mean"] for r in rows]
+            xs = [r["computed_tokens_mean"] for r in rows]
             ys = [r["accuracy"] for r in rows]
             errors = [  # rounding can put a bound a hair past its point
                 [max(0.0, y - r["ci_low"]) for y, r in zip(ys, rows, strict=True)],
@@ -85,7 +87,7 @@ def _draw(summary: dict[str, Any], directory: Path) -> list[Path]:
                 label="Pareto frontier",
             )
             ax.set_xscale("log")
-            ax.set_xlabel("tokens per problem (prompt + completion)")
+            ax.set_xlabel("computed tokens per problem (prompt not served from cache + completion)")
             ax.set_ylabel("accuracy (95% CI)")
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(

@@ -72,7 +72,11 @@ class ProblemRecord(Record):
     abstained: int
     usage: UsageRecord
     calls: int
+    #: the problem's latency; and when it started and finished (seconds since the epoch;
+    #: None in stores of earlier versions)
     wall_seconds: float
+    started: float | None = None
+    finished: float | None = None
     flops: float | None = None
     ledger: dict[str, Any] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
@@ -81,3 +85,9 @@ class ProblemRecord(Record):
     def tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.usage.prompt_tokens + self.usage.completion_tokens
+
+    @property
+    def computed_tokens(self) -> int:
+        """Tokens the model computed: prompt tokens not served from a cache, and completion."""
+        usage = self.usage
+        return usage.prompt_tokens - usage.cached_prompt_tokens + usage.completion_tokens

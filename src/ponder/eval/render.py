@@ -36,8 +36,11 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         "problems",
         "accuracy [95% CI]",
         "prompt tok",
+        "cached",
         "completion tok",
-        "wall s",
+        "cut off",
+        "elapsed s",
+        "p50 s",
         "FLOPs/problem",
     ]
     rows = [header]
@@ -54,9 +57,12 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
                 label,
                 f"{r['n_problems']}/{r['n_planned']}",
                 acc,
-                _fmt(r["prompt_tokens_mean"]),
+                _fmt(r.get("prompt_computed_mean")),
+                _fmt(r["cached_prompt_tokens_mean"]),
                 _fmt(r["completion_tokens_mean"]),
-                _fmt(r["wall_seconds"]),
+                "-" if r.get("cut_off_share") is None else f"{r['cut_off_share']:.0%}",
+                _fmt(r.get("elapsed_seconds")),
+                _fmt(r.get("latency_p50"), 2),
                 _flops(r["flops_mean"]),
             ]
         )
@@ -144,7 +150,12 @@ _METHOD = """\
   evenly), and charged the expected tokens of k samples (the prompt once, k/N of the rest).
 - pass@k: Chen et al. 2021's unbiased estimator, 1 - C(N-c, k)/C(N, k).
 - Tokens are per problem, as the backend counted them: a prompt shared by n samples counts
-  once per request. Wall time is per-problem latency summed over the setting's problems.
+  once per request. "prompt tok" counts the prompt tokens the model computed, "cached" those
+  served from a prefix cache; the plots' cost axis is computed prompt plus completion tokens.
+- "cut off": the share of samples that reached max_tokens (they give no answer).
+- Time: "elapsed s" runs from a setting's first problem starting to its last finishing
+  (settings run interleaved, so spans overlap); "p50 s" is the median problem latency.
+  ``summary.json`` also has p90, the mean and ``busy_seconds`` (latencies summed).
 - FLOPs: 2 N (prefilled + generated tokens) + 2 n_layer d_model (attended positions) (Kaplan
   et al. 2020), with cached prompt tokens not charged again.
 """

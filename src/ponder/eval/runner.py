@@ -45,11 +45,12 @@ async def solve_problem(
         options["seed"] = problem_seed(seed, problem.id or "")
     strategy = make_strategy(setting.name, registry=registry, **options)
     ctx = Context(backend)
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     result = await strategy.run(problem, ctx)
     wall = time.perf_counter() - start
     calls = sum(role.calls for role in ctx.ledger.roles.values())
-    return await make_record(task, problem, result, wall, calls, model_shape)
+    record = await make_record(task, problem, result, wall, calls, model_shape)
+    return record.model_copy(update={"started": started, "finished": started + wall})
 
 
 async def make_record(
@@ -231,13 +232,17 @@ async def run_batch(
     wall time is the batch's shared out, so a setting's summed wall time is the batch's."""
     strategy = make_batch_strategy(job.setting.name, registry=registry, **job.setting.config)
     ctx = Context(backend, budget=strategy.budget(len(job.problems)))
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     results = await strategy.solve_batch(
         job.problems, ctx, seed_of=lambda p: problem_seed(seed, p.id or "")
     )
-    share = (time.perf_counter() - start) / max(1, len(results))
+    elapsed = time.perf_counter() - start
+    share = elapsed / max(1, len(results))
+    span = {"started": started, "finished": started + elapsed}  # the batch's, for each
     return [
-        await make_record(job.task, problem, result, share, _calls(result), model_shape)
+        (
+            await make_record(job.task, problem, result, share, _calls(result), model_shape)
+        ).model_copy(update=span)
         for problem, result in zip(job.problems, results, strict=True)
     ]
 

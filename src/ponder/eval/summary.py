@@ -8,10 +8,17 @@
   estimated from a larger pool, whose per-problem values are maj@k probabilities);
 - ``mean_score``: the mean of the task's own score (reasoning-gym gives partial credit);
 - tokens per problem: ``prompt_tokens_mean`` (one prompt per request, cached or not),
-  ``cached_prompt_tokens_mean``, ``completion_tokens_mean``, ``tokens_mean`` (their sum);
-- ``wall_seconds``: the summed wall time of the setting's problems (problems overlap when run
-  concurrently, so this is latency summed, not the run's elapsed time; ``latency_mean`` is per
-  problem); ``null`` for estimated settings, which did not run;
+  ``cached_prompt_tokens_mean`` (served from a prefix cache), ``prompt_computed_mean`` (the
+  rest: what the model computed), ``completion_tokens_mean``, ``tokens_mean`` (prompt plus
+  completion, as APIs bill) and ``computed_tokens_mean`` (computed prompt plus completion:
+  the plots' cost axis);
+- time: ``elapsed_seconds`` (from the setting's first problem starting to its last
+  finishing; settings run interleaved, so their spans overlap), ``latency_p50``,
+  ``latency_p90`` and ``latency_mean`` per problem, and ``busy_seconds`` (the problems'
+  latencies summed: busy time, not elapsed time); ``null`` for estimated settings, which did
+  not run;
+- ``cut_off_share``: the share of the setting's samples cut off at ``max_tokens`` (they abstain
+  unless the setting keeps them);
 - ``flops_mean``: estimated FLOPs per problem (``ponder.eval.flops``), null when the model's
   shape is unknown.
 
@@ -42,12 +49,14 @@ def summarize(
     results: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     by_key = {s.key: s for s in plan.settings}
+    spans: list[ProblemRecord] = []
     for task in plan.tasks:
         pools: dict[str, dict[str, ProblemRecord]] = {}
         for setting in plan.run_settings:
             pools[setting.key] = store.records(
                 task.key, setting.key, plan.model, plan.seed, task.problems
             )
+            spans += pools[setting.key].values()
         for setting in plan.settings:
             if setting.estimated:
                 assert setting.pool is not None and setting.k is not None
@@ -65,8 +74,12 @@ def summarize(
         "seed": plan.seed,
         "limit": plan.limit,
         "command": plan.command,
-        "started": _iso(started) if started else None,
-        "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
+        # the results' own span (a re-run that ran nothing keeps the original timing); the
+        # run's clock where records carry no timestamps
+        "started": _iso(first) if (first := _first(spans) or started) else None,
+        "elapsed_seconds": _span(spans)
+        if _span(spans) is not None
+        else (round(elapsed, 3) if elapsed is not None else None),
         "model_shape": plan.model_shape
         and {
             "n_params": plan.model_shape.n_params,
@@ -86,6 +99,30 @@ def summarize(
         "results": results,
         "curves": curves,
     }
+
+
+def _first(records: Sequence[ProblemRecord]) -> float | None:
+    starts = [r.started for r in records if r.started is not None]
+    return min(starts) if starts else None
+
+
+def _span(records: Sequence[ProblemRecord]) -> float | None:
+    """From the first record's start to the last one's finish (None without timestamps)."""
+    starts = [r.started for r in records if r.started is not None]
+    ends = [r.finished for r in records if r.finished is not None]
+    if not starts or not ends or len(starts) != len(records):
+        return None
+    return round(max(ends) - min(starts), 3)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted values (linear interpolation), None when empty."""
+    if not ordered:
+        return None
+    at = q * (len(ordered) - 1)
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
 def _iso(timestamp: float) -> str:
@@ -121,16 +158,23 @@ def _run_row(task: TaskPlan, setting: Setting, records: dict[str, ProblemRecord]
     rows = list(records.values())
     row = _base_row(task, setting, [1.0 if r.correct else 0.0 for r in rows])
     usage = [r.usage for r in rows]
-    walls = [r.wall_seconds for r in rows]
+    walls = sorted(r.wall_seconds for r in rows)
     flops = [r.flops for r in rows]
+    candidates = [c for r in rows for c in r.candidates]
     row.update(
         mean_score=_mean([r.score for r in rows]),
         prompt_tokens_mean=_mean([u.prompt_tokens for u in usage]),
         cached_prompt_tokens_mean=_mean([u.cached_prompt_tokens for u in usage]),
+        prompt_computed_mean=_mean([u.prompt_tokens - u.cached_prompt_tokens for u in usage]),
         completion_tokens_mean=_mean([u.completion_tokens for u in usage]),
         tokens_mean=_mean([u.prompt_tokens + u.completion_tokens for u in usage]),
-        wall_seconds=sum(walls) if rows else None,
+        computed_tokens_mean=_mean([r.computed_tokens for r in rows]),
+        elapsed_seconds=_span(rows),
+        latency_p50=_quantile(walls, 0.5),
+        latency_p90=_quantile(walls, 0.9),
+        busy_seconds=sum(walls) if rows else None,
         latency_mean=_mean(walls),
+        cut_off_share=_mean([float(c.finish_reason == "length") for c in candidates]),
         flops_mean=None if not rows or None in flops else _mean([f or 0.0 for f in flops]),
         samples=_mean([len(r.candidates) for r in rows]),
         estimated=False,
@@ -151,12 +195,13 @@ def _estimated_row(
     rows = [r for r in records.values() if len(r.candidates) >= k]
     values = [_maj(r, k) for r in rows]
     row = _base_row(task, setting, values)
-    prompt, cached, completion, flops = [], [], [], []
+    prompt, cached, completion, flops, cut = [], [], [], [], []
     for r in rows:
         u, n = r.usage, len(r.candidates)
         prompt.append(u.prompt_tokens)
         cached.append(u.cached_prompt_tokens)
         completion.append(u.completion_tokens * k / n)
+        cut.append(sum(c.finish_reason == "length" for c in r.candidates) / n)
         if plan.model_shape and r.flops is not None:
             prefill = estimate_flops(
                 plan.model_shape,
@@ -170,10 +215,18 @@ def _estimated_row(
         mean_score=row["accuracy"],
         prompt_tokens_mean=_mean(prompt),
         cached_prompt_tokens_mean=_mean(cached),
+        prompt_computed_mean=_mean([p - c for p, c in zip(prompt, cached, strict=True)]),
         completion_tokens_mean=_mean(completion),
         tokens_mean=_mean([p + c for p, c in zip(prompt, completion, strict=True)]),
-        wall_seconds=None,
+        computed_tokens_mean=_mean(
+            [p - c + x for p, c, x in zip(prompt, cached, completion, strict=True)]
+        ),
+        elapsed_seconds=None,
+        latency_p50=None,
+        latency_p90=None,
+        busy_seconds=None,
         latency_mean=None,
+        cut_off_share=_mean(cut),
         flops_mean=_mean(flops) if flops and len(flops) == len(rows) else None,
         samples=float(k),
         estimated=True,

@@ -276,7 +276,8 @@ def savings(ctx: Context, pool: TracePool, baseline_n: int) -> dict[str, Any]:
     if done:
         mean = sum(t.tokens for t in done) / len(done)
         record["baseline_tokens_estimate"] = round(baseline_n * mean, 1)
-        record["tokens_saved_estimate"] = round(max(0.0, baseline_n * mean - generated), 1)
+        # signed: negative when stopping spent more than the fixed-N run would have
+        record["tokens_saved_estimate"] = round(baseline_n * mean - generated, 1)
     return record
 
 

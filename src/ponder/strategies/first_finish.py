@@ -58,7 +58,11 @@ class FirstFinish(Strategy):
         winner = chosen[vote.winner.members[0]] if vote.winner else (chosen[0] if chosen else None)
         details = {
             "finish_order": [t.index for t in first],
-            "votes": vote_details(vote),
+            # members as candidate indices (the vote ran over the first k, in finish order)
+            "votes": [
+                {**group, "members": [first[m].index for m in group["members"]]}
+                for group in vote_details(vote)
+            ],
             "savings": savings(ctx, pool, config.n),
         }
         text = winner.text if winner else ""

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ponder.core.problem import AnswerSpec, AnswerType, Problem, validate_options
 from ponder.core.registry import Registry, default_registry
-from ponder.errors import UnknownNameError
+from ponder.errors import ConfigError, UnknownNameError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +211,11 @@ def make_task(
         component = registry.get("task", name)
         if isinstance(component, type) and issubclass(component, Task) and component.claims(spec):
             return component.from_spec(spec, **seeded(component))
+    if "/" in spec or "." in spec:  # meant as a file: say so, not "unknown task"
+        raise ConfigError(
+            f"no task file at {spec!r}: give the path of an existing JSONL file (one "
+            '{"question": ..., "answer": ...} object per line), or a task name'
+        )
     raise UnknownNameError("task", spec, task_names(registry))
 
 

@@ -64,7 +64,8 @@ class JsonlTask(Task):
 
     @classmethod
     def claims(cls, spec: str) -> bool:
-        return spec.endswith(".jsonl")
+        """A ``.jsonl`` name, or any file that exists (whatever its name)."""
+        return spec.endswith(".jsonl") or Path(spec).expanduser().is_file()
 
     @classmethod
     def from_spec(cls, spec: str, **args: Any) -> Task:

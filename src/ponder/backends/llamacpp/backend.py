@@ -218,6 +218,9 @@ class LlamaCppBackend(Backend):
 
         job = self._job(request, on_chunk, loop, future)
         future.add_done_callback(lambda _: chunks.put_nowait(None))
+        # a stream closed early never awaits its future: mark an error it ends with (the
+        # engine closing, say) as seen, so asyncio does not report it as never retrieved
+        future.add_done_callback(_retrieve)
         self._engine.submit(job)
         try:
             while (chunk := await chunks.get()) is not None:
@@ -242,6 +245,11 @@ def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) 
         loop.call_soon_threadsafe(fn, *args)
     except RuntimeError:
         logger.debug("event loop closed; dropping a result nobody awaits")
+
+
+def _retrieve(future: asyncio.Future[GenerationResult]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(
