@@ -629,3 +629,23 @@ def test_a_rerun_keeps_the_original_timing_and_cut_off_replies_are_counted(
 def test_a_task_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no task file at"):
         make_task(str(tmp_path / "missing.json"))
+
+
+def test_the_curve_and_the_table_break_ties_alike(tmp_path: Path) -> None:
+    def split(request: GenerationRequest, index: int) -> str:  # 1-1: a tie every time
+        assert request.messages is not None
+        a, b = map(int, re.findall(r"\d+", request.messages[-1].content)[:2])
+        return f"The answer is {a + b + index}."
+
+    questions = write_questions(tmp_path / "q.jsonl", 4)
+    outcome = evaluate(
+        [make_task(str(questions))],
+        ["self_consistency:n=2"],
+        backend=FunctionBackend(split),
+        out=tmp_path / "out",
+        progress=None,
+    )
+    (row,) = outcome.summary["results"]
+    (curve,) = outcome.summary["curves"]
+    assert row["accuracy"] == 1.0  # ties go to the earliest sample, which is right
+    assert curve["maj_at_k"] == [0.5, 1.0]  # one sample: a coin; two: the table's own vote

@@ -34,6 +34,8 @@ class Setting:
     pool: str | None = None  # the key of the run setting this one is estimated from
     k: int | None = None  # the n it stands for, when estimated
     batch: bool = False  # one run over a task's problems together (``allocate``), not each
+    #: its answer is the plain majority vote of its n samples (so maj@n is its own result)
+    majority: bool = False
 
     @property
     def estimated(self) -> bool:
@@ -99,7 +101,8 @@ def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
             if key in seen:
                 raise ConfigError(f"strategy setting {label!r} is given twice")
             seen.add(key)
-            settings.append(Setting(label, name, config, key, batch=batch))
+            majority = not batch and registry.get("strategy", name).pool_estimate == "majority"
+            settings.append(Setting(label, name, config, key, batch=batch, majority=majority))
     if not settings:
         raise ConfigError("give at least one --strategy")
     return _mark_pools(settings, registry)

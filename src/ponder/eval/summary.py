@@ -27,7 +27,10 @@ accuracy from the maj@k estimator and its tokens as the expected cost of k of th
 samples: the prompt once, k/N of the completion tokens and of the samples' FLOPs.
 
 ``curves`` holds, for every setting that drew a pool of N samples, pass@k (coverage) and
-maj@k (answer tasks only) for k = 1..N, averaged over problems.
+maj@k (answer tasks only) for k = 1..N, averaged over problems. Tables and curves use one rule:
+below N, maj@k is the unbiased estimator (ties split evenly), as the estimated rows; at N, for
+a setting whose answer is the plain majority vote, its own votes (ties to the earliest
+sample), as its row: so the curve's last point and the table's row never disagree.
 """
 
 from __future__ import annotations
@@ -259,7 +262,10 @@ def _curve(task: TaskPlan, setting: Setting, records: dict[str, ProblemRecord]) 
             _mean([pass_at_k(n, sum(c.correct for c in r.candidates[:n]), k) for r in rows])
         )
         if task.kind == "answer" and all(len(r.candidates) == n for r in rows):
-            majs.append(_mean([_maj(r, k) for r in rows]))
+            if k == n and setting.majority:  # the setting's own votes: the table's row
+                majs.append(_mean([1.0 if r.correct else 0.0 for r in rows]))
+            else:  # the unbiased estimator, as the estimated rows of the table
+                majs.append(_mean([_maj(r, k) for r in rows]))
     return {
         "task": task.name,
         "task_key": task.key,
