@@ -181,8 +181,30 @@ def test_tasks_declare_their_answer_and_ask_for_it() -> None:
     syllogism = make_task("syllogism", {}, seed=0)
     problem = syllogism.problems(1)[0]
     assert problem.answer is not None and problem.answer.type == "yes_no"
-    assert problem.question.endswith("`Answer: Yes` or `Answer: No`.")
-    assert make_task("products", {}, seed=0).problems(1)[0].answer.type == "number"  # type: ignore[union-attr]
-    quiet = make_task("products", {"instruction": ""}, seed=0).problems(1)[0]
-    assert "Answer:" not in quiet.question
+    assert "Answer:" not in problem.question  # reasoning-gym says how to answer already
+    products = make_task("products", {}, seed=0).problems(1)[0]
+    assert products.answer is not None and products.answer.type == "number"
+    asked = make_task("syllogism", {"instruction": None}, seed=0)
+    assert asked.problems(1)[0].question == problem.question
+    told = make_task("syllogism", {"instruction": "Reply Yes or No."}, seed=0).problems(1)[0]
+    assert told.question.endswith("\n\nReply Yes or No.")
     assert make_task("humaneval", {}).problems(1)[0].answer.type == "code"  # type: ignore[union-attr]
+
+
+def test_a_jsonl_task_infers_its_answer_and_asks_for_a_final_line(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from ponder.tasks import make_task
+
+    path = Path(str(tmp_path)) / "q.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"question": f"Is {i} even?", "answer": "yes" if i % 2 == 0 else "no"})
+            for i in range(3)
+        )
+    )
+    task = make_task(str(path))
+    problem = task.problems()[0]
+    assert problem.answer is not None and problem.answer.type == "yes_no"
+    assert problem.question.endswith("`Answer: Yes` or `Answer: No`.")

@@ -70,7 +70,12 @@ class ReasoningGymTask(Task):
                 f"{exc or type(exc).__name__}"
             ) from exc
         sample = [str(self.dataset[i]["answer"]) for i in range(min(20, len(self.dataset)))]
-        self.spec = declared_answer(answer_type, instruction, sample)  # type: ignore[arg-type]
+        # reasoning-gym's questions already say how to answer ("Give only the result as your
+        # final answer"): by default nothing is appended. Appending "End with `Answer: ...`"
+        # made the embedded model answer without working (products, greedy: 0.65 -> 0.40 on
+        # the development suite); -a instruction=... adds one where a model needs it
+        chosen = "" if instruction is None else instruction
+        self.spec = declared_answer(answer_type, chosen, sample)  # type: ignore[arg-type]
 
     @property
     def args(self) -> dict[str, Any]:
