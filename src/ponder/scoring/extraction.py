@@ -36,7 +36,8 @@ _MAX_ANSWER = 200
 _CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _DECLARED = re.compile(
-    r"^[\s>*_#-]*(?:final\s+)?answer\s*[:=]\s*(?P<ans>.+?)\s*$", re.IGNORECASE | re.MULTILINE
+    r"^[\s>*_#-]*(?:final\s+)?(?:answer|conclusion)\s*[:=]\s*(?P<ans>.+?)\s*$",
+    re.IGNORECASE | re.MULTILINE,
 )
 # "answer is X", "Answer: X", "the answer to <anything> is X" (the last "is" on the line,
 # outside quotes)
@@ -49,7 +50,38 @@ _EQUALS = re.compile(
     re.IGNORECASE,
 )
 _COPULA = re.compile(r"\b(?:is|are|was|were)\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re.IGNORECASE)
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
+_NUMBER = re.compile(
+    r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?![A-Za-z])"  # not "1st", "2x"
+)
+# a sentence that states a number: "the GCD is 1", "x = 5", "equals 12"
+_CLAIM = re.compile(
+    r"(?:\bis|\bare|\bequals?|=)\s*\$?(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
+    r"(?![\d.]*[A-Za-z*/^(])"
+)
+_COUNT = re.compile(  # 'the letter "p" appears twice'
+    r"\bletter\b[^.\n]*?\b(?:appears?|occurs?|is used|shows up)\s+"
+    r"(?P<n>once|twice|thrice|(?P<w>\w+)\s+times?)\b",
+    re.IGNORECASE,
+)
+# a sentence that says something of its number ("... results in 1448", "he gets $10")
+_STATES = re.compile(
+    r"\b(?:is|are|was|were|equals?|results?|gives?|gets?|got|has|have|makes?|comes|totals?)\b|=",
+    re.IGNORECASE,
+)
+_ABSENT = re.compile(
+    r"\b(?:is not used|does not appear|doesn't appear|never appears|not present)\b", re.IGNORECASE
+)
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_WORDS = {w: i for i, w in enumerate(_NUMBER_WORDS.split())} | {"once": 1, "twice": 2, "thrice": 3}
+_FOLLOWS_NOT = re.compile(
+    r"\b(?:does|do|did)\s+not\s+(?:logically\s+|necessarily\s+)?follow|"
+    r"\b(?:doesn't|don't)\s+(?:logically\s+|necessarily\s+)?follow|\bnot\s+logically\s+follow",
+    re.IGNORECASE,
+)
+_FOLLOWS = re.compile(r"\b(?:follows\s+logically|logically\s+follows)\b", re.IGNORECASE)
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 _LEADING_YES_NO = re.compile(
@@ -215,7 +247,12 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
         return leading
     if (phrase := _phrase(text)) is not None and (said := _yes_no(phrase, leading_only=False)):
         return said
-    return _yes_no(_conclusion(text), leading_only=False)
+    if (said := _yes_no(_conclusion(text), leading_only=False)) is not None:
+        return said
+    # "it does not logically follow" / "the conclusion follows logically": the verdict in words
+    verdicts = [(m.start(), "No") for m in _FOLLOWS_NOT.finditer(text)]
+    verdicts += [(m.start(), "Yes") for m in _FOLLOWS.finditer(text)]
+    return max(verdicts)[1] if verdicts else None
 
 
 def _read_number(text: str, spec: AnswerSpec) -> str | None:
@@ -223,7 +260,28 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
     for found in (_phrase(text), _equals(text)):
         if found is not None and (number := _last_number(found)):
             return number
-    return _last_number(_conclusion(text)) or _last_number(text)
+    conclusion = _conclusion(text)
+    if not conclusion.rstrip().endswith("?"):  # a question back is no answer
+        copula = _COPULA.search(conclusion)
+        if copula and (number := _last_number(copula.group("ans"))):
+            return number
+        claims = list(_CLAIM.finditer(text))
+        if (number := _last_number(conclusion)) is not None and (
+            not claims or _STATES.search(conclusion) or re.match(r"\W*\d", conclusion)
+        ):
+            return number
+        if claims:  # the conclusion trails off: the last number the reply states
+            return claims[-1].group("num").replace(",", "")
+    if _ABSENT.search(text):
+        return "0"
+    count = _COUNT.search(text)
+    if count is not None:
+        word = (count.group("w") or count.group("n")).lower()
+        if word.isdigit():
+            return word
+        if word in _WORDS:
+            return str(_WORDS[word])
+    return None
 
 
 def _read_choice(text: str, spec: AnswerSpec) -> str | None:
@@ -240,8 +298,10 @@ def _read_text(text: str, spec: AnswerSpec) -> str | None:
         return phrase
     conclusion = _conclusion(_unquoted(text))
     copula = _COPULA.search(conclusion)
-    if copula and len(answer := _clean(copula.group("ans")).split()) <= 6:
-        return " ".join(answer)
+    if copula:  # "... is Ottawa, Canada." / "... is Rome, also known as ...": up to the comma
+        answer = _clean(copula.group("ans").split(", ")[0]).split()
+        if 0 < len(answer) <= 6:
+            return " ".join(answer)
     if conclusion and len(conclusion) <= 80:
         return _clean(conclusion) or None
     return None

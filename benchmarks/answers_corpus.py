@@ -1,0 +1,114 @@
+"""Collect real replies for the extraction corpus (``tests/data/extraction_corpus.jsonl``).
+
+    .venv/bin/python benchmarks/answers_corpus.py MODEL.gguf [MODEL.gguf::TEMPLATE ...] --out F
+
+(``::TEMPLATE`` names a chat template for a GGUF without one: chatml, gemma, llama3.)
+
+For each model and task (reasoning-gym datasets whose answers are numbers or yes/no, and a
+short-text set), a few problems are asked once greedily and twice at temperature 0.7, with
+the tasks' own prompts; replies cut off at max_tokens are left out (they abstain by policy,
+whatever they say) unless ``--keep-cut-off`` (a base model that never ends its turn). Each line holds the model, task, answer type, question, reference and
+reply; a person then adds ``label``: the answer a careful reader takes from the reply, or
+null where it gives none. ``tests/test_extraction_corpus.py`` measures the extractor against
+those labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+from ponder.backends.llamacpp import LlamaCppBackend
+from ponder.core.problem import AnswerSpec, Problem
+from ponder.runtime import Context
+from ponder.tasks import make_task
+
+TASKS = (
+    ("syllogism", {}),
+    ("letter_counting", {}),
+    ("gcd", {}),
+    ("simple_equations", {}),
+    ("aiw", {}),
+    ("gsm_symbolic", {}),
+    ("products", {"max_digits": 2}),
+)
+CAPITALS = (
+    ("France", "Paris"),
+    ("Japan", "Tokyo"),
+    ("Italy", "Rome"),
+    ("Egypt", "Cairo"),
+    ("Canada", "Ottawa"),
+)
+
+
+def problems(per_task: int) -> list[tuple[str, Problem]]:
+    found = []
+    for name, args in TASKS:
+        task = make_task(name, args, seed=7)
+        found += [(name, p) for p in task.problems(per_task)]
+    text = AnswerSpec("text")
+    for country, capital in CAPITALS:
+        question = f"What is the capital of {country}?"
+        found.append(("capitals", Problem(question, metadata={"reference": capital}, answer=text)))
+    return found
+
+
+async def collect(
+    spec: str, per_task: int, max_tokens: int, keep_cut_off: bool
+) -> list[dict[str, object]]:
+    model, _, template = spec.partition("::")
+    backend = LlamaCppBackend(
+        model, chat_template=template or None, n_ctx=1024, n_parallel=16, n_prompt_slots=4
+    )
+    ctx = Context(backend)
+    lines: list[dict[str, object]] = []
+
+    async def ask(name: str, problem: Problem) -> None:
+        greedy = ctx.sample(problem.messages(), n=1, temperature=0.0, max_tokens=max_tokens)
+        sampled = ctx.sample(
+            problem.messages(), n=2, temperature=0.7, max_tokens=max_tokens, seed=11
+        )
+        for result in await asyncio.gather(greedy, sampled):
+            for completion in result.completions:
+                if completion.finish_reason != "stop" and not keep_cut_off:
+                    continue
+                lines.append(
+                    {
+                        "model": Path(model).name,
+                        "task": name,
+                        "type": problem.answer.type if problem.answer else "expression",
+                        "question": problem.question,
+                        "reference": problem.metadata.get("reference"),
+                        "reply": completion.text,
+                        "finish_reason": completion.finish_reason,
+                    }
+                )
+
+    try:
+        await asyncio.gather(*(ask(name, p) for name, p in problems(per_task)))
+    finally:
+        await backend.aclose()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--per-task", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument(
+        "--keep-cut-off", action="store_true", help="keep replies cut at max_tokens (base models)"
+    )
+    args = parser.parse_args()
+    with open(args.out, "a") as f:
+        for model in args.models:
+            lines = asyncio.run(collect(model, args.per_task, args.max_tokens, args.keep_cut_off))
+            for line in lines:
+                f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
