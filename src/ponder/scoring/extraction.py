@@ -58,9 +58,10 @@ _CLAIM = re.compile(
     r"(?:\bis|\bare|\bequals?|=)\s*\$?(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
     r"(?![\d.]*[A-Za-z*/^(])"
 )
-_COUNT = re.compile(  # 'the letter "p" appears twice'
-    r"\bletter\b[^.\n]*?\b(?:appears?|occurs?|is used|shows up)\s+"
-    r"(?P<n>once|twice|thrice|(?P<w>\w+)\s+times?)\b",
+_COUNT = re.compile(  # 'the letter "p" appears (only) twice', 'two instances of the letter'
+    r"\bletters?\b[^.\n]*?\b(?:appears?|occurs?|is used|are used|shows up)\s+"
+    r"(?:(?:exactly|only|just|precisely)\s+)?(?P<n>once|twice|thrice|(?P<w>\w+)\s+times?)\b|"
+    r"\b(?P<k>\w+)\s+(?:instances?|occurrences?)\s+of\s+the\s+letter\b",
     re.IGNORECASE,
 )
 # a sentence that says something of its number ("... results in 1448", "he gets $10")
@@ -276,11 +277,17 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
         return "0"
     count = _COUNT.search(text)
     if count is not None:
-        word = (count.group("w") or count.group("n")).lower()
+        word = (count.group("w") or count.group("n") or count.group("k")).lower()
         if word.isdigit():
             return word
         if word in _WORDS:
             return str(_WORDS[word])
+    phrase = _phrase(text)  # "so the answer would be two"
+    if (
+        phrase is not None
+        and (said := _WORDS.get(phrase.lower().split()[0].strip(".,"))) is not None
+    ):
+        return str(said)
     return None
 
 
