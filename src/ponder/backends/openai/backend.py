@@ -63,38 +63,27 @@ class OpenAIBackend(Backend):
         model: str | None = None,
         *,
         api_key: str | None = None,
-        timeout: float = 120.0,
-        connect_timeout: float = 5.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_retry_wait: float = 30.0,
-        max_body_bytes: int = 64 << 20,
-        stream_idle_timeout: float | None = None,
         chat_continuation: bool = False,
         priority_scheduling: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        **policy: Any,
     ) -> None:
+        """``policy``: the HTTP policy's options (``ponder.backends.http.HttpPolicy``):
+        timeout, connect_timeout, max_retries, backoff, max_retry_wait, max_body_bytes,
+        stream_idle_timeout."""
         url, _, fragment = base_url.partition("#")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{base_url!r} is not an http(s) URL of an OpenAI-compatible server")
         if parts.path in ("", "/"):
             url = url.rstrip("/") + "/v1"
-        policy = HttpPolicy(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_retry_wait=max_retry_wait,
-            max_body_bytes=max_body_bytes,
-            stream_idle_timeout=stream_idle_timeout,
-        )
+        policy_options = HttpPolicy(**policy)
         self.base_url = url.rstrip("/")
         self._model = model or fragment or None
         self._http = HttpClient(
             self.base_url,
             api_key=api_key or os.environ.get("PONDER_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-            policy=policy,
+            policy=policy_options,
             transport=transport,
         )
         self._chat_continuation = chat_continuation
@@ -114,9 +103,9 @@ class OpenAIBackend(Backend):
         try:
             return cls(spec, **options)
         except TypeError as exc:
-            known = (
-                "api_key, timeout, connect_timeout, max_retries, backoff, max_retry_wait, "
-                "max_body_bytes, stream_idle_timeout, chat_continuation, priority_scheduling"
+            known = ", ".join(
+                ["api_key", *HttpPolicy.__dataclass_fields__, "chat_continuation"]
+                + ["priority_scheduling"]
             )
             raise ConfigError(
                 f"unknown openai backend option ({exc}); known options: {known}"

@@ -36,7 +36,6 @@ from ponder.core.types import (
     Capabilities,
     GenerationResult,
     Message,
-    SamplingParams,
     Usage,
 )
 from ponder.errors import CapabilityError, ConfigError
@@ -52,16 +51,10 @@ class ScoringContext(Protocol):
     def model(self, name: str | None = None) -> Backend: ...
 
     async def sample(
-        self,
-        messages: Sequence[Message | dict[str, str]] | str,
-        params: SamplingParams | None = None,
-        *,
-        role: str = "generate",
-        model: str | None = None,
-        prefix: str = "",
-        raw: bool = False,
-        **overrides: Any,
-    ) -> GenerationResult: ...
+        self, messages: Sequence[Message | dict[str, str]] | str, **options: Any
+    ) -> GenerationResult:
+        """Samples through the ledger and the budget (``role=``, ``model=``, ``n=``, ...)."""
+        ...
 
     def record(
         self, role: str, usage: Usage, seconds: float, *, model: str | None = None, n: int = 1
