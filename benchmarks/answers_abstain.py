@@ -17,22 +17,35 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from ponder.core.problem import AnswerSpec
+from ponder.runtime.sampling import read
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stores", nargs="+", type=Path)
     parser.add_argument("--show", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--reread",
+        action="store_true",
+        help="read every reply again with the current reader (the task's answer type)",
+    )
     args = parser.parse_args()
+    reread = args.reread
     total: Counter[str] = Counter()
     cut: Counter[str] = Counter()
     silent: list[tuple[str, str, str]] = []
     for store in args.stores:
         with sqlite3.connect(store / "results.sqlite") as db:
             for task, record in db.execute("SELECT task, record FROM results"):
-                name = task.split(":", 1)[0]
+                name, _, args = task.partition(":")
+                kind = json.loads(args).get("answer_type", "expression")
                 for c in json.loads(record)["candidates"]:
                     total[name] += 1
+                    if reread:
+                        answer, why = read(c["text"], c["finish_reason"], AnswerSpec(kind))
+                        c = {**c, "answer": answer, "abstained": why}
                     if c["answer"] is not None:
                         continue
                     if c["finish_reason"] == "length":

@@ -42,7 +42,8 @@ _DECLARED = re.compile(
 # "answer is X", "Answer: X", "the answer to <anything> is X" (the last "is" on the line,
 # outside quotes)
 _ANSWER_PHRASE = re.compile(
-    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|:|=)\s*:?\s*(?P<ans>[^\n]+)",
+    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|\bremains\b|\bwould\s+be\b|:|=)\s*:?\s*"
+    r"(?:an?\s+)?(?P<ans>[^\n]+)",
     re.IGNORECASE,
 )
 _EQUALS = re.compile(
@@ -58,9 +59,11 @@ _CLAIM = re.compile(
     r"(?:\bis|\bare|\bequals?|=)\s*\$?(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
     r"(?![\d.]*[A-Za-z*/^(])"
 )
-_COUNT = re.compile(  # 'the letter "p" appears (only) twice', 'two instances of the letter'
-    r"\bletters?\b[^.\n]*?\b(?:appears?|occurs?|is used|are used|shows up)\s+"
-    r"(?:(?:exactly|only|just|precisely)\s+)?(?P<n>once|twice|thrice|(?P<w>\w+)\s+times?)\b|"
+_COUNT = re.compile(  # 'the letter "p" appears (in the text only) twice', 'it appears twice',
+    # 'contains the letter "l" twice', 'two instances of the letter'
+    r"(?:\bletters?\b[^.\n]*?|\bit\s+)\b(?:appears?|occurs?|is used|are used|shows up)\b"
+    r"[^.\n]{0,30}?\b(?P<n>once|twice|thrice|(?P<w>\w+)\s+times?)\b|"
+    r"\bletters?\s+\"?\w\"?\s+(?P<m>once|twice|thrice|(?P<v>\w+)\s+times?)\b|"
     r"\b(?P<k>\w+)\s+(?:instances?|occurrences?)\s+of\s+the\s+letter\b",
     re.IGNORECASE,
 )
@@ -70,7 +73,9 @@ _STATES = re.compile(
     re.IGNORECASE,
 )
 _ABSENT = re.compile(
-    r"\b(?:is not used|does not appear|doesn't appear|never appears|not present)\b", re.IGNORECASE
+    r"\b(?:is not used|does not appear|doesn't appear|never appears|not present)\b|"
+    r"\bthere\s+is\s+no\s+letter\b",
+    re.IGNORECASE,
 )
 _NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -79,9 +84,12 @@ _NUMBER_WORDS = (
 _WORDS = {w: i for i, w in enumerate(_NUMBER_WORDS.split())} | {"once": 1, "twice": 2, "thrice": 3}
 _FOLLOWS_NOT = re.compile(
     r"\b(?:does|do|did)\s+not\s+(?:logically\s+|necessarily\s+)?follow|"
-    r"\b(?:doesn't|don't)\s+(?:logically\s+|necessarily\s+)?follow|\bnot\s+logically\s+follow",
+    r"\b(?:doesn't|don't)\s+(?:logically\s+|necessarily\s+)?follow|\bnot\s+logically\s+follow|"
+    r"\bcannot\s+be\s+(?:logically\s+)?(?:concluded|inferred|deduced)",
     re.IGNORECASE,
 )
+# a sentence that begins with its verdict: "Good point! Yes, it does."
+_SAYS_YES_NO = re.compile(r"(?:^|[.!?:]\s+|\n)\s*\**(yes|no)\b\**[,.!]", re.IGNORECASE)
 _FOLLOWS = re.compile(r"\b(?:follows\s+logically|logically\s+follows)\b", re.IGNORECASE)
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
@@ -197,8 +205,9 @@ def _conclusion(text: str) -> str:
 
 
 def _unquoted(text: str) -> str:
-    """``text`` with quoted passages blanked (a restated question is not the answer)."""
-    return re.sub(r"\"[^\"\n]*\"|“[^”\n]*”", lambda m: " " * len(m.group(0)), text)
+    """``text`` with quoted passages blanked (a restated question is not the answer); short
+    ones stay (an answer in quotes: 'the correct answer is "4"')."""
+    return re.sub(r"\"[^\"\n]{9,}\"|“[^”\n]{9,}”", lambda m: " " * len(m.group(0)), text)
 
 
 def _phrase(text: str) -> str | None:
@@ -250,6 +259,8 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
         return said
     if (said := _yes_no(_conclusion(text), leading_only=False)) is not None:
         return said
+    if said_at := _SAYS_YES_NO.findall(text):
+        return str(said_at[-1]).capitalize()
     # "it does not logically follow" / "the conclusion follows logically": the verdict in words
     verdicts = [(m.start(), "No") for m in _FOLLOWS_NOT.finditer(text)]
     verdicts += [(m.start(), "Yes") for m in _FOLLOWS.finditer(text)]
@@ -277,7 +288,8 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
         return "0"
     count = _COUNT.search(text)
     if count is not None:
-        word = (count.group("w") or count.group("n") or count.group("k")).lower()
+        groups = ("w", "n", "v", "m", "k")
+        word = next(count.group(g) for g in groups if count.group(g)).lower()
         if word.isdigit():
             return word
         if word in _WORDS:
