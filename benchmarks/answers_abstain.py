@@ -39,8 +39,8 @@ def main() -> None:
     for store in args.stores:
         with sqlite3.connect(store / "results.sqlite") as db:
             for task, record in db.execute("SELECT task, record FROM results"):
-                name, _, args = task.partition(":")
-                kind = json.loads(args).get("answer_type", "expression")
+                name, _, task_args = task.partition(":")
+                kind = json.loads(task_args).get("answer_type", "expression")
                 for c in json.loads(record)["candidates"]:
                     total[name] += 1
                     if reread:

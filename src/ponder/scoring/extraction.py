@@ -273,17 +273,17 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
         if found is not None and (number := _last_number(found)):
             return number
     conclusion = _conclusion(text)
+    claims = list(_CLAIM.finditer(text))
     if not conclusion.rstrip().endswith("?"):  # a question back is no answer
         copula = _COPULA.search(conclusion)
         if copula and (number := _last_number(copula.group("ans"))):
             return number
-        claims = list(_CLAIM.finditer(text))
         if (number := _last_number(conclusion)) is not None and (
             not claims or _STATES.search(conclusion) or re.match(r"\W*\d", conclusion)
         ):
             return number
-        if claims:  # the conclusion trails off: the last number the reply states
-            return claims[-1].group("num").replace(",", "")
+    if claims:  # the conclusion trails off (or asks back): the last number the reply states
+        return claims[-1].group("num").replace(",", "")
     if _ABSENT.search(text):
         return "0"
     count = _COUNT.search(text)
