@@ -123,6 +123,8 @@ def test_weighted_vote_never_picks_a_lighter_answer(
         ("Yes. Every bird here can fly.", "Yes"),
         ("**No**", "No"),
         ("Let me think.\n\nAnswer: 12", "12"),
+        # the reply states its result first, then trails off restating the question
+        ("17 * 3 = 51\n\nIn this case, 17 * 3 represents the result of multiplying 17 by 3.", "51"),
     ],
 )
 def test_generic_reading(text: str, expected: str) -> None:

@@ -69,7 +69,8 @@ _COUNT = re.compile(  # 'the letter "p" appears (in the text only) twice', 'it a
 )
 # a sentence that says something of its number ("... results in 1448", "he gets $10")
 _STATES = re.compile(
-    r"\b(?:is|are|was|were|equals?|results?|gives?|gets?|got|has|have|makes?|comes|totals?)\b|=",
+    r"\b(?:is|are|was|were|equals?|results?\s+in|gives?|gets?|got|has|have|makes?|comes\s+to|"
+    r"totals?)\b|=",
     re.IGNORECASE,
 )
 _ABSENT = re.compile(
@@ -341,7 +342,7 @@ def _read_expression(text: str, spec: AnswerSpec) -> str | None:
             return number
         if answer and len(answer.split()) <= 6:
             return answer
-    number = _last_number(text)
+    number = _read_number(text, spec)  # the conclusion's number, or the last one stated
     if number:
         return number
     if conclusion and len(conclusion) <= 80:
