@@ -7,10 +7,10 @@
 For each model and task (reasoning-gym datasets whose answers are numbers or yes/no, and a
 short-text set), a few problems are asked once greedily and twice at temperature 0.7, with
 the tasks' own prompts; replies cut off at max_tokens are left out (they abstain by policy,
-whatever they say) unless ``--keep-cut-off`` (a base model that never ends its turn). Each line holds the model, task, answer type, question, reference and
-reply; a person then adds ``label``: the answer a careful reader takes from the reply, or
-null where it gives none. ``tests/test_extraction_corpus.py`` measures the extractor against
-those labels.
+whatever they say) unless ``--keep-cut-off`` (a base model that never ends its turn). Each
+line holds the model, task, answer type, question, reference and reply; a person then adds
+``label``: the answer a careful reader takes from the reply, or null where it gives none.
+``tests/test_extraction_corpus.py`` measures the extractor against those labels.
 """
 
 from __future__ import annotations
