@@ -172,3 +172,13 @@ def test_code_candidates_vote_by_behaviour_and_are_scored_themselves(tmp_path: P
     assert row["accuracy"] == 1.0  # at least pass@1 (0.75): the behaving majority wins
     (curve,) = outcome.summary["curves"]
     assert curve["pass_at_k"][0] == 0.75
+
+
+def test_code_that_raises_on_every_example_does_not_vote() -> None:
+    from ponder.scoring.behaviour import behaviour_answer
+
+    problem = make_task("humaneval", {}).problems(1)[0]
+    assert problem.answer is not None
+    broken = "```python\ndef has_close_elements(numbers, threshold):\n    return numbers[99]\n```"
+    answer, why = behaviour_answer(broken, problem.answer)
+    assert answer is None and why is not None and "raises on every example" in why

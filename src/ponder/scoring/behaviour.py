@@ -28,6 +28,8 @@ def behaviour_answer(text: str, spec: AnswerSpec) -> tuple[str | None, str | Non
             None,
             f"the code did not run on the examples ({execution.status}: {execution.reason})",
         )
+    if all(out.startswith("raises ") for out in seen):  # broken code must not win a vote
+        return None, f"the code raises on every example ({seen[0]})"
     return "; ".join(
         f"{call} -> {out}" for call, out in zip(spec.examples, seen, strict=True)
     ), None
