@@ -270,7 +270,7 @@ def test_cli_eval_on_the_embedded_model(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "self_consistency:n=1,max_tokens=24 (est.)" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert summary["model"].startswith("llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf@sha256:")
     assert [r["n_problems"] for r in summary["results"]] == [2, 2, 2]
     assert all(r["flops_mean"] > 0 for r in summary["results"])
     assert (out / "products_accuracy_vs_tokens.png").stat().st_size > 1000
