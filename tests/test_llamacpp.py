@@ -439,3 +439,17 @@ async def test_a_gguf_without_a_chat_template_says_what_to_pass(tmp_path: Path) 
         plain.close()
     with pytest.raises(ConfigError, match="neither a built-in"):
         LlamaCppBackend(bare, chat_template="nonsense", **small)
+
+
+async def test_a_sample_stuck_in_a_loop_ends_as_repetition(embedded: LlamaCppBackend) -> None:
+    prompt = "red green blue red green blue red green blue red green blue red green blue"
+    request = GenerationRequest(make_params(temperature=0, max_tokens=120), prompt=prompt)
+    free = (await embedded.generate(request)).completions[0]
+    stopped = (
+        await embedded.generate(
+            dataclasses.replace(request, params=request.params.replace(loop_repeats=4))
+        )
+    ).completions[0]
+    assert free.finish_reason == "length" and free.completion_tokens == 120  # it loops on
+    assert stopped.finish_reason == "repetition" and stopped.completion_tokens < 40
+    assert free.text.startswith(stopped.text)  # the same sample, ended early

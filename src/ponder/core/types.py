@@ -20,7 +20,7 @@ from ponder.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-FinishReason = Literal["stop", "length", "cancelled"]
+FinishReason = Literal["stop", "length", "cancelled", "repetition"]
 Role = Literal["system", "user", "assistant"]
 
 
@@ -47,6 +47,14 @@ class SamplingParams(BaseModel):
         "reproducible; None draws a fresh random seed per request.",
     )
     logprobs: bool = Field(False, description="Return the log-probability of each chosen token.")
+    loop_repeats: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="End a sample, with finish_reason 'repetition', once its last tokens repeat "
+        "one block this many times (ponder.backends.loops; 0: off). The embedded engine does it; "
+        "other backends ignore it.",
+    )
     top_logprobs: int = Field(
         0, ge=0, le=20, description="Also return the k most likely alternatives at each position."
     )

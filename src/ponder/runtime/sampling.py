@@ -31,6 +31,9 @@ class SamplingConfig(StrategyConfig):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int | None = Field(None, ge=1)
     seed: int | None = None
+    #: end a sample once its last tokens repeat one block this many times (0: off; the
+    #: embedded engine; see ``ponder.backends.loops``): it abstains, as a cut-off one does
+    loop_repeats: int = Field(0, ge=0, le=1000)
     #: read an answer from replies cut off at max_tokens too (by default they abstain: the
     #: number a reply stopped on is rarely its answer)
     keep_cut_off: bool = False
@@ -49,6 +52,8 @@ def read(
         return None, "cancelled"
     if finish_reason == "length" and not keep_cut_off:
         return None, "cut off at max_tokens"
+    if finish_reason == "repetition" and not keep_cut_off:
+        return None, "stopped in a loop"
     reading = read_answer(text, spec)
     return reading.answer, None if reading.answer is not None else reading.reason
 

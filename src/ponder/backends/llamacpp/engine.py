@@ -37,6 +37,7 @@ import threading
 
 from ponder.backends.llamacpp.model import EngineConfig, LlamaModel, free_chain, make_chain
 from ponder.backends.llamacpp.scheduler import EngineStats, Job, Prompt, Sample, Scheduler
+from ponder.backends.loops import loops
 from ponder.core.types import (
     Completion,
     FinishReason,
@@ -221,6 +222,12 @@ class Engine:
         if sample.n_sampled >= params.max_tokens:
             self._finish_sample(sample, "length")
             return
+        if params.loop_repeats:
+            sample.tokens.append(token)
+            # checked every 4 tokens: a loop, once there, stays; this keeps the hot loop light
+            if sample.n_sampled % 4 == 0 and loops(sample.tokens, params.loop_repeats):
+                self._finish_sample(sample, "repetition")
+                return
         sample.pending = token
         if sample.job.on_chunk is not None:
             hold = max(map(len, params.stop)) - 1 if params.stop else 0

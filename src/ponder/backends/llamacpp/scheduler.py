@@ -94,6 +94,7 @@ class Sample:
         "lp_emitted",
         "seed",
         "stop_scan",
+        "tokens",
     )
 
     def __init__(self, job: Job, index: int, seq: int, chain: Any, seed: int | None) -> None:
@@ -115,6 +116,8 @@ class Sample:
         self.stop_scan = 0
         self.logprobs: list[TokenLogprob] | None = [] if job.params.logprobs else None
         self.lp_emitted = 0
+        #: the tokens sampled so far (kept for the loop check)
+        self.tokens: list[int] = []
 
 
 class Job:
