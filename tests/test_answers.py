@@ -145,6 +145,17 @@ def test_generic_reading(text: str, expected: str) -> None:
         ("number", "The fraction is \\frac{3}{4}.", "3/4"),
         ("number", "Answer: 1,024", "1024"),
         ("number", "I cannot tell.", None),
+        # an expression in an unknown, or one left unevaluated, states no number
+        ("number", "We get 2x objects.\n\nSo the answer is 4x + 2.", None),
+        ("number", "We multiply 97 by itself, which is 97 * 97.", None),
+        ("number", "Solve: 8 * 0.", None),
+        ("number", "which is 97 * 97 = 9409.", "9409"),
+        ("number", "The final answer is 122 = 67 + 75.", "122"),
+        # an equation in the unknown is no solution; "h = 65" is
+        ("number", "The equation 6*h + 66 = 456 is not applicable here.", None),
+        ("number", "6*h + 66 = 456, so h = 65.", "65"),
+        ("number", "2x = 10 so x = 5.", "5"),
+        ("number", "8\n\n8 * 2.", "8"),  # leads with a bare number
         ("choice", "The correct option is (B) because...\n\nAnswer: B", "B"),
         ("choice", "I pick C) since it is the largest.", "C"),
         ("text", "The capital of France is Paris.", "Paris"),

@@ -38,7 +38,8 @@ def test_the_extractor_agrees_with_a_careful_reader() -> None:
         f"agreement {share:.1%} over {len(entries)}; on replies that ended: "
         f"{1 - wrong_on_ended / len(ended):.1%} of {len(ended)}\n{listed}"
     )
-    # the target is 98%; measured 95.7% (14 of 323: 4 are replies cut off at
-    # max_tokens, which abstain by policy; the rest are incoherent replies the reader guesses
-    # a number from). This floor keeps it from getting worse while the target stays open
-    assert share >= 0.955, f"{len(disagreements)} disagreements:\n{listed}"
+    # the target is 98%; measured 96.9% (10 of 323: 4 are replies cut off at
+    # max_tokens, which abstain by policy; 4 are incoherent replies the reader takes a number
+    # from, 2 short-text replies). This floor keeps it from getting worse while the target
+    # stays open
+    assert share >= 0.969, f"{len(disagreements)} disagreements:\n{listed}"

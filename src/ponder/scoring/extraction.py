@@ -57,8 +57,14 @@ _NUMBER = re.compile(
 # a sentence that states a number: "the GCD is 1", "x = 5", "equals 12"
 _CLAIM = re.compile(
     r"(?:\bis|\bare|\bequals?|=)\s*\$?(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
-    r"(?![\d.]*[A-Za-z*/^(])"
+    r"(?!\d)(?![\d.]*[A-Za-z*/^(])(?!\s*(?:[*×^]|[-+x]\s)\s*\d)"  # not an operand: "is 97 * 97"
 )
+# a term in an unknown: "4x", "2n + 1", "6*h + 66", "k - 3"
+_UNKNOWN = re.compile(
+    r"\d[a-z]\b|(?<![A-Za-z])[a-z]\s*[-+*/^×]\s*\d|\d\s*[-+*/^×]\s*[a-z](?![A-Za-z])"
+)
+# an arithmetic expression left unevaluated at the end: "which is 97 * 97."
+_UNEVALUATED = re.compile(r"(?:[*×^]|\s[-+x]\s)\s*\(?[-+]?\d[\d,.]*\)?\W*$")
 _COUNT = re.compile(  # 'the letter "p" appears (in the text only) twice', 'it appears twice',
     # 'contains the letter "l" twice', 'two instances of the letter'
     r"(?:\bletters?\b[^.\n]*?|\bit\s+)\b(?:appears?|occurs?|is used|are used|shows up)\b"
@@ -226,6 +232,9 @@ def _phrase(text: str) -> str | None:
         return nested
     equals = _EQUALS.search(answer)  # "the answer is: 17 * 3 equals 51"
     if equals and (result := _clean(equals.group("ans"))):
+        left = answer[: equals.start()].strip()
+        if _NUMBER.fullmatch(left) and _no_value(result):
+            return left  # "the answer is 122 = 67 + 75": the number, then how it was made
         return result
     if len(answer) > 60 and (number := _last_number(answer)):
         return number
@@ -268,19 +277,56 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
     return max(verdicts)[1] if verdicts else None
 
 
+def _no_value(answer: str) -> bool:
+    """Whether ``answer`` states no number: an expression in an unknown ("4x + 2") or one
+    left unevaluated ("97 * 97"); its last operand is not the answer."""
+    if re.search(r"=|\bequals?\b", answer):
+        return False  # "17 * 3 = 51": the result follows
+    return bool(_UNKNOWN.search(answer) or _UNEVALUATED.search(answer))
+
+
+def _is_equation(text: str, at: int) -> bool:
+    """Whether the "= N" at ``at`` ends an equation in an unknown ("6*h + 66 = 456"), which
+    states no solution, unlike "h = 65"."""
+    clause = re.split(
+        r"[,;:\n]|\.\s|\b(?:so|then|thus|therefore|hence|and|which|gives?)\b", text[:at]
+    )[-1]
+    return _UNKNOWN.search(clause) is not None
+
+
+def _solves_nothing(sentence: str) -> bool:
+    """Whether the last number of ``sentence`` is the right side of an equation in an
+    unknown ("The equation 6*h + 66 = 456 is ...")."""
+    numbers = list(_NUMBER.finditer(sentence))
+    before = sentence[: numbers[-1].start()].rstrip() if numbers else ""
+    return before.endswith("=") and _is_equation(sentence, len(before) - 1)
+
+
 def _read_number(text: str, spec: AnswerSpec) -> str | None:
     text = _latex_fractions(text)
-    for found in (_phrase(text), _equals(text)):
-        if found is not None and (number := _last_number(found)):
-            return number
+    phrase = _phrase(text)
+    if phrase is not None and _no_value(phrase):
+        return None  # the reply's own answer is not a number: no number read from it
     conclusion = _conclusion(text)
-    claims = list(_CLAIM.finditer(text))
-    if not conclusion.rstrip().endswith("?"):  # a question back is no answer
+    equals = _EQUALS.search(_conclusion(_unquoted(text)))
+    if equals is not None and _is_equation(equals.string, equals.start()):
+        equals = None
+    for found in (phrase, _clean(equals.group("ans")) if equals else None):
+        if found and not _no_value(found) and (number := _last_number(found)):
+            return number
+    claims = [
+        c
+        for c in _CLAIM.finditer(text)
+        if not (c.group(0).startswith(("=", "equal")) and _is_equation(text, c.start()))
+    ]
+    if not conclusion.rstrip().endswith("?") and not _no_value(conclusion):
         copula = _COPULA.search(conclusion)
         if copula and (number := _last_number(copula.group("ans"))):
             return number
-        if (number := _last_number(conclusion)) is not None and (
-            not claims or _STATES.search(conclusion) or re.match(r"\W*\d", conclusion)
+        if (
+            (number := _last_number(conclusion)) is not None
+            and not _solves_nothing(conclusion)
+            and (not claims or _STATES.search(conclusion) or re.match(r"\W*\d", conclusion))
         ):
             return number
     if claims:  # the conclusion trails off (or asks back): the last number the reply states
@@ -295,12 +341,15 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
             return word
         if word in _WORDS:
             return str(_WORDS[word])
-    phrase = _phrase(text)  # "so the answer would be two"
+    # "so the answer would be two"
     if (
         phrase is not None
         and (said := _WORDS.get(phrase.lower().split()[0].strip(".,"))) is not None
     ):
         return str(said)
+    lead = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if _NUMBER.fullmatch(lead):  # a reply that opens with a bare number leads with its answer
+        return lead.replace(",", "").replace(" ", "")
     return None
 
 
