@@ -156,6 +156,8 @@ def test_generic_reading(text: str, expected: str) -> None:
         ("number", "6*h + 66 = 456, so h = 65.", "65"),
         ("number", "2x = 10 so x = 5.", "5"),
         ("number", "8\n\n8 * 2.", "8"),  # leads with a bare number
+        ("number", "x x x 7", "7"),  # a letter x between words is no times sign
+        ("number", "So it is 8 x 3.", None),
         ("choice", "The correct option is (B) because...\n\nAnswer: B", "B"),
         ("choice", "I pick C) since it is the largest.", "C"),
         ("text", "The capital of France is Paris.", "Paris"),

@@ -64,7 +64,7 @@ _UNKNOWN = re.compile(
     r"\d[a-z]\b|(?<![A-Za-z])[a-z]\s*[-+*/^×]\s*\d|\d\s*[-+*/^×]\s*[a-z](?![A-Za-z])"
 )
 # an arithmetic expression left unevaluated at the end: "which is 97 * 97."
-_UNEVALUATED = re.compile(r"(?:[*×^]|\s[-+x]\s)\s*\(?[-+]?\d[\d,.]*\)?\W*$")
+_UNEVALUATED = re.compile(r"[\d)](?:\s*[*×^]|\s+[-+x]\s)\s*\(?[-+]?\d[\d,.]*\)?\W*$")
 _COUNT = re.compile(  # 'the letter "p" appears (in the text only) twice', 'it appears twice',
     # 'contains the letter "l" twice', 'two instances of the letter'
     r"(?:\bletters?\b[^.\n]*?|\bit\s+)\b(?:appears?|occurs?|is used|are used|shows up)\b"
