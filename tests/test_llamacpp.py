@@ -11,7 +11,7 @@ import pytest
 
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.core.types import GenerationRequest, Message, make_params
-from ponder.errors import ContextLengthError, ModelLoadError, ModelNotFoundError
+from ponder.errors import ConfigError, ContextLengthError, ModelLoadError, ModelNotFoundError
 
 pytestmark = pytest.mark.live
 
@@ -453,3 +453,31 @@ async def test_a_sample_stuck_in_a_loop_ends_as_repetition(embedded: LlamaCppBac
     assert free.finish_reason == "length" and free.completion_tokens == 120  # it loops on
     assert stopped.finish_reason == "repetition" and stopped.completion_tokens < 40
     assert free.text.startswith(stopped.text)  # the same sample, ended early
+
+
+async def test_the_kv_cache_is_fitted_to_a_memory_budget() -> None:
+    small = LlamaCppBackend(kv_memory="300MiB")  # 23 KB a cell: 6 streams of 2048 cells
+    try:
+        info = small.info()
+        assert info["kv_bytes"] <= 300 << 20 and not info["kv_unified"]
+        assert (info["n_parallel"], info["n_prompt_slots"]) == (5, 1)
+        assert small._engine.scheduler.config.n_parallel == 5
+        result = await small.generate(chat("Say hi.", temperature=0.8, max_tokens=4, n=8))
+        assert len(result.completions) == 8  # five at a time, the rest queued
+    finally:
+        small.close()
+
+
+async def test_a_quantised_kv_cache_runs() -> None:
+    quantised = LlamaCppBackend(cache_type_k="q8_0", cache_type_v="q8_0", n_parallel=2)
+    try:
+        assert quantised.info()["kv_bytes"] == 10 * 2048 * 30 * 3 * 64 * 2 * 34 // 32
+        result = await quantised.generate(chat("Name a color.", temperature=0, max_tokens=8))
+        assert result.completions[0].completion_tokens > 0
+    finally:
+        quantised.close()
+
+
+def test_a_budget_too_small_for_one_sequence_is_an_error_before_work() -> None:
+    with pytest.raises(ConfigError, match=r"needs 45 MiB .* raise kv_memory"):
+        LlamaCppBackend(kv_memory="10MiB")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -79,7 +80,8 @@ async def asolve(
     registry = registry or default_registry()
     chosen = make_strategy(strategy, registry=registry, **options)  # fail before loading
     async with open_models(backend, named_models, registry, backend_options) as backends:
-        return await chosen.run(problem, Context(backends, budget=budget))
+        result = await chosen.run(problem, Context(backends, budget=budget))
+        return dataclasses.replace(result, backend=backends[DEFAULT_MODEL].info())
 
 
 @contextlib.asynccontextmanager

@@ -30,9 +30,12 @@ BackendOptions = Annotated[
         "--backend-option",
         "-B",
         help="KEY=VALUE for the model's backend. Embedded: n_ctx (most prompt + completion "
-        "tokens a request can use, default 2048), n_parallel, n_prompt_slots, n_threads, "
-        "flash_attn, kv_unified, chat_template (chatml, gemma, llama3, completion or a Jinja "
-        "file, for a GGUF without one), stop (more stop strings). Server: api_key, timeout "
+        "tokens a request can use, default 2048), kv_memory (KV cache budget, e.g. 4GiB; "
+        "default half the free memory, at most 8GiB), cache_type_k/cache_type_v (f16, q8_0, "
+        "q4_0, ...), n_parallel, n_prompt_slots, n_threads, flash_attn, kv_unified "
+        "(unset sizes are fitted to kv_memory), chat_template (chatml, gemma, llama3, "
+        "completion or a Jinja file, for a GGUF without one), stop (more stop strings). "
+        "Server: api_key, timeout "
         "(one deadline per call), max_retries, "
         "max_retry_wait, max_body_bytes, stream_idle_timeout, chat_continuation, "
         "priority_scheduling (vLLM with --scheduling-policy priority). Repeatable.",

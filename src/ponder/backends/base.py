@@ -56,6 +56,11 @@ class Backend(abc.ABC):
         """Parameter count, layers and width, where the backend knows them (FLOP estimates)."""
         return None
 
+    def info(self) -> dict[str, Any]:
+        """What the backend chose for itself (the embedded engine: its KV layout), shown by
+        ``ponder solve --json``."""
+        return {}
+
     def count_prompt_tokens(self, request: GenerationRequest) -> int | None:
         """The request's exact prompt tokens, where the backend can count them locally (used
         to charge a stream that was cancelled before the backend reported its usage)."""

@@ -110,6 +110,7 @@ class Result:
     usage: Usage
     ledger: dict[str, Any]
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    backend: dict[str, Any] = dataclasses.field(default_factory=dict)  # Backend.info()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class Result:
             "usage": self.usage.as_dict(),
             "ledger": self.ledger,
             "details": self.details,
+            **({"backend": self.backend} if self.backend else {}),
         }
 
 

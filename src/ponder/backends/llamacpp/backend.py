@@ -87,7 +87,7 @@ class LlamaCppBackend(Backend):
         if any(not isinstance(s, str) or not s for s in extra_stop):
             raise ConfigError("llamacpp option stop must be a non-empty string or a list of them")
         self._path = path
-        self._engine = Engine(str(path), config)
+        self._engine = Engine(str(path), config, frozenset(options))
         try:
             source, template_stop = resolve_template(
                 self._engine.model.chat_template(), chat_template, path
@@ -135,6 +135,14 @@ class LlamaCppBackend(Backend):
         another model (the hash is cached by path, size and modification time)."""
         digest = await asyncio.to_thread(file_digest, self._path)
         return f"{self.name}:{self._path.name}@sha256:{digest[:16]}"
+
+    def info(self) -> dict[str, Any]:
+        config = self._engine.config
+        return {
+            **self._engine.model.kv_plan.describe(),
+            "cache_type_k": config.cache_type_k,
+            "cache_type_v": config.cache_type_v,
+        }
 
     @property
     def context_length(self) -> int:

@@ -54,15 +54,17 @@ logger = logging.getLogger(__name__)
 class Engine:
     """Owns a llama.cpp model and context and the worker thread that drives them."""
 
-    def __init__(self, path: str, config: EngineConfig) -> None:
+    def __init__(
+        self, path: str, config: EngineConfig, explicit: frozenset[str] = frozenset()
+    ) -> None:
         self.path = path
-        self.config = config
         # jobs; an Event: drop the prompt cache, then set it; None: stop
         self._inbox: queue.SimpleQueue[Job | threading.Event | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._closed = False
         self._crash: str | None = None
-        self.model = LlamaModel(path, config)
+        self.model = LlamaModel(path, config, explicit)
+        self.config = config = self.model.config  # the sizes fitted to the memory budget
         self.scheduler = Scheduler(
             config,
             self.model,

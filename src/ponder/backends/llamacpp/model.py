@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ponder.backends.llamacpp.sizing import CACHE_TYPES, KVPlan, KVShape, plan_kv
 from ponder.core.types import SamplingParams, TokenLogprob
 from ponder.errors import ConfigError, ModelLoadError
 
@@ -35,7 +36,9 @@ class EngineConfig:
     it up to a multiple of 256). By default each of the ``n_parallel + n_prompt_slots``
     sequences has ``n_ctx`` KV cells of its own (memory grows with all three; SmolLM2-135M
     needs 23 KB per cell, about 1.9 GB for the defaults). With ``kv_unified=True`` all
-    sequences share ``n_ctx`` cells: less memory, slower wide batches.
+    sequences share ``n_ctx`` cells: less memory, slower wide batches. The sizes the user
+    does not set are fitted to ``kv_memory`` (``ponder.backends.llamacpp.sizing``);
+    ``cache_type_k``/``cache_type_v`` (f16, q8_0, q4_0, ...) quantise the cache.
     """
 
     n_ctx: int = 2048
@@ -45,11 +48,18 @@ class EngineConfig:
     n_threads: int = 0  # 0: all cores
     flash_attn: bool = True  # ~15% faster decode at 32 sequences on CPU
     kv_unified: bool = False
+    kv_memory: str = ""  # a budget such as 4GiB; "" for the default
+    cache_type_k: str = "f16"
+    cache_type_v: str = "f16"
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type == "bool":
+            if field.type == "str":
+                if not isinstance(value, (str, int)) or isinstance(value, bool):
+                    raise ConfigError(f"llamacpp option {field.name} must be a string")
+                object.__setattr__(self, field.name, str(value))
+            elif field.type == "bool":
                 if not isinstance(value, bool):
                     raise ConfigError(f"llamacpp option {field.name} must be true or false")
             elif not isinstance(value, int) or isinstance(value, bool):
@@ -58,6 +68,16 @@ class EngineConfig:
                 raise ConfigError(f"llamacpp option {field.name} must be positive, not {value}")
         if self.n_parallel + self.n_prompt_slots > 256:
             raise ConfigError("llamacpp: n_parallel + n_prompt_slots must be at most 256")
+        for name in ("cache_type_k", "cache_type_v"):
+            if getattr(self, name) not in CACHE_TYPES:
+                raise ConfigError(
+                    f"llamacpp option {name} must be one of {', '.join(CACHE_TYPES)}, "
+                    f"not {getattr(self, name)!r}"
+                )
+        if self.cache_type_v not in ("f16", "f32", "bf16") and not self.flash_attn:
+            raise ConfigError(
+                "a quantised V cache (cache_type_v) needs flash_attn=true in llama.cpp"
+            )
 
 
 #: one token of a decode batch: (token, position, sequence id, whether to compute logits)
@@ -68,9 +88,11 @@ class LlamaModel:
     """A loaded GGUF model with one llama.cpp context. Not thread-safe: one thread drives it
     (the engine's worker), except for the read-only vocabulary calls."""
 
-    def __init__(self, path: str, config: EngineConfig) -> None:
+    def __init__(
+        self, path: str, config: EngineConfig, explicit: frozenset[str] = frozenset()
+    ) -> None:
+        """``explicit``: the options the user set (the others are fitted to the budget)."""
         self.path = path
-        self.config = config
         ll = llama()
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         ll.llama_backend_init()
@@ -87,13 +109,41 @@ class LlamaModel:
         self.n_params = ll.llama_model_n_params(model)
         self.n_layer = ll.llama_model_n_layer(model)
         self.n_embd = ll.llama_model_n_embd(model)
+        try:
+            self.kv_plan: KVPlan = plan_kv(
+                self.kv_shape(),
+                n_ctx=config.n_ctx,
+                n_ctx_train=self.n_ctx_train,
+                n_parallel=config.n_parallel,
+                n_prompt_slots=config.n_prompt_slots,
+                kv_unified=config.kv_unified,
+                cache_type_k=config.cache_type_k,
+                cache_type_v=config.cache_type_v,
+                kv_memory=config.kv_memory or None,
+                explicit=explicit,
+            )
+        except ConfigError:
+            ll.llama_model_free(model)
+            raise
+        plan = self.kv_plan
+        config = dataclasses.replace(
+            config,
+            n_ctx=plan.n_ctx,
+            n_parallel=plan.n_parallel,
+            n_prompt_slots=plan.n_prompt_slots,
+            kv_unified=plan.kv_unified,
+        )
+        self.config = config
+        logging.getLogger(__name__).debug("KV cache: %s", plan.describe())
         ctx = ll.llama_init_from_model(model, self._context_params())
         if not ctx:
             ll.llama_model_free(model)
             raise ModelLoadError(
                 f"llama.cpp could not create a context for {path!r} with n_ctx={config.n_ctx}, "
-                f"n_parallel={config.n_parallel}, n_prompt_slots={config.n_prompt_slots}; try "
-                "smaller ones (each sequence has n_ctx KV cells of its own unless kv_unified=True)"
+                f"n_parallel={config.n_parallel}, n_prompt_slots={config.n_prompt_slots}, "
+                f"cache types {config.cache_type_k}/{config.cache_type_v}; try smaller ones "
+                "(each sequence has n_ctx KV cells of its own unless kv_unified=True), or "
+                "cache types this build supports"
             )
         self._ctx = ctx
         self._mem = ll.llama_get_memory(ctx)
@@ -114,9 +164,24 @@ class LlamaModel:
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
         cparams.kv_unified = cfg.kv_unified
+        cparams.type_k = CACHE_TYPES[cfg.cache_type_k][0]
+        cparams.type_v = CACHE_TYPES[cfg.cache_type_v][0]
         cparams.no_perf = True
         cparams.flash_attn_type = 1 if cfg.flash_attn else 0
         return cparams
+
+    def kv_shape(self) -> KVShape:
+        """What one KV cell of this model holds (from its GGUF metadata)."""
+        ll = llama()
+        n_head = max(1, ll.llama_model_n_head(self._model))
+        n_head_kv = ll.llama_model_n_head_kv(self._model) or n_head
+        arch = self.metadata("general.architecture") or ""
+
+        def dim(key: str) -> int:
+            value = self.metadata(f"{arch}.attention.{key}")
+            return int(value) if value and value.isdigit() else self.n_embd // n_head
+
+        return KVShape(self.n_layer, n_head_kv, dim("key_length"), dim("value_length"))
 
     def close(self) -> None:
         ll = llama()
