@@ -461,9 +461,10 @@ async def test_the_kv_cache_is_fitted_to_a_memory_budget() -> None:
         info = small.info()
         assert info["kv_bytes"] <= 300 << 20 and not info["kv_unified"]
         assert (info["n_parallel"], info["n_prompt_slots"]) == (5, 1)
-        assert small._engine.scheduler.config.n_parallel == 5
+        assert (info["n_parallel_now"], info["n_prompt_slots_now"]) == (1, 1)  # starts small
         result = await small.generate(chat("Say hi.", temperature=0.8, max_tokens=4, n=8))
         assert len(result.completions) == 8  # five at a time, the rest queued
+        assert small._engine.scheduler.config.n_parallel == 5  # grown to the plan
     finally:
         small.close()
 

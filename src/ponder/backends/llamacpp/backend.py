@@ -140,6 +140,9 @@ class LlamaCppBackend(Backend):
         config = self._engine.config
         return {
             **self._engine.model.kv_plan.describe(),
+            # the streams allocated now: they start at one sample and grow to the plan
+            "n_parallel_now": config.n_parallel,
+            "n_prompt_slots_now": config.n_prompt_slots,
             "cache_type_k": config.cache_type_k,
             "cache_type_v": config.cache_type_v,
         }

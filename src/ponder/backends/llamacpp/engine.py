@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from ponder.backends.llamacpp.model import EngineConfig, LlamaModel, free_chain, make_chain
 from ponder.backends.llamacpp.scheduler import EngineStats, Job, Prompt, Sample, Scheduler
@@ -64,7 +65,7 @@ class Engine:
         self._closed = False
         self._crash: str | None = None
         self.model = LlamaModel(path, config, explicit)
-        self.config = config = self.model.config  # the sizes fitted to the memory budget
+        self.config = config = self.model.config  # the sizes now (they grow to model.full)
         self.scheduler = Scheduler(
             config,
             self.model,
@@ -130,6 +131,7 @@ class Engine:
                 if not self._drain_inbox():
                     break
                 self._reap_cancelled()
+                self._grow()
                 sched.admit()
                 sched.compact()
                 entries, prefilling = sched.build_batch()
@@ -158,6 +160,33 @@ class Engine:
                     left.on_done(BackendError("the embedded engine was closed"))
                 elif left is not None:
                     left.set()
+
+    def _grow(self) -> None:
+        """Widen the KV layout toward the plan when the queued work needs more streams than
+        there are. Only when idle (no live sample, no prompt held), since a new context
+        starts empty; a fresh engine waits a moment for requests that arrive together."""
+        sched, model = self.scheduler, self.model
+        if model.at_full_size or not sched.jobs or sched.samples:
+            return
+        if any(job.prompt is not None for job in sched.jobs):
+            return
+        if sched.stats.decode_calls == 0:
+            time.sleep(0.005)
+            if not self._drain_inbox():
+                self._inbox.put(None)  # closing: the loop sees it next
+                return
+        samples, prompts = sched.demand()
+        current = model.config
+        if samples <= current.n_parallel and prompts <= current.n_prompt_slots:
+            return
+        parallel = max(current.n_parallel, min(samples, model.full.n_parallel))
+        if parallel > current.n_parallel:  # grow at least twofold: few rebuilds
+            parallel = max(parallel, 2 * current.n_parallel)
+        slots = max(current.n_prompt_slots, prompts, parallel // 4)
+        model.resize(parallel, slots)
+        sched.relayout(model.config, int(model.n_ctx))
+        self.config = model.config
+        logger.debug("KV layout grown to %d samples, %d prompts", parallel, slots)
 
     def _drain_inbox(self) -> bool:
         while True:

@@ -109,6 +109,7 @@ class LlamaModel:
         self.n_params = ll.llama_model_n_params(model)
         self.n_layer = ll.llama_model_n_layer(model)
         self.n_embd = ll.llama_model_n_embd(model)
+        self._model = model
         try:
             self.kv_plan: KVPlan = plan_kv(
                 self.kv_shape(),
@@ -126,31 +127,62 @@ class LlamaModel:
             ll.llama_model_free(model)
             raise
         plan = self.kv_plan
-        config = dataclasses.replace(
+        #: the planned layout: the most the engine grows to
+        self.full = dataclasses.replace(
             config,
             n_ctx=plan.n_ctx,
             n_parallel=plan.n_parallel,
             n_prompt_slots=plan.n_prompt_slots,
             kv_unified=plan.kv_unified,
         )
-        self.config = config
         logging.getLogger(__name__).debug("KV cache: %s", plan.describe())
-        ctx = ll.llama_init_from_model(model, self._context_params())
-        if not ctx:
+        # start-up proportional to the work: per-sequence streams start at one sample and one
+        # prompt and grow to the plan as requests need them (``resize``); sizes the user set,
+        # and the shared cache (whose size does not depend on the streams), start in full
+        grows = not plan.kv_unified and not explicit & {"n_parallel", "n_prompt_slots"}
+        self.config = dataclasses.replace(self.full, n_parallel=1, n_prompt_slots=1)
+        if not grows:
+            self.config = self.full
+        self.n_ctx_seq = plan.n_ctx  # the cells one sequence can use
+        self._model = model
+        try:
+            self._new_context()
+        except ModelLoadError:
             ll.llama_model_free(model)
+            raise
+        self._batch = ll.llama_batch_init(config.n_batch, 0, 1)
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    @property
+    def at_full_size(self) -> bool:
+        return self.config == self.full
+
+    def resize(self, n_parallel: int, n_prompt_slots: int) -> None:
+        """A new context with room for ``n_parallel`` samples and ``n_prompt_slots`` prompts
+        (at most the plan's). Every sequence's cells are lost: call it only when idle."""
+        self.config = dataclasses.replace(
+            self.full,
+            n_parallel=min(n_parallel, self.full.n_parallel),
+            n_prompt_slots=min(n_prompt_slots, self.full.n_prompt_slots),
+        )
+        llama().llama_free(self._ctx)
+        self._new_context()
+
+    def _new_context(self) -> None:
+        ll, config = llama(), self.config
+        ctx = ll.llama_init_from_model(self._model, self._context_params())
+        if not ctx:
             raise ModelLoadError(
-                f"llama.cpp could not create a context for {path!r} with n_ctx={config.n_ctx}, "
-                f"n_parallel={config.n_parallel}, n_prompt_slots={config.n_prompt_slots}, "
-                f"cache types {config.cache_type_k}/{config.cache_type_v}; try smaller ones "
-                "(each sequence has n_ctx KV cells of its own unless kv_unified=True), or "
-                "cache types this build supports"
+                f"llama.cpp could not create a context for {self.path!r} with "
+                f"n_ctx={config.n_ctx}, n_parallel={config.n_parallel}, "
+                f"n_prompt_slots={config.n_prompt_slots}, cache types "
+                f"{config.cache_type_k}/{config.cache_type_v}; try smaller ones (each sequence "
+                "has n_ctx KV cells of its own unless kv_unified=True), or cache types this "
+                "build supports"
             )
         self._ctx = ctx
         self._mem = ll.llama_get_memory(ctx)
         self.n_ctx = ll.llama_n_ctx(ctx)  # all KV cells
-        self.n_ctx_seq = ll.llama_n_ctx_seq(ctx)  # the cells one sequence can use
-        self._batch = ll.llama_batch_init(config.n_batch, 0, 1)
-        self._piece_buf = ctypes.create_string_buffer(256)
 
     def _context_params(self) -> Any:
         ll, cfg = llama(), self.config

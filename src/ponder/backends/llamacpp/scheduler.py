@@ -182,6 +182,22 @@ class Scheduler:
             range(config.n_parallel, config.n_parallel + config.n_prompt_slots)
         )
 
+    def relayout(self, config: EngineConfig, n_cells: int) -> None:
+        """A new, empty KV store of ``config``'s sizes (only when no sample is live and no
+        job holds a prompt): the cached prompts are gone."""
+        assert not self.samples and all(job.prompt is None for job in self.jobs)
+        self.config = config
+        self.n_cells = n_cells
+        self.prompts.clear()
+        self.free_sample_seqs = list(range(config.n_parallel))
+        self.free_prompt_seqs = list(
+            range(config.n_parallel, config.n_parallel + config.n_prompt_slots)
+        )
+
+    def demand(self) -> tuple[int, int]:
+        """Samples and prompts the queued jobs want at once."""
+        return sum(job.waiting_samples for job in self.jobs), len(self.jobs)
+
     # -- admission
 
     def admit(self) -> None:
