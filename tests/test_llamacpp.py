@@ -482,3 +482,46 @@ async def test_a_quantised_kv_cache_runs() -> None:
 def test_a_budget_too_small_for_one_sequence_is_an_error_before_work() -> None:
     with pytest.raises(ConfigError, match=r"needs 45 MiB .* raise kv_memory"):
         LlamaCppBackend(kv_memory="10MiB")
+
+
+async def test_streams_grow_with_the_work_and_explicit_sizes_start_in_full() -> None:
+    growing = LlamaCppBackend()
+    try:
+        assert (growing.info()["n_parallel_now"], growing.info()["n_parallel"]) == (1, 32)
+        await growing.generate(chat("Say hi.", temperature=0, max_tokens=2))
+        assert growing.info()["n_parallel_now"] == 1  # one sample needed one stream
+        result = await growing.generate(chat("Say hi.", temperature=0.8, max_tokens=2, n=6))
+        assert len(result.completions) == 6
+        assert growing.info()["n_parallel_now"] == 6  # grown for six (cache rebuilt idle)
+        assert growing.info()["n_prompt_slots_now"] == 1
+    finally:
+        growing.close()
+    fixed = LlamaCppBackend(n_parallel=4, n_prompt_slots=2)
+    try:
+        assert (fixed.info()["n_parallel_now"], fixed.info()["n_prompt_slots_now"]) == (4, 2)
+    finally:
+        fixed.close()
+
+
+async def test_a_failed_growth_keeps_the_engine_at_its_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend = LlamaCppBackend()
+    model = backend._engine.model
+    real = model._new_context
+    calls = []
+
+    def refuse_big() -> None:
+        calls.append(model.config.n_parallel)
+        if model.config.n_parallel > 1:
+            raise ModelLoadError("no memory (simulated)")
+        real()
+
+    monkeypatch.setattr(model, "_new_context", refuse_big)
+    try:
+        result = await backend.generate(chat("Say hi.", temperature=0.8, max_tokens=2, n=4))
+        assert len(result.completions) == 4  # one at a time, at the size it had
+        assert calls == [4, 1] and backend.info()["n_parallel_now"] == 1
+        assert model.at_full_size  # it does not try again
+    finally:
+        backend.close()

@@ -47,7 +47,7 @@ from ponder.core.types import (
     TokenLogprob,
     Usage,
 )
-from ponder.errors import BackendError, ContextLengthError
+from ponder.errors import BackendError, ContextLengthError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,12 @@ class Engine:
         if parallel > current.n_parallel:  # grow at least twofold: few rebuilds
             parallel = max(parallel, 2 * current.n_parallel)
         slots = max(current.n_prompt_slots, prompts, parallel // 4)
-        model.resize(parallel, slots)
+        try:
+            model.resize(parallel, slots)
+        except ModelLoadError as exc:  # llama.cpp could not allocate it: stay as we were
+            logger.warning("could not grow the KV cache (%s); staying at its current size", exc)
+            model.resize(current.n_parallel, current.n_prompt_slots)
+            model.full = model.config
         sched.relayout(model.config, int(model.n_ctx))
         self.config = model.config
         logger.debug("KV layout grown to %d samples, %d prompts", parallel, slots)

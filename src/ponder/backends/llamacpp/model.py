@@ -145,6 +145,7 @@ class LlamaModel:
             self.config = self.full
         self.n_ctx_seq = plan.n_ctx  # the cells one sequence can use
         self._model = model
+        self._ctx: Any = None
         try:
             self._new_context()
         except ModelLoadError:
@@ -165,7 +166,9 @@ class LlamaModel:
             n_parallel=min(n_parallel, self.full.n_parallel),
             n_prompt_slots=min(n_prompt_slots, self.full.n_prompt_slots),
         )
-        llama().llama_free(self._ctx)
+        if self._ctx is not None:
+            llama().llama_free(self._ctx)
+            self._ctx = None  # a failed _new_context leaves none (never freed twice)
         self._new_context()
 
     def _new_context(self) -> None:
@@ -218,7 +221,8 @@ class LlamaModel:
     def close(self) -> None:
         ll = llama()
         ll.llama_batch_free(self._batch)
-        ll.llama_free(self._ctx)
+        if self._ctx is not None:
+            ll.llama_free(self._ctx)
         ll.llama_model_free(self._model)
 
     # -- vocabulary and metadata
