@@ -23,19 +23,22 @@ import sys
 import time
 from pathlib import Path
 
-PLAIN = """
+LOAD = """
 from llama_cpp import Llama
 from ponder.backends.llamacpp.backend import default_model_path
 llm = Llama(str(default_model_path()), n_ctx=2048, flash_attn=True, verbose=False)
+"""
+PLAIN = (
+    LOAD
+    + """
 llm.create_chat_completion(
     messages=[{"role": "user", "content": "hi"}], temperature=0, max_tokens=1
 )
 """
-
-PLAIN_8 = """
-from llama_cpp import Llama
-from ponder.backends.llamacpp.backend import default_model_path
-llm = Llama(str(default_model_path()), n_ctx=2048, flash_attn=True, verbose=False)
+)
+PLAIN_8 = (
+    LOAD
+    + """
 for seed in range(8):
     llm.create_chat_completion(
         messages=[{"role": "user", "content": "Write a long story about a dragon."}],
@@ -43,6 +46,7 @@ for seed in range(8):
         max_tokens=128, seed=seed,
     )
 """
+)
 
 
 def measure(argv: list[str]) -> tuple[float, float]:

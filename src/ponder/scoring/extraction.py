@@ -241,10 +241,13 @@ def _phrase(text: str) -> str | None:
     return answer
 
 
-def _equals(text: str) -> str | None:
-    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives."""
+def _equals(text: str, *, solved: bool = False) -> str | None:
+    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives; with ``solved``,
+    None for an equation in an unknown ("6*h + 66 = 456")."""
     match = _EQUALS.search(_conclusion(_unquoted(text)))
-    return _clean(match.group("ans")) or None if match else None
+    if match is None or (solved and _is_equation(match.string, match.start())):
+        return None
+    return _clean(match.group("ans")) or None
 
 
 def _yes_no(text: str, *, leading_only: bool) -> str | None:
@@ -308,10 +311,7 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
     if phrase is not None and _no_value(phrase):
         return None  # the reply's own answer is not a number: no number read from it
     conclusion = _conclusion(text)
-    equals = _EQUALS.search(_conclusion(_unquoted(text)))
-    if equals is not None and _is_equation(equals.string, equals.start()):
-        equals = None
-    for found in (phrase, _clean(equals.group("ans")) if equals else None):
+    for found in (phrase, _equals(text, solved=True)):
         if found and not _no_value(found) and (number := _last_number(found)):
             return number
     claims = [

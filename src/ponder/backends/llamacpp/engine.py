@@ -65,9 +65,8 @@ class Engine:
         self._closed = False
         self._crash: str | None = None
         self.model = LlamaModel(path, config, explicit)
-        self.config = config = self.model.config  # the sizes now (they grow to model.full)
         self.scheduler = Scheduler(
-            config,
+            self.model.config,
             self.model,
             n_cells=int(self.model.n_ctx),
             new_chain=make_chain,
@@ -76,6 +75,11 @@ class Engine:
         self.stats: EngineStats = self.scheduler.stats
         self._thread = threading.Thread(target=self._run, name="ponder-llama", daemon=True)
         self._thread.start()
+
+    @property
+    def config(self) -> EngineConfig:
+        """The engine's sizes now (they grow toward ``model.full``)."""
+        return self.model.config
 
     # ---------------------------------------------------------------- public, any thread
 
@@ -166,7 +170,7 @@ class Engine:
         there are. Only when idle (no live sample, no prompt held), since a new context
         starts empty; a fresh engine waits a moment for requests that arrive together."""
         sched, model = self.scheduler, self.model
-        if model.at_full_size or not sched.jobs or sched.samples:
+        if sched.samples or not sched.jobs or model.at_full_size:  # decoding: nothing to do
             return
         if any(job.prompt is not None for job in sched.jobs):
             return
@@ -190,7 +194,6 @@ class Engine:
             model.resize(current.n_parallel, current.n_prompt_slots)
             model.full = model.config
         sched.relayout(model.config, int(model.n_ctx))
-        self.config = model.config
         logger.debug("KV layout grown to %d samples, %d prompts", parallel, slots)
 
     def _drain_inbox(self) -> bool:

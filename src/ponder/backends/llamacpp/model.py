@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ponder.backends.llamacpp.sizing import CACHE_TYPES, KVPlan, KVShape, plan_kv
+from ponder.backends.llamacpp.sizing import (
+    CACHE_TYPES,
+    KVPlan,
+    KVShape,
+    check_cache_types,
+    plan_kv,
+)
 from ponder.core.types import SamplingParams, TokenLogprob
 from ponder.errors import ConfigError, ModelLoadError
 
@@ -68,12 +74,7 @@ class EngineConfig:
                 raise ConfigError(f"llamacpp option {field.name} must be positive, not {value}")
         if self.n_parallel + self.n_prompt_slots > 256:
             raise ConfigError("llamacpp: n_parallel + n_prompt_slots must be at most 256")
-        for name in ("cache_type_k", "cache_type_v"):
-            if getattr(self, name) not in CACHE_TYPES:
-                raise ConfigError(
-                    f"llamacpp option {name} must be one of {', '.join(CACHE_TYPES)}, "
-                    f"not {getattr(self, name)!r}"
-                )
+        check_cache_types(self.cache_type_k, self.cache_type_v)
         if self.cache_type_v not in ("f16", "f32", "bf16") and not self.flash_attn:
             raise ConfigError(
                 "a quantised V cache (cache_type_v) needs flash_attn=true in llama.cpp"
@@ -109,7 +110,6 @@ class LlamaModel:
         self.n_params = ll.llama_model_n_params(model)
         self.n_layer = ll.llama_model_n_layer(model)
         self.n_embd = ll.llama_model_n_embd(model)
-        self._model = model
         try:
             self.kv_plan: KVPlan = plan_kv(
                 self.kv_shape(),
@@ -140,11 +140,10 @@ class LlamaModel:
         # prompt and grow to the plan as requests need them (``resize``); sizes the user set,
         # and the shared cache (whose size does not depend on the streams), start in full
         grows = not plan.kv_unified and not explicit & {"n_parallel", "n_prompt_slots"}
-        self.config = dataclasses.replace(self.full, n_parallel=1, n_prompt_slots=1)
-        if not grows:
-            self.config = self.full
+        self.config = (
+            dataclasses.replace(self.full, n_parallel=1, n_prompt_slots=1) if grows else self.full
+        )
         self.n_ctx_seq = plan.n_ctx  # the cells one sequence can use
-        self._model = model
         self._ctx: Any = None
         try:
             self._new_context()

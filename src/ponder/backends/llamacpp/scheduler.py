@@ -168,26 +168,21 @@ class Scheduler:
         new_chain: Callable[[SamplingParams, int], Any],
         free_chain: Callable[[Any], None],
     ) -> None:
-        self.config = config
         self.kv = kv
-        self.n_cells = n_cells  # all KV cells (the unified cache's capacity)
         self._new_chain = new_chain
         self._free_chain = free_chain
         self.stats = EngineStats()
         self.jobs: list[Job] = []  # admitted order (FIFO)
         self.samples: list[Sample] = []
         self.prompts: OrderedDict[int, Prompt] = OrderedDict()  # seq -> prompt, LRU order
-        self.free_sample_seqs = list(range(config.n_parallel))
-        self.free_prompt_seqs = list(
-            range(config.n_parallel, config.n_parallel + config.n_prompt_slots)
-        )
+        self.relayout(config, n_cells)
 
     def relayout(self, config: EngineConfig, n_cells: int) -> None:
         """A new, empty KV store of ``config``'s sizes (only when no sample is live and no
         job holds a prompt): the cached prompts are gone."""
         assert not self.samples and all(job.prompt is None for job in self.jobs)
         self.config = config
-        self.n_cells = n_cells
+        self.n_cells = n_cells  # all KV cells (the unified cache's capacity)
         self.prompts.clear()
         self.free_sample_seqs = list(range(config.n_parallel))
         self.free_prompt_seqs = list(

@@ -104,6 +104,14 @@ def parse_memory(value: object) -> int:
     return int(float(match.group(1)) * 1024**power)
 
 
+def check_cache_types(cache_type_k: str, cache_type_v: str) -> None:
+    for name, kind in (("cache_type_k", cache_type_k), ("cache_type_v", cache_type_v)):
+        if kind not in CACHE_TYPES:
+            raise ConfigError(
+                f"llamacpp option {name} must be one of {', '.join(CACHE_TYPES)}, not {kind!r}"
+            )
+
+
 def available_memory() -> int:
     """Memory available to this process now (MemAvailable; the physical total if unknown)."""
     try:
@@ -143,11 +151,7 @@ def plan_kv(
 ) -> KVPlan:
     """The KV layout for a model of ``shape`` (see the module's docstring for the rules);
     ``explicit`` names the options the user set."""
-    for name, kind in (("cache_type_k", cache_type_k), ("cache_type_v", cache_type_v)):
-        if kind not in CACHE_TYPES:
-            raise ConfigError(
-                f"llamacpp option {name} must be one of {', '.join(CACHE_TYPES)}, not {kind!r}"
-            )
+    check_cache_types(cache_type_k, cache_type_v)
     if n_ctx > n_ctx_train > 0:
         if "n_ctx" in explicit:
             raise ConfigError(
