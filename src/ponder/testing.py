@@ -51,7 +51,12 @@ FULL_CAPABILITIES = Capabilities(
 )
 
 
-def _as_completion(reply: Reply, index: int, max_tokens: int) -> Completion:
+def _as_completion(
+    reply: Reply, index: int, max_tokens: int, stops: tuple[str, ...] = ()
+) -> Completion:
+    """A reply as the sample a backend returns: a string is cut at the request's first stop
+    string (``stop_reason`` names it; "" when the reply ends by itself) and at ``max_tokens``
+    words; a Completion is returned as it is, cut at ``max_tokens``."""
     if isinstance(reply, Completion):
         if reply.completion_tokens > max_tokens:  # a backend never samples past max_tokens
             words = reply.text.split(" ")[:max_tokens]
@@ -65,10 +70,12 @@ def _as_completion(reply: Reply, index: int, max_tokens: int) -> Completion:
                 logprobs=logprobs,
             )
         return dataclasses.replace(reply, index=index)
-    words = reply.split(" ")
+    hits = [(at, stop) for stop in stops if (at := reply.find(stop)) >= 0]
+    cut, stop_reason = min(hits) if hits else (len(reply), "")
+    words = reply[:cut].split(" ")
     if len(words) > max_tokens:
         return Completion(" ".join(words[:max_tokens]), "length", max_tokens, index)
-    return Completion(reply, "stop", max(1, len(words)), index)
+    return Completion(reply[:cut], "stop", max(1, len(words)), index, stop_reason=stop_reason)
 
 
 def _prompt_tokens(request: GenerationRequest) -> int:
@@ -114,7 +121,9 @@ class _FakeBackend(Backend):
         if self.delay:
             await asyncio.sleep(self.delay)
         completions = tuple(
-            _as_completion(self._reply(request, i), i, request.params.max_tokens)
+            _as_completion(
+                self._reply(request, i), i, request.params.max_tokens, request.params.stop
+            )
             for i in range(request.params.n)
         )
         usage = Usage(

@@ -118,6 +118,13 @@ class GenerationRequest:
     after it, and the completion text does not repeat it. Backends that cannot continue say
     so through ``Capabilities.continuation``.
 
+    ``prefix_ids`` are the same prefix as the backend's own token ids (from the
+    ``Completion.token_ids`` of the samples it continues): a backend that has them appends
+    them to the prompt's tokens instead of tokenizing ``prefix``, so a continuation sees
+    exactly the tokens its parent sampled (no re-tokenisation drift at step boundaries).
+    ``retain`` hints that the samples will be continued: the embedded engine keeps each
+    finished sample's KV as a cached prefix, so continuing it prefills nothing.
+
     ``priority`` is a scheduling hint: a backend that queues requests for free batch slots
     admits higher priorities first (the embedded engine does; the OpenAI-compatible backend
     sends it to a vLLM server only when told the server schedules by priority).
@@ -128,6 +135,8 @@ class GenerationRequest:
     prompt: str | None = None
     prefix: str = ""
     priority: int = 0
+    prefix_ids: tuple[int, ...] = ()
+    retain: bool = False
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -142,12 +151,21 @@ class GenerationRequest:
         params: SamplingParams,
         prefix: str = "",
         priority: int = 0,
+        prefix_ids: tuple[int, ...] = (),
+        retain: bool = False,
     ) -> GenerationRequest:
         msgs = tuple(
             m if isinstance(m, Message) else Message(m["role"], m["content"])  # type: ignore[arg-type]
             for m in messages
         )
-        return cls(params=params, messages=msgs, prefix=prefix, priority=priority)
+        return cls(
+            params=params,
+            messages=msgs,
+            prefix=prefix,
+            priority=priority,
+            prefix_ids=prefix_ids,
+            retain=retain,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,6 +183,12 @@ class Completion:
 
     ``completion_tokens`` counts every token the model sampled for this sample, including an
     end-of-generation token and any tokens cut off by a stop string (as vLLM counts them).
+
+    ``stop_reason`` says what ended a sample whose ``finish_reason`` is "stop": the stop string
+    that matched (cut from ``text``), or "" for the model's end of generation; None where the
+    backend could not tell (a server that does not report it). ``token_ids`` are the tokens
+    sampled (the end-of-generation token left out, a stop string's tokens kept), where the
+    backend exposes them: ``GenerationRequest.prefix_ids`` continues from them.
     """
 
     text: str
@@ -173,6 +197,8 @@ class Completion:
     index: int = 0
     logprobs: tuple[TokenLogprob, ...] | None = None
     seed: int | None = None
+    stop_reason: str | None = None
+    token_ids: tuple[int, ...] | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -83,17 +83,25 @@ class Context:
         prefix: str = "",
         raw: bool = False,
         priority: int = 0,
+        prefix_ids: tuple[int, ...] = (),
+        retain: bool = False,
         **overrides: Any,
     ) -> GenerationRequest:
-        """Build a request: a question string becomes one user message unless ``raw``."""
+        """Build a request: a question string becomes one user message unless ``raw``.
+        ``prefix`` continues an assistant reply (``prefix_ids``: the same as the backend's
+        token ids; ``retain``: the samples will be continued, see ``GenerationRequest``)."""
         params = params.replace(**overrides) if params else make_params(**overrides)
+        common: dict[str, Any] = {
+            "prefix": prefix,
+            "priority": priority,
+            "prefix_ids": prefix_ids,
+            "retain": retain,
+        }
         if isinstance(messages, str):
             if raw:
-                return GenerationRequest(
-                    params=params, prompt=messages, prefix=prefix, priority=priority
-                )
+                return GenerationRequest(params=params, prompt=messages, **common)
             messages = [Message("user", messages)]
-        return GenerationRequest.chat(messages, params, prefix=prefix, priority=priority)
+        return GenerationRequest.chat(messages, params, **common)
 
     async def sample(
         self,
@@ -106,7 +114,8 @@ class Context:
         raw: bool = False,
         **overrides: Any,
     ) -> GenerationResult:
-        """Draw ``n`` samples; recorded in the ledger under ``role``."""
+        """Draw ``n`` samples; recorded in the ledger under ``role``. ``overrides`` are
+        sampling parameters and ``request``'s options (``priority``, ``prefix_ids``, ...)."""
         backend = self.model(model)
         request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
         worst = self._reserve(request, backend)

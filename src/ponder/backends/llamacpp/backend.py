@@ -172,20 +172,23 @@ class LlamaCppBackend(Backend):
 
     # -- prompts
 
-    def render(self, request: GenerationRequest) -> str:
+    def render(self, request: GenerationRequest, *, with_prefix: bool = True) -> str:
         """The prompt text the model sees (chat template applied, prefix appended)."""
+        prefix = request.prefix if with_prefix else ""
         if request.messages is None:
             assert request.prompt is not None
-            return request.prompt + request.prefix
+            return request.prompt + prefix
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        return self._template(messages=messages, add_generation_prompt=True) + request.prefix
+        return self._template(messages=messages, add_generation_prompt=True) + prefix
 
     def prompt_tokens(self, request: GenerationRequest) -> list[int]:
-        text = self.render(request)
+        """The prompt's tokens; a prefix given as token ids is appended as it is."""
+        text = self.render(request, with_prefix=not request.prefix_ids)
         add_bos = self._engine.model.add_bos and not (
             self._bos_text and text.startswith(self._bos_text)
         )
-        return self._engine.model.tokenize(text, add_special=add_bos, parse_special=True)
+        tokens = self._engine.model.tokenize(text, add_special=add_bos, parse_special=True)
+        return tokens + list(request.prefix_ids)
 
     def count_prompt_tokens(self, request: GenerationRequest) -> int:
         return len(self.prompt_tokens(request))
@@ -203,9 +206,19 @@ class LlamaCppBackend(Backend):
             _post(loop, _settle, future, outcome)
 
         params = request.params
+        # the template's end of turn ends the reply as the end-of-generation token does
+        ends = frozenset(self._stop) - set(params.stop)
         if self._stop:
             params = params.replace(stop=tuple(dict.fromkeys((*params.stop, *self._stop))))
-        return Job(self.prompt_tokens(request), params, on_chunk, on_done, request.priority)
+        return Job(
+            self.prompt_tokens(request),
+            params,
+            on_chunk,
+            on_done,
+            request.priority,
+            retain=request.retain,
+            ends=ends,
+        )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         loop = asyncio.get_running_loop()

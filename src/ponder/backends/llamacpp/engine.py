@@ -252,27 +252,32 @@ class Engine:
         if sample.logprobs is not None:
             sample.logprobs.append(model.logprob(sample.out_idx, token, params.top_logprobs))
         if model.is_end(token):
-            self._finish_sample(sample, "stop")
+            self._finish_sample(sample, "stop", "")
             return
+        sample.tokens.append(token)
         sample.text += sample.decoder.decode(model.piece(token))
-        if params.stop and _cut_at_stop(sample, params.stop):
-            self._finish_sample(sample, "stop")
+        if params.stop and (hit := _cut_at_stop(sample, params.stop)) is not None:
+            self._finish_sample(sample, "stop", "" if hit in sample.job.ends else hit)
             return
         if sample.n_sampled >= params.max_tokens:
             self._finish_sample(sample, "length")
             return
-        if params.loop_repeats:
-            sample.tokens.append(token)
-            # checked every 4 tokens: a loop, once there, stays; this keeps the hot loop light
-            if sample.n_sampled % 4 == 0 and loops(sample.tokens, params.loop_repeats):
-                self._finish_sample(sample, "repetition")
-                return
+        # checked every 4 tokens: a loop, once there, stays; this keeps the hot loop light
+        if (
+            params.loop_repeats
+            and sample.n_sampled % 4 == 0
+            and loops(sample.tokens, params.loop_repeats)
+        ):
+            self._finish_sample(sample, "repetition")
+            return
         sample.pending = token
         if sample.job.on_chunk is not None:
             hold = max(map(len, params.stop)) - 1 if params.stop else 0
             _emit(sample, len(sample.text) - hold, None)
 
-    def _finish_sample(self, sample: Sample, reason: FinishReason) -> None:
+    def _finish_sample(
+        self, sample: Sample, reason: FinishReason, stop_reason: str | None = None
+    ) -> None:
         job = sample.job
         if reason != "cancelled":
             sample.text += sample.decoder.decode(b"", final=True)
@@ -283,10 +288,14 @@ class Engine:
             index=sample.index,
             logprobs=tuple(sample.logprobs) if sample.logprobs is not None else None,
             seed=sample.seed,
+            stop_reason=stop_reason,
+            token_ids=tuple(sample.tokens),
         )
         last = job.live == 1 and job.waiting_samples == 0
         if reason != "cancelled":
             _emit(sample, len(sample.text), reason, _usage(job) if last else None)
+        if job.retain and reason in ("stop", "length") and stop_reason != "":
+            self.scheduler.retain(sample)  # it will be continued: keep its KV
         self.scheduler.drop_sample(sample)
         job.live -= 1
         if reason != "cancelled" and last:
@@ -294,21 +303,21 @@ class Engine:
             job.on_done(_result(job))
 
 
-def _cut_at_stop(sample: Sample, stops: tuple[str, ...]) -> bool:
-    """Whether the sample's text now holds a stop string; if so, cut the text before it.
-    Only the new text (and what a stop string could straddle) is searched."""
+def _cut_at_stop(sample: Sample, stops: tuple[str, ...]) -> str | None:
+    """The stop string the sample's text now holds (the earliest), cutting the text before
+    it; None if there is none. Only the new text (and what a stop string could straddle) is
+    searched."""
     text = sample.text
     start = sample.stop_scan
-    cut = -1
+    cut, hit = -1, None
     for stop in stops:
         at = text.find(stop, max(0, start - len(stop) + 1))
         if at >= 0 and (cut < 0 or at < cut):
-            cut = at
+            cut, hit = at, stop
     sample.stop_scan = len(text)
-    if cut >= 0:
+    if hit is not None:
         sample.text = text[:cut]
-        return True
-    return False
+    return hit
 
 
 def _emit(

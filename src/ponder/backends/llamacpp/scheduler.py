@@ -58,6 +58,7 @@ class EngineStats:
     prompt_tokens_computed: int = 0
     prompt_tokens_reused: int = 0
     samples_cancelled: int = 0
+    samples_retained: int = 0  # finished samples kept in the cache as prefixes to continue
     samples_moved: int = 0  # moved to a lower sequence id to keep the batch's ids consecutive
 
 
@@ -116,7 +117,7 @@ class Sample:
         self.stop_scan = 0
         self.logprobs: list[TokenLogprob] | None = [] if job.params.logprobs else None
         self.lp_emitted = 0
-        #: the tokens sampled so far (kept for the loop check)
+        #: the tokens sampled so far (the end-of-generation token left out)
         self.tokens: list[int] = []
 
 
@@ -130,10 +131,17 @@ class Job:
         on_chunk: Callable[[StreamChunk], None] | None,
         on_done: Callable[[GenerationResult | BaseException], None],
         priority: int = 0,
+        retain: bool = False,
+        ends: frozenset[str] = frozenset(),
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.params = params
         self.priority = priority
+        #: keep each finished sample's KV as a cached prefix (it will be continued)
+        self.retain = retain
+        #: stop strings that mark the end of the reply (the template's end of turn), reported
+        #: as the end of generation (``stop_reason`` ""), not as a stop string
+        self.ends = ends
         self.on_chunk = on_chunk
         self.on_done = on_done
         self.cancelled = threading.Event()
@@ -190,8 +198,11 @@ class Scheduler:
         )
 
     def demand(self) -> tuple[int, int]:
-        """Samples and prompts the queued jobs want at once."""
-        return sum(job.waiting_samples for job in self.jobs), len(self.jobs)
+        """Samples and prompts the queued jobs want at once (a retaining job's samples each
+        want a prompt slot to be kept in once they finish)."""
+        samples = sum(job.waiting_samples for job in self.jobs)
+        retained = sum(job.params.n for job in self.jobs if job.retain)
+        return samples, len(self.jobs) + retained
 
     # -- admission
 
@@ -303,6 +314,24 @@ class Scheduler:
         self.samples.append(Sample(job, index, seq, self._new_chain(job.params, seed), seed))
         if job.waiting_samples == 0:
             self.unpin(job)
+
+    def retain(self, sample: Sample) -> bool:
+        """Keep a finished sample's KV as a cached prompt (its prompt and the tokens it
+        sampled), so that a request continuing it prefills nothing. It is cached like any
+        prompt: least recently used first out when a slot is wanted. False if no slot or
+        KV room could be had (the sample's work is then recomputed when continued)."""
+        tokens = sample.job.prompt_tokens + sample.tokens
+        if any(p.tokens == tokens for p in self.prompts.values()):
+            return True
+        if not self.free_prompt_seqs and not self.evict_one():
+            return False
+        if not self._kv_fits(len(tokens)):
+            return False
+        seq = self.free_prompt_seqs.pop()
+        self.kv.copy(sample.seq, seq)  # holds tokens[:-1]: the last sampled one is pending
+        self.prompts[seq] = Prompt(seq, tokens, len(tokens) - 1)
+        self.stats.samples_retained += 1
+        return True
 
     # -- the KV cache
 

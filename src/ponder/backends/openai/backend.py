@@ -36,7 +36,7 @@ import httpx
 
 from ponder.backends.base import Backend
 from ponder.backends.http import HttpClient, HttpPolicy
-from ponder.backends.openai.wire import finish_reason, parse_logprobs, parse_usage
+from ponder.backends.openai.wire import finish_reason, parse_logprobs, parse_usage, stop_reason
 from ponder.core.types import (
     Capabilities,
     Completion,
@@ -251,6 +251,7 @@ class OpenAIBackend(Backend):
                         index=first_index + k,
                         logprobs=logprobs if request.params.logprobs else None,
                         seed=None,
+                        stop_reason=stop_reason(choice),
                     )
                 )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

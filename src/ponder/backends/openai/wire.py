@@ -53,3 +53,16 @@ def parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
             for token, lp, top in zip(raw["tokens"], raw["token_logprobs"], tops, strict=False)
         )
     return None
+
+
+def stop_reason(choice: dict[str, Any]) -> str | None:
+    """What ended a choice, as ``Completion.stop_reason``: vLLM and SGLang report the stop
+    string that matched (``matched_stop`` in SGLang), a stop token's id, or null for the end
+    of generation; a server that reports neither leaves it unknown (None)."""
+    if choice.get("finish_reason") != "stop":
+        return None
+    for key in ("stop_reason", "matched_stop"):
+        if key in choice:
+            value = choice[key]
+            return value if isinstance(value, str) else ""
+    return None
