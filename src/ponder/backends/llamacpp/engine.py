@@ -180,6 +180,8 @@ class Engine:
                 self._inbox.put(None)  # closing: the loop sees it next
                 return
         samples, prompts = sched.demand()
+        samples = min(samples, model.full.n_parallel)
+        prompts = min(prompts, model.full.n_prompt_slots)
         current = model.config
         if samples <= current.n_parallel and prompts <= current.n_prompt_slots:
             return

@@ -41,6 +41,8 @@ from ponder.core.types import (
 from ponder.errors import CapabilityError, ConfigError
 
 VERIFY = "verify"
+#: the ``finish_reason`` of a candidate that is a partial solution (a node of a search)
+PARTIAL = "partial"
 
 
 class ScoringContext(Protocol):
@@ -117,6 +119,9 @@ class Scorer(abc.ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     #: capabilities the scorer needs of the backend that *generated* the candidates
     requires_of_generator: ClassVar[tuple[str, ...]] = ()
+    #: whether it can score a partial solution (a search node: a candidate whose
+    #: ``finish_reason`` is ``PARTIAL``), as a process verifier does
+    scores_partial: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.config = validate_options(self.Config, options, f"scorer {self.name!r}")

@@ -44,6 +44,7 @@ class Confidence(Scorer):
     name = "confidence"
     Config: ClassVar[type[ScorerConfig]] = ConfidenceConfig
     requires_of_generator = ("logprobs",)
+    scores_partial = True
 
     @property
     def _config(self) -> ConfidenceConfig:

@@ -29,6 +29,7 @@ from pydantic import Field
 from ponder.core.problem import Candidate, Problem
 from ponder.core.types import Completion, TokenLogprob
 from ponder.scoring.scorers.base import (
+    PARTIAL,
     VERIFY,
     Comparator,
     Comparison,
@@ -50,6 +51,18 @@ POINTWISE_TEXT = (
     "How likely is the proposed solution to be correct? Reply with a rating from 1 (surely "
     "wrong) to 10 (surely right), in the form 'Rating: N'."
 )
+#: a partial solution (a search node): are the steps so far right? (a process verifier)
+PARTIAL_LOGPROB = (
+    "You are checking the first steps of a solution to a problem; it is not finished yet.\n\n"
+    "Problem:\n{question}\n\nSteps so far:\n{solution}\n\n"
+    "Is every step so far correct and useful? Answer with one word: Yes or No."
+)
+PARTIAL_TEXT = (
+    "You are checking the first steps of a solution to a problem; it is not finished yet.\n\n"
+    "Problem:\n{question}\n\nSteps so far:\n{solution}\n\n"
+    "How likely are the steps so far to be correct and on the way to the answer? Reply with "
+    "a rating from 1 (surely wrong) to 10 (surely right), in the form 'Rating: N'."
+)
 PAIRWISE = (
     "Two solutions to the same problem follow.\n\n"
     "Problem:\n{question}\n\nSolution A:\n{first}\n\nSolution B:\n{second}\n\n"
@@ -70,6 +83,8 @@ class JudgeConfig(ModelScorerConfig):
     #: longest solution shown to the judge, in characters (the end is kept: it has the answer)
     max_solution_chars: int = Field(4000, ge=100)
     pointwise_prompt: str = ""
+    #: the prompt for partial solutions (search nodes); "" for the built-in process prompt
+    partial_prompt: str = ""
     pairwise_prompt: str = PAIRWISE
 
 
@@ -79,6 +94,7 @@ class Judge(Scorer, Comparator):
     name = "judge"
     Config: ClassVar[type[ScorerConfig]] = JudgeConfig
     fallback_note: ClassVar[str] = " (mode=text without logprobs)"
+    scores_partial = True
 
     @property
     def _config(self) -> JudgeConfig:
@@ -104,8 +120,11 @@ class Judge(Scorer, Comparator):
         template = config.pointwise_prompt or (
             POINTWISE_LOGPROB if mode == "logprob" else POINTWISE_TEXT
         )
+        partial = config.partial_prompt or (PARTIAL_LOGPROB if mode == "logprob" else PARTIAL_TEXT)
         prompts = [
-            template.format(question=problem.question, solution=self._clip(c.text))
+            (partial if c.finish_reason == PARTIAL else template).format(
+                question=problem.question, solution=self._clip(c.text)
+            )
             for c in candidates
         ]
         replies = await self._ask(prompts, mode, ctx)

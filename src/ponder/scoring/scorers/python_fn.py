@@ -36,6 +36,7 @@ class PythonScorer(Scorer):
 
     name = "python"
     Config: ClassVar[type[ScorerConfig]] = PythonConfig
+    scores_partial = True
 
     def __init__(self, fn: ScoreFunction | None = None, **options: Any) -> None:
         super().__init__(**options)

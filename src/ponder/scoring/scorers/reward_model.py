@@ -77,6 +77,7 @@ class RewardModel(StepScorer):
 
     name = "reward_model"
     Config: ClassVar[type[ScorerConfig]] = RewardModelConfig
+    scores_partial = True
 
     @property
     def _config(self) -> RewardModelConfig:
