@@ -137,3 +137,18 @@ def test_extra_models_reach_the_strategy() -> None:
     data = json.loads(result.stdout)
     assert [step["model"] for step in data["details"]["models"]] == ["second"]
     assert {c["model"] for c in data["candidates"]} == {"second"}
+
+
+@pytest.mark.live
+def test_solve_tree_prints_the_search() -> None:
+    spec = "beam_search:n=2,beam_width=1,scorer=arithmetic,delimiter=\\n,max_steps=2,step_tokens=12"
+    args = ["solve", "What is 2 + 3?", "-s", spec, "--max-tokens", "32", "--seed", "1"]
+    result = runner.invoke(app, [*args, "--tree"])
+    assert result.exit_code == 0, result.output
+    assert "beam_search (" in result.output and "score " in result.output
+    assert "answer:" in result.output
+    as_json = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    tree = as_json["details"]["tree"]
+    assert tree[0]["parent"] is None and all(n["parent"] is not None for n in tree[1:])
+    assert {n["ended"] for n in tree[1:]} <= {"delimiter", "token cap", "end", "cut off"}
+    assert all(n["text"].endswith("\n") for n in tree[1:] if n["ended"] == "delimiter")

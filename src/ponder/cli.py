@@ -78,6 +78,10 @@ def solve(
     ] = None,
     backend_option: BackendOptions = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tree: Annotated[
+        bool,
+        typer.Option("--tree", help="Print a step-level search's tree (beam_search, mcts, ...)."),
+    ] = False,
 ) -> None:
     """Solve one question with a test-time scaling strategy."""
     from ponder.api import solve as api_solve
@@ -101,7 +105,44 @@ def solve(
     if as_json:
         typer.echo(json.dumps({"model": model or "default", **result.as_dict()}, indent=2))
         return
+    if tree:
+        _print_tree(result, strategy_name=name)
     _print_human(result)
+
+
+def _print_tree(result: Any, *, strategy_name: str) -> None:
+    """The search tree, one line per node: its step, score, how it ended, why it was
+    pruned; the chosen solution's path in bold."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    nodes = result.details.get("tree")
+    if not nodes:
+        typer.echo(f"(strategy {strategy_name!r} builds no tree; --tree shows step searches')")
+        return
+    chosen = result.details.get("chosen")
+    on_path = set()
+    while chosen is not None:
+        on_path.add(chosen)
+        chosen = nodes[chosen]["parent"]
+    branches = {0: Tree(f"[bold]{escape(strategy_name)}[/bold] ({len(nodes) - 1} nodes)")}
+    for node in nodes[1:]:
+        step = escape(_short(" ".join(node["text"].split()), 60)) or "(empty)"
+        score = "-" if node["score"] is None else f"{node['score']:.2f}"
+        notes = [f"score {score}" + (" (inherited)" if node["scored"] == "inherited" else "")]
+        notes.append(node["ended"])
+        if node.get("rollout"):
+            notes.append("rollout")
+        if node.get("visits"):
+            notes.append(f"{node['visits']} visits")
+        if node.get("pruned"):
+            notes.append(f"pruned: {node['pruned']}")
+        label = f"{step}  [dim]{escape('; '.join(notes))}[/dim]"
+        if node["id"] in on_path:
+            label = f"[bold green]{label}[/bold green]"
+        branches[node["id"]] = branches[node["parent"]].add(label)
+    Console(soft_wrap=True).print(branches[0])
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -41,6 +41,10 @@ RAW_PROMPT = "{system}Problem:\n{question}\n\nSolution, step by step:\n"
 Ended = Literal["delimiter", "token cap", "end", "cut off", "unknown stop", "root"]
 
 
+def _unescape(text: str) -> str:
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
 class SearchConfig(SamplingConfig):
     """Settings every step-level search shares. ``max_tokens`` caps one whole solution."""
 
@@ -64,9 +68,12 @@ class SearchConfig(SamplingConfig):
     @field_validator("delimiter")
     @classmethod
     def _delimiters(cls, value: str | list[str]) -> str | list[str]:
+        """``\\n`` and ``\\t`` as typed on a command line are a newline and a tab."""
         if isinstance(value, list) and any(not isinstance(d, str) or not d for d in value):
             raise ValueError("delimiters must be non-empty strings")
-        return value
+        if isinstance(value, str):
+            return _unescape(value)
+        return [_unescape(d) for d in value]
 
     @property
     def delimiters(self) -> tuple[str, ...]:

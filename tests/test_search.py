@@ -1,0 +1,312 @@
+"""Step-level search: tree invariants (property tests on FunctionBackend), bad input, the
+arithmetic checker, and the embedded engine's node KV reuse (live)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ponder.core.problem import Candidate, Problem
+from ponder.core.registry import default_registry
+from ponder.core.types import Capabilities, GenerationRequest
+from ponder.errors import BudgetExhausted, CapabilityError, ConfigError
+from ponder.runtime import Budget, Context
+from ponder.scoring.scorers.arithmetic import check_claims
+from ponder.scoring.scorers.base import PARTIAL, ScoreValue
+from ponder.scoring.scorers.python_fn import PythonScorer
+from ponder.testing import FunctionBackend, ScriptedBackend
+
+SEARCHES: list[tuple[str, dict[str, Any]]] = [
+    ("beam_search", {"n": 4, "beam_width": 2}),
+    ("dvts", {"n": 6, "beam_width": 3}),
+    ("particle_filter", {"n": 4}),
+    ("mcts", {"iterations": 5, "width": 2}),
+    ("mcts", {"iterations": 3, "width": 2, "value": "rollout"}),
+    ("best_first", {"width": 2, "max_expansions": 5}),
+]
+
+
+def stepper(request: GenerationRequest, index: int) -> str:
+    """A model that writes arithmetic steps (some wrong) and then an answer; deterministic in
+    the request's seed, the sample and the prefix."""
+    rng = random.Random(f"{request.params.seed}|{index}|{request.prefix}")
+    depth = request.prefix.count("\n\n")
+    if depth >= 3 or rng.random() < 0.2:
+        return f"Answer: {rng.randint(1, 4)}"
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    return f"{a} + {b} = {a + b + (rng.random() < 0.3)}\n\nmore text"
+
+
+def strategy(name: str, **options: Any) -> Any:
+    return default_registry().get("strategy", name)(**options)
+
+
+def counting_scorer() -> tuple[PythonScorer, Counter[str]]:
+    """A scorer that counts how often each node (by its text) is scored."""
+    seen: Counter[str] = Counter()
+
+    def fn(problem: Problem, candidate: Candidate) -> float:
+        seen[f"{candidate.finish_reason}|{candidate.text}|{candidate.index}"] += 1
+        return float(len(candidate.text) % 7) / 7
+
+    scorer = PythonScorer(fn=fn)
+    return scorer, seen
+
+
+@pytest.mark.parametrize(("name", "options"), SEARCHES)
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_tree_invariants(name: str, options: dict[str, Any], seed: int) -> None:
+    """Every node's parent exists and precedes it, nodes are scored at most once, beams
+    stay within their width, and the same seed gives the same tree."""
+
+    async def run() -> tuple[Any, Counter[str]]:
+        scorer, seen = counting_scorer()
+        s = strategy(name, scorer=scorer, seed=seed, max_steps=5, **options)
+        return await s.run("What is 2 + 2?", Context(FunctionBackend(stepper))), seen
+
+    result, seen = asyncio.run(run())
+    again, _ = asyncio.run(run())
+    tree = result.details["tree"]
+    assert [n["id"] for n in tree] == list(range(len(tree)))
+    for node in tree[1:]:
+        assert 0 <= node["parent"] < node["id"]
+        assert node["depth"] == tree[node["parent"]]["depth"] + 1
+    assert all(count == 1 for count in seen.values())
+    assert sum(n["scored"] == "yes" for n in tree[1:]) == len(seen)
+    assert tree == again.details["tree"] and result.answer == again.answer
+    if name in ("beam_search", "dvts"):
+        keep = options["n"] // options["beam_width"]
+        rounds = Counter(n["depth"] for n in tree[1:])
+        assert all(count <= options["n"] for count in rounds.values())
+        for depth in rounds:
+            parents = {n["parent"] for n in tree[1:] if n["depth"] == depth + 1}
+            assert len(parents) <= keep
+            # in dvts, each subtree keeps one
+    if name == "particle_filter":
+        assert all(c <= options["n"] for c in Counter(n["depth"] for n in tree[1:]).values())
+
+
+@pytest.mark.parametrize(("name", "options"), SEARCHES)
+@settings(max_examples=6, deadline=None)
+@given(limit=st.integers(20, 400))
+def test_budget_never_exceeded(name: str, options: dict[str, Any], limit: int) -> None:
+    async def run() -> None:
+        ctx = Context(FunctionBackend(stepper), budget=Budget(completion_tokens=limit))
+        s = strategy(name, scorer="arithmetic", seed=1, step_tokens=10, max_tokens=40, **options)
+        try:
+            await s.run("What is 2 + 2?", ctx)
+        except BudgetExhausted as exc:
+            assert "cannot pay for one step" in str(exc)
+        assert ctx.ledger.total().completion_tokens <= limit
+
+    asyncio.run(run())
+
+
+def test_beam_search_picks_the_verified_path() -> None:
+    """With the arithmetic checker, beams with a wrong sum are pruned and the answer comes
+    from a path whose sums hold."""
+
+    def model(request: GenerationRequest, index: int) -> str:
+        if not request.prefix:
+            return ["2 + 2 = 5\n\n", "2 + 2 = 4\n\n"][index % 2]
+        return "Answer: 5" if "= 5" in request.prefix else "Answer: 4"
+
+    s = strategy("beam_search", n=4, beam_width=2, scorer="arithmetic", temperature=0.0)
+    result = asyncio.run(s.run("What is 2 + 2?", Context(FunctionBackend(model))))
+    assert result.answer == "4"
+    tree = result.details["tree"]
+    assert any(n.get("pruned") for n in tree if "= 5" in n["text"])
+
+
+def test_delimiter_that_never_occurs_ends_steps_at_the_cap() -> None:
+    backend = FunctionBackend(lambda r, i: " ".join(["word"] * 50))
+    s = strategy("beam_search", n=2, beam_width=1, scorer="arithmetic", step_tokens=8)
+    result = asyncio.run(s.run("Say words", Context(backend)))
+    assert {n["ended"] for n in result.details["tree"][1:3]} == {"token cap"}
+    assert all(r.params.max_tokens <= 8 for r in backend.history[:-2])
+
+
+def test_bad_settings_are_refused_before_any_work() -> None:
+    with pytest.raises(ConfigError, match="not a multiple of beam_width"):
+        strategy("beam_search", n=6, beam_width=4)
+    with pytest.raises(ConfigError, match="can only score finished ones"):
+        strategy("mcts", scorer="tests")
+    with pytest.raises(ConfigError, match="delimiters must be non-empty"):
+        strategy("dvts", delimiter=["\n", ""])
+
+
+def test_backend_without_continuation() -> None:
+    backend = ScriptedBackend(capabilities=Capabilities(logprobs=True))
+    s = strategy("beam_search", n=2, beam_width=1, scorer="arithmetic", prompt="chat")
+    with pytest.raises(CapabilityError, match="needs continuation"):
+        asyncio.run(s.run("What is 2 + 2?", Context(backend)))
+    # prompt=auto falls back to a plain-text prompt continued as text
+    backend = FunctionBackend(lambda r, i: "Answer: 4", capabilities=Capabilities())
+    s = strategy("beam_search", n=2, beam_width=1, scorer="arithmetic")
+    result = asyncio.run(s.run("What is 2 + 2?", Context(backend)))
+    assert result.answer == "4" and result.details["prompt"] == "raw"
+    assert backend.history[0].prompt is not None and "Problem:" in backend.history[0].prompt
+
+
+def test_budget_too_small_for_one_step() -> None:
+    ctx = Context(FunctionBackend(stepper), budget=Budget(completion_tokens=10))
+    s = strategy("beam_search", n=8, beam_width=4, scorer="arithmetic", step_tokens=64)
+    with pytest.raises(BudgetExhausted, match="cannot pay for one step"):
+        asyncio.run(s.run("What is 2 + 2?", ctx))
+
+
+def test_verify_every_scores_checkpoints_only() -> None:
+    scorer, seen = counting_scorer()
+    s = strategy("beam_search", n=2, beam_width=1, scorer=scorer, verify_every=2, seed=3)
+    result = asyncio.run(s.run("What is 2 + 2?", Context(FunctionBackend(stepper))))
+    for node in result.details["tree"][1:]:
+        due = node["finished"] or node["depth"] % 2 == 0
+        assert node["scored"] == ("yes" if due else "inherited")
+
+
+def test_judge_reads_partial_solutions_as_steps_so_far() -> None:
+    backend = ScriptedBackend(["Rating: 8", "Rating: 3"], capabilities=Capabilities())
+    judge = default_registry().get("scorer", "judge")(mode="text")
+    partial = Candidate(0, "2 + 2 = 4", None, 5, PARTIAL)
+    done = Candidate(1, "2 + 2 = 4\n\nAnswer: 4", "4", 8, "stop")
+    scores = asyncio.run(judge.score(Problem("2 + 2?"), [partial, done], Context(backend)))
+    assert [s.value for s in scores] == [pytest.approx(7 / 9), pytest.approx(2 / 9)]
+    prompts = [r.messages[0].content for r in backend.history if r.messages]
+    assert "not finished yet" in prompts[0] and "not finished yet" not in prompts[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12 + 7 = 19", [True]),
+        ("so 12 + 7 = 20 apples", [False]),
+        ("3 \\times 4 = 12.", [True]),
+        ("$1,200 + 300 = 1,500$", [True]),
+        ("(8 - 2) / 3 = 2", [True]),
+        ("2 + 3 = 5 + 1 = 6", [True]),
+        ("2 + 3 = 6 + 1 = 7", [False]),
+        ("10 / 3 = 3.33", [True]),
+        ("10 / 3 = 3.5", [False]),
+        ("5 * 6 = 30, then 30 - 4 = 25", [True, False]),
+        ("3 x 4 = 13", [False]),
+        ("x = 5 and 5 = 5", []),
+        ("in 2020 = year", []),
+        ("\\frac{3}{4} = 0.75", [True]),
+        ("2 ** 99999 = 1", []),
+    ],
+)
+def test_arithmetic_claims(text: str, expected: list[bool]) -> None:
+    assert [ok for _, ok in check_claims(text)] == expected
+
+
+def test_arithmetic_scorer_steps() -> None:
+    scorer = default_registry().get("scorer", "arithmetic")()
+    candidates = [
+        Candidate(0, "1 + 1 = 2\n\nthen 2 * 3 = 6", None, 9, PARTIAL),
+        Candidate(1, "1 + 1 = 2\n\nthen 2 * 3 = 7", None, 9, PARTIAL),
+        Candidate(2, "no sums here", None, 3, PARTIAL),
+    ]
+    scores = asyncio.run(scorer.score(Problem("?"), candidates, None))  # type: ignore[arg-type]
+    assert [s.value for s in scores] == [1.0, 0.0, 1.0]
+    assert scores[1].steps == (1.0, 0.0) and scores[1].details["wrong"] == ["2 * 3 = 7"]
+
+
+def test_wrong_score_values_are_recorded_not_invented() -> None:
+    def fn(problem: Problem, candidate: Candidate) -> float:
+        raise ValueError("broken verifier")
+
+    s = strategy("beam_search", n=2, beam_width=1, scorer=PythonScorer(fn=fn))
+    result = asyncio.run(s.run("What is 2 + 2?", Context(FunctionBackend(stepper))))
+    nodes = [n for n in result.details["tree"][1:] if n["scored"] == "yes"]
+    assert nodes and all(n["score"] is None and "broken" in n["score_error"] for n in nodes)
+    assert isinstance(ScoreValue.failed("x"), ScoreValue)
+
+
+@pytest.mark.live
+def test_embedded_search_reuses_every_node(embedded: Any) -> None:
+    """On the embedded engine a child decodes from its parent's KV: after the first call
+    almost no prompt token is computed again (the target's 0.15x with room)."""
+    embedded.clear_prefix_cache()
+    s = strategy(
+        "beam_search",
+        n=4,
+        beam_width=2,
+        scorer="arithmetic",
+        delimiter="\n",
+        step_tokens=24,
+        max_steps=4,
+        max_tokens=96,
+        seed=5,
+    )
+    ctx = Context(embedded)
+    result = asyncio.run(s.run("Tom has 3 apples and buys 4 more. How many now?", ctx))
+    calls = [e.usage for e in ctx.trace if e.role == "generate"]
+    assert len(calls) >= 3
+    later = calls[1:]
+    presented = sum(u.prompt_tokens for u in later)
+    computed = presented - sum(u.cached_prompt_tokens for u in later)
+    assert computed <= 0.15 * presented
+    assert len(result.details["tree"]) > 4
+
+
+@pytest.mark.live
+def test_embedded_stop_reason_and_token_ids(embedded: Any) -> None:
+    async def run() -> None:
+        ctx = Context(embedded)
+        first = await ctx.sample(
+            "Count from 1 to 9, one number per line.",
+            n=1,
+            temperature=0.0,
+            max_tokens=40,
+            stop=["\n"],
+            retain=True,
+        )
+        c = first.completions[0]
+        assert c.finish_reason == "stop" and c.stop_reason == "\n"
+        assert c.token_ids
+        again = await ctx.sample(
+            "Count from 1 to 9, one number per line.",
+            n=1,
+            temperature=0.0,
+            max_tokens=40,
+            stop=["\n"],
+            prefix=c.text + "\n",
+            prefix_ids=c.token_ids,
+        )
+        # the continuation's prompt was all in the cache: the retained sample's KV
+        assert again.usage.prompt_tokens - again.usage.cached_prompt_tokens <= 1
+        done = await ctx.sample("Say hi.", n=1, temperature=0.0, max_tokens=40)
+        assert done.completions[0].stop_reason == ""
+
+    asyncio.run(run())
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("name", ["beam_search", "mcts"])
+def test_search_over_http(llama_server: str, name: str) -> None:
+    """A real OpenAI-compatible server (llama-cpp-python's): the search continues a plain
+    prompt through /completions, end to end."""
+    from ponder.backends.openai import OpenAIBackend
+
+    options = {"n": 2, "beam_width": 1} if name == "beam_search" else {"iterations": 3, "width": 2}
+    s = strategy(
+        name, scorer="arithmetic", step_tokens=16, max_steps=3, max_tokens=48, seed=1, **options
+    )
+
+    async def run() -> Any:
+        backend = OpenAIBackend(llama_server)
+        try:
+            return await s.run("What is 3 + 4?", Context(backend))
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(run())
+    assert result.details["prompt"] == "raw"
+    assert len(result.details["tree"]) > 2 and result.usage.completion_tokens > 0
