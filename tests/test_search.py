@@ -29,6 +29,7 @@ SEARCHES: list[tuple[str, dict[str, Any]]] = [
     ("mcts", {"iterations": 5, "width": 2}),
     ("mcts", {"iterations": 3, "width": 2, "value": "rollout"}),
     ("best_first", {"width": 2, "max_expansions": 5}),
+    ("ab_mcts", {"iterations": 8, "batch": 3}),
 ]
 
 
@@ -310,3 +311,29 @@ def test_search_over_http(llama_server: str, name: str) -> None:
     result = asyncio.run(run())
     assert result.details["prompt"] == "raw"
     assert len(result.details["tree"]) > 2 and result.usage.completion_tokens > 0
+
+
+def test_ab_mcts_never_expands_a_finished_solution() -> None:
+    """TreeQuest may ask to expand a finished solution: told back at no cost, never sent to
+    the model; and a missing TreeQuest is a clear error."""
+    backend = FunctionBackend(lambda r, i: "Answer: 4")
+    s = strategy("ab_mcts", scorer="arithmetic", iterations=9, batch=3, seed=2)
+    result = asyncio.run(s.run("What is 2 + 2?", Context(backend)))
+    assert result.answer == "4"
+    assert all(not r.prefix for r in backend.history)  # only first steps were drawn
+    assert result.details["repeated_finished"] + len(result.details["tree"]) - 1 == 9
+
+
+def test_ab_mcts_without_treequest(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real = builtins.__import__
+
+    def no_treequest(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "treequest":
+            raise ImportError("no module named treequest")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_treequest)
+    with pytest.raises(ConfigError, match=r"pip install 'ponder\[treequest\]'"):
+        strategy("ab_mcts", scorer="arithmetic")

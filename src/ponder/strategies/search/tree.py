@@ -64,6 +64,9 @@ class SearchConfig(SamplingConfig):
     #: chat: continue the assistant's reply (needs continuation); raw: a plain-text prompt
     #: (``RAW_PROMPT``) continued as text; auto: chat where the backend can continue one
     prompt: Literal["auto", "chat", "raw"] = "auto"
+    #: continue nodes by token ids and keep their KV (the embedded engine); False sends the
+    #: path as text only, leaving reuse to the backend's prompt cache (for comparison)
+    reuse_kv: bool = True
 
     @field_validator("delimiter")
     @classmethod
@@ -213,7 +216,7 @@ class StepSearch:
         if options.get("seed") is not None:
             options["seed"] += 7919 * self.calls  # each call its own draws, reproducibly
         self.calls += 1
-        ids = self.ids_of(parent)
+        ids = self.ids_of(parent) if config.reuse_kv else None
         stop = () if last else config.delimiters
         prompt: Any = RAW_PROMPT.format(
             system=f"{self.problem.system}\n\n" if self.problem.system else "",
@@ -224,7 +227,7 @@ class StepSearch:
             raw=self.raw,
             prefix=self.text_of(parent),
             prefix_ids=ids or (),
-            retain=not last,
+            retain=config.reuse_kv and not last,
             **{
                 **options,
                 **self.scorer.sampling_options(),
