@@ -47,6 +47,12 @@ class Backend(abc.ABC):
         return f"{self.name}:{self.model_name}"
 
     @property
+    def thinks(self) -> bool:
+        """Whether the model thinks by itself between ``<think>`` delimiters (a reasoning
+        model); strategies that control thinking scaffold the others."""
+        return False
+
+    @property
     def context_length(self) -> int | None:
         """Tokens of context available to one sequence, where known."""
         return None

@@ -86,9 +86,14 @@ class Candidate:
     )
     #: why no answer was read, when ``answer`` is None
     abstained: str | None = None
+    #: the model's thought, apart from ``text`` (the reply: what answers, votes and judges
+    #: read); None for a model that does not think apart
+    reasoning: str | None = None
+    #: "reasoning" when the reply gave no answer and it was read from the thought instead
+    answer_source: Literal["content", "reasoning"] = "content"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "index": self.index,
             "text": self.text,
             "answer": self.answer,
@@ -97,6 +102,10 @@ class Candidate:
             "model": self.model,
             "abstained": self.abstained,
         }
+        if self.reasoning is not None:
+            record["reasoning"] = self.reasoning
+            record["answer_source"] = self.answer_source
+        return record
 
 
 @dataclasses.dataclass(frozen=True)

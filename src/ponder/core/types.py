@@ -199,6 +199,9 @@ class Completion:
     seed: int | None = None
     stop_reason: str | None = None
     token_ids: tuple[int, ...] | None = dataclasses.field(default=None, repr=False)
+    #: the model's thought, where the backend returns it apart from ``text`` (a server's
+    #: ``reasoning_content``); None where it does not (a thought may then be inside ``text``)
+    reasoning: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -207,11 +210,14 @@ class Usage:
 
     ``prompt_tokens`` counts the prompt once per request, whatever ``n`` is (as the OpenAI API
     does); ``cached_prompt_tokens`` is the part of it served from a prefix cache, not computed.
+    ``reasoning_tokens`` is the part of ``completion_tokens`` spent thinking (as a server
+    reports it, or as a strategy that controls the thinking counts it).
     """
 
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -222,15 +228,19 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.cached_prompt_tokens + other.cached_prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
         )
 
     def as_dict(self) -> dict[str, int]:
-        return {
+        record = {
             "prompt_tokens": self.prompt_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+        if self.reasoning_tokens:
+            record["reasoning_tokens"] = self.reasoning_tokens
+        return record
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class UsageRecord(Record):
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 class CandidateRecord(Record):
@@ -35,6 +36,10 @@ class CandidateRecord(Record):
     model: str = "default"
     #: why no answer was read, when none was
     abstained: str | None = None
+    #: the model's thought, kept apart from ``text`` (reasoning models)
+    reasoning: str | None = None
+    #: "reasoning" when the answer was read from the thought (the reply gave none)
+    answer_source: str = "content"
     score: float
     correct: bool
     reason: str | None = None

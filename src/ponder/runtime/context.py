@@ -59,6 +59,26 @@ class Context:
         self.ledger = Ledger()
         self.trace: list[TraceEvent] = []
         self._reserved = Usage()
+        #: the Context this one is a part of (``scope``); None for a whole run
+        self._parent: Context | None = None
+
+    def scope(self, model: str | None = None) -> Context:
+        """A part of this run (one candidate of a composed sampler, say): its calls are
+        charged to this run's budget and ledger as usual, and also to the part's own
+        ``ledger``, so a part's cost is known and the parts add up to the whole. ``model``:
+        the part's default model is that one of this run's models."""
+        models = dict(self.models)
+        if model is not None:
+            models[DEFAULT_MODEL] = self.model(model)
+        part = Context(models, budget=self.budget)
+        part.trace = self.trace
+        part._parent = self
+        return part
+
+    @property
+    def _run(self) -> Context:
+        """The whole run: its ledger and reservations are what the budget is checked against."""
+        return self if self._parent is None else self._parent._run
 
     @property
     def backend(self) -> Backend:
@@ -112,10 +132,13 @@ class Context:
         model: str | None = None,
         prefix: str = "",
         raw: bool = False,
+        thinking: bool = False,
         **overrides: Any,
     ) -> GenerationResult:
         """Draw ``n`` samples; recorded in the ledger under ``role``. ``overrides`` are
-        sampling parameters and ``request``'s options (``priority``, ``prefix_ids``, ...)."""
+        sampling parameters and ``request``'s options (``priority``, ``prefix_ids``, ...).
+        ``thinking``: everything this call generates is thought (a strategy that runs the
+        thinking itself, as budget forcing does), counted as ``reasoning_tokens``."""
         backend = self.model(model)
         request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
         worst = self._reserve(request, backend)
@@ -123,7 +146,12 @@ class Context:
         try:
             result = await backend.generate(request)
         finally:
-            self._reserved = _minus(self._reserved, worst)
+            self._run._reserved = _minus(self._run._reserved, worst)
+        if thinking:
+            usage = dataclasses.replace(
+                result.usage, reasoning_tokens=result.usage.completion_tokens
+            )
+            result = dataclasses.replace(result, usage=usage)
         self._record(role, model, request.params.n, result.usage, time.perf_counter() - start)
         return result
 
@@ -154,7 +182,7 @@ class Context:
                 final = chunk.usage or final
                 yield chunk
         finally:
-            self._reserved = _minus(self._reserved, worst)
+            self._run._reserved = _minus(self._run._reserved, worst)
             # exact when the backend reported usage; a stream cut short (or a server that
             # sends none) is charged its tokens so far, and its prompt as the backend counts
             # it (the bound where it cannot)
@@ -169,7 +197,7 @@ class Context:
 
     def remaining(self) -> Usage | None:
         """What is left of the budget's completion tokens, if that is limited."""
-        spent = self.ledger.total()
+        spent = self._run.ledger.total()
         if self.budget.completion_tokens is None:
             return None
         left = self.budget.completion_tokens - spent.completion_tokens
@@ -195,7 +223,7 @@ class Context:
 
     def _check(self, params: SamplingParams, prompt_guess: int) -> Usage:
         worst = Usage(prompt_tokens=prompt_guess, completion_tokens=params.n * params.max_tokens)
-        spent = self.ledger.total() + self._reserved
+        spent = self._run.ledger.total() + self._run._reserved
         b = self.budget
         if b.completion_tokens is not None and (
             spent.completion_tokens + worst.completion_tokens > b.completion_tokens
@@ -216,7 +244,7 @@ class Context:
 
     def _reserve(self, request: GenerationRequest, backend: Backend) -> Usage:
         worst = self._check(request.params, _prompt_estimate(request))
-        self._reserved = self._reserved + worst
+        self._run._reserved = self._run._reserved + worst
         return worst
 
     def record(
@@ -227,7 +255,10 @@ class Context:
         self._record(role, model, n, usage, seconds)
 
     def _record(self, role: str, model: str | None, n: int, usage: Usage, seconds: float) -> None:
-        self.ledger.record(role, usage, seconds)
+        part: Context | None = self
+        while part is not None:
+            part.ledger.record(role, usage, seconds)
+            part = part._parent
         self.trace.append(TraceEvent(role, model or DEFAULT_MODEL, n, usage, seconds))
 
 
@@ -247,4 +278,5 @@ def _minus(a: Usage, b: Usage) -> Usage:
         a.prompt_tokens - b.prompt_tokens,
         a.cached_prompt_tokens - b.cached_prompt_tokens,
         a.completion_tokens - b.completion_tokens,
+        a.reasoning_tokens - b.reasoning_tokens,
     )

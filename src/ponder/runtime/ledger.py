@@ -18,6 +18,7 @@ class RoleUsage:
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
     wall_seconds: float = 0.0
 
     def add(self, usage: Usage, seconds: float) -> None:
@@ -25,11 +26,17 @@ class RoleUsage:
         self.prompt_tokens += usage.prompt_tokens
         self.cached_prompt_tokens += usage.cached_prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        self.reasoning_tokens += usage.reasoning_tokens
         self.wall_seconds += seconds
 
     @property
     def usage(self) -> Usage:
-        return Usage(self.prompt_tokens, self.cached_prompt_tokens, self.completion_tokens)
+        return Usage(
+            self.prompt_tokens,
+            self.cached_prompt_tokens,
+            self.completion_tokens,
+            self.reasoning_tokens,
+        )
 
 
 class Ledger:

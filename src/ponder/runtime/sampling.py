@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.core.problem import DEFAULT_MODEL, AnswerSpec, Candidate, Problem
-from ponder.core.types import Completion, Usage
+from ponder.core.registry import default_registry
+from ponder.core.spec import parse_call
+from ponder.core.thinking import DEFAULT_THINKING, ThinkingFormat, split_thought
+from ponder.core.types import Completion, TokenLogprob, Usage
+from ponder.errors import ConfigError
 from ponder.runtime.context import Context
 from ponder.scoring.behaviour import behaviour_answer
 from ponder.scoring.extraction import read_answer
@@ -37,10 +41,13 @@ class SamplingConfig(StrategyConfig):
     #: read an answer from replies cut off at max_tokens too (by default they abstain: the
     #: number a reply stopped on is rarely its answer)
     keep_cut_off: bool = False
+    #: a sequential strategy that produces each candidate instead of one sample, e.g.
+    #: ``budget_forcing(max_thinking=256)`` (its own options rule its calls); see ``compose``
+    sampler: Any = None
 
 
 #: the fields of SamplingConfig that are sampling parameters (sent with every request)
-SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {"keep_cut_off"}
+SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {"keep_cut_off", "sampler"}
 
 
 def read(
@@ -65,18 +72,58 @@ def candidate_from(
     model: str | None = None,
     spec: AnswerSpec | None = None,
     keep_cut_off: bool = False,
+    thinking: ThinkingFormat = DEFAULT_THINKING,
 ) -> Candidate:
-    """A completion as a candidate, its answer read from its text as ``spec`` says."""
-    answer, why = read(completion.text, completion.finish_reason, spec, keep_cut_off=keep_cut_off)
-    return Candidate(
+    """A completion as a candidate. A thought (``reasoning`` from the backend, or delimited
+    by ``thinking`` in the text) is kept apart: the answer is read from the reply, and from
+    the thought only where the reply gives none (``answer_source`` says so)."""
+    reasoning, text = completion.reasoning, completion.text
+    if reasoning is None:
+        thought = split_thought(text, thinking)
+        reasoning, text = thought.reasoning, thought.content
+    return candidate_of(
+        text,
+        completion.finish_reason,
         index=completion.index if index is None else index,
-        text=completion.text,
-        answer=answer,
         completion_tokens=completion.completion_tokens,
-        finish_reason=completion.finish_reason,
-        model=model or DEFAULT_MODEL,
+        reasoning=reasoning,
+        model=model,
+        spec=spec,
+        keep_cut_off=keep_cut_off,
         logprobs=completion.logprobs,
+    )
+
+
+def candidate_of(
+    text: str,
+    finish_reason: str,
+    *,
+    index: int,
+    completion_tokens: int,
+    reasoning: str | None = None,
+    model: str | None = None,
+    spec: AnswerSpec | None = None,
+    keep_cut_off: bool = False,
+    logprobs: tuple[TokenLogprob, ...] | None = None,
+) -> Candidate:
+    """A reply (and its thought) as a candidate, its answer read as ``spec`` says."""
+    answer, why = read(text, finish_reason, spec, keep_cut_off=keep_cut_off)
+    source: Literal["content", "reasoning"] = "content"
+    if answer is None and reasoning and (finish_reason == "stop" or keep_cut_off):
+        from_thought, _ = read(reasoning, "stop", spec)
+        if from_thought is not None:
+            answer, why, source = from_thought, None, "reasoning"
+    return Candidate(
+        index=index,
+        text=text,
+        answer=answer,
+        completion_tokens=completion_tokens,
+        finish_reason=finish_reason,
+        model=model or DEFAULT_MODEL,
+        logprobs=logprobs,
         abstained=why,
+        reasoning=reasoning,
+        answer_source=source,
     )
 
 
@@ -103,20 +150,29 @@ async def draw_candidates(
 ) -> tuple[list[Candidate], Usage]:
     """``sample_candidates``, with the request's usage (for callers that share one Context
     among several problems and account for each)."""
-    options = config.model_dump(include=set(SAMPLING_FIELDS))
-    if options.get("seed") is not None:
-        options["seed"] += seed_offset
-    result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
-    keep = bool(getattr(config, "keep_cut_off", False))
-    candidates = [
-        candidate_from(
-            c, index=first_index + i, model=model, spec=problem.answer, keep_cut_off=keep
+    if config.sampler is not None:
+        candidates, usage = await draw_composed(
+            problem, ctx, config, n, model=model, first_index=first_index, seed_offset=seed_offset
         )
-        for i, c in enumerate(result.completions)
-    ]
+    else:
+        options = config.model_dump(include=set(SAMPLING_FIELDS))
+        if options.get("seed") is not None:
+            options["seed"] += seed_offset
+        result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
+        candidates = [
+            candidate_from(
+                c,
+                index=first_index + i,
+                model=model,
+                spec=problem.answer,
+                keep_cut_off=config.keep_cut_off,
+            )
+            for i, c in enumerate(result.completions)
+        ]
+        usage = result.usage
     if problem.answer is not None and problem.answer.type == "code":
         candidates = await read_behaviours(candidates, problem.answer)
-    return candidates, result.usage
+    return candidates, usage
 
 
 async def read_behaviours(candidates: list[Candidate], spec: AnswerSpec) -> list[Candidate]:
@@ -132,3 +188,85 @@ async def read_behaviours(candidates: list[Candidate], spec: AnswerSpec) -> list
         return dataclasses.replace(candidate, answer=answer, abstained=why)
 
     return list(await asyncio.gather(*(one(c) for c in candidates)))
+
+
+# -- composition: a sequential strategy as the sampler of a parallel one
+
+
+def build_sampler(spec: Any, *, seed: int | None = None, what: str = "sampler") -> Any:
+    """The sequential strategy a ``sampler=`` option names (``budget_forcing(max_thinking=
+    256)``, a ``{"name": ...}`` object, or a strategy instance), checked to be one that
+    produces one candidate per run; ``seed`` overrides its seed."""
+    if hasattr(spec, "solve"):
+        if seed is None:
+            return spec
+        spec = {"name": spec.name, **spec.config.model_dump(), "seed": seed}
+    if isinstance(spec, dict):
+        options = dict(spec)
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"a {what} given as an object needs a 'name': {spec!r}")
+    elif isinstance(spec, str):
+        name, options = parse_call(spec, what)
+    else:
+        raise ConfigError(f"{what} must name a strategy, e.g. budget_forcing(max_thinking=256)")
+    cls = default_registry().get("strategy", name)
+    if not getattr(cls, "sequential", False):
+        samplers = [
+            n
+            for n in default_registry().names("strategy")
+            if getattr(default_registry().get("strategy", n), "sequential", False)
+        ]
+        raise ConfigError(
+            f"strategy {name!r} cannot be a {what}: a sampler must be a sequential strategy "
+            f"that turns one problem into one candidate, and {name!r} "
+            f"{getattr(cls, 'not_sequential_because', 'is not one')}; samplers: "
+            + ", ".join(samplers)
+        )
+    if seed is not None:
+        options["seed"] = seed
+    return cls(**options)
+
+
+async def draw_composed(
+    problem: Problem,
+    ctx: Context,
+    config: SamplingConfig,
+    n: int,
+    *,
+    model: str | None = None,
+    first_index: int = 0,
+    seed_offset: int = 0,
+) -> tuple[list[Candidate], Usage]:
+    """``n`` candidates, each one run of the sequential strategy ``config.sampler`` (in its
+    own ``Context.scope``, concurrently): the run's reply, thought and answer become the
+    candidate, its generated tokens the candidate's ``completion_tokens``. Seeds: run i of a
+    seeded config gets ``seed + seed_offset + i``."""
+    base = None if config.seed is None else config.seed + seed_offset
+
+    async def one(i: int) -> tuple[Any, Context]:
+        inner = build_sampler(config.sampler, seed=None if base is None else base + i)
+        part = ctx.scope(model)
+        return await inner.solve(problem, part), part
+
+    runs = await asyncio.gather(*(one(i) for i in range(n)))
+    candidates = []
+    usage = Usage()
+    for i, (outcome, part) in enumerate(runs):
+        spent = part.ledger.total()
+        usage = usage + spent
+        answer = outcome.answer
+        candidates.append(
+            Candidate(
+                index=first_index + i,
+                text=outcome.text,
+                answer=answer,
+                completion_tokens=spent.completion_tokens,
+                finish_reason=outcome.details.get("finish_reason", "stop"),
+                model=model or DEFAULT_MODEL,
+                abstained=None if answer is not None else outcome.details.get("abstained_reason"),
+                reasoning=outcome.details.get("reasoning"),
+                answer_source=outcome.details.get("answer_source", "content"),
+            )
+        )
+    return candidates, usage

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ponder.core.problem import Candidate, Problem, Result, validate_options
+from ponder.errors import ConfigError
 from ponder.runtime.context import Context
 from ponder.runtime.ledger import Budget
-from ponder.runtime.sampling import StrategyConfig
+from ponder.runtime.sampling import StrategyConfig, build_sampler
 from ponder.scoring.answers import Vote
 
 
@@ -40,9 +41,28 @@ class Strategy(abc.ABC):
     #: ``"majority"`` when its answer is the plain majority vote of n i.i.d. samples (so the
     #: unbiased maj@k estimator applies), None when it cannot.
     pool_estimate: ClassVar[str | None] = None
+    #: whether it draws its candidates through ``draw_candidates``, so that a ``sampler=``
+    #: (a sequential strategy) can produce each of them (composition)
+    composes: ClassVar[bool] = False
+    #: why it cannot take a sampler, said when one is given
+    not_composable_because: ClassVar[str] = "does not draw independent candidates"
+    #: whether it turns one problem into one candidate through a sequence of calls, and so
+    #: can be another strategy's sampler (budget_forcing, think_twice, self_refine, ...)
+    sequential: ClassVar[bool] = False
+    not_sequential_because: ClassVar[str] = "is not one"
 
     def __init__(self, **options: Any) -> None:
         self.config = validate_options(self.Config, options, f"strategy {self.name!r}")
+        sampler = getattr(self.config, "sampler", None)
+        if sampler is not None:
+            if not self.composes:
+                raise ConfigError(
+                    f"strategy {self.name!r} cannot take a sampler: it "
+                    f"{self.not_composable_because}; strategies that can: "
+                    "self_consistency, best_of_n, weighted_self_consistency, "
+                    "shortest_majority, knockout, multi_verifier, model_switch"
+                )
+            build_sampler(sampler, what=f"sampler of strategy {self.name!r}")
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
@@ -106,6 +126,12 @@ class BatchStrategy(abc.ABC):
 
     def __init__(self, **options: Any) -> None:
         self.config = validate_options(self.Config, options, f"strategy {self.name!r}")
+        if getattr(self.config, "sampler", None) is not None:
+            raise ConfigError(
+                f"strategy {self.name!r} cannot take a sampler: it spends one budget across "
+                "problems round by round and cuts samples short, which a sequential "
+                "sampler's several calls do not allow"
+            )
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())

@@ -38,6 +38,7 @@ class BestOfN(Strategy):
     """Highest-scoring of n samples."""
 
     name = "best_of_n"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = BestOfNConfig
 
     def __init__(self, **options: Any) -> None:

@@ -59,6 +59,10 @@ class CertaintyProbe(Strategy):
     """One reasoning trace, probed for its answer as it goes; stopped once certain."""
 
     name = "certainty_probe"
+    not_composable_because = (
+        "stops samples early while they stream, and a sequential sampler's candidate is "
+        "several calls it cannot cut"
+    )
     Config: ClassVar[type[SamplingConfig]] = CertaintyProbeConfig
     requires = ("continuation", "streaming")
 

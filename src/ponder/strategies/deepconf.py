@@ -62,6 +62,10 @@ class DeepConf(Strategy):
     """Confidence-filtered, confidence-weighted voting, with online early termination."""
 
     name = "deepconf"
+    not_composable_because = (
+        "stops samples early while they stream, and a sequential sampler's candidate is "
+        "several calls it cannot cut"
+    )
     Config: ClassVar[type[SamplingConfig]] = DeepConfConfig
     requires = ("logprobs", "streaming")
 

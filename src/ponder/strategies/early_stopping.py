@@ -96,6 +96,10 @@ class EarlyStoppingSC(Strategy):
     """Windows of samples, in the order they finish, until one window is unanimous."""
 
     name = "early_stopping_sc"
+    not_composable_because = (
+        "stops samples early while they stream, and a sequential sampler's candidate is "
+        "several calls it cannot cut"
+    )
     Config: ClassVar[type[SamplingConfig]] = EarlyStoppingConfig
     requires = ("streaming",)
 
@@ -136,6 +140,10 @@ class AdaptiveConsistency(Strategy):
     """Sample until the posterior that the leader is the majority passes a threshold."""
 
     name = "adaptive_consistency"
+    not_composable_because = (
+        "stops samples early while they stream, and a sequential sampler's candidate is "
+        "several calls it cannot cut"
+    )
     Config: ClassVar[type[SamplingConfig]] = AdaptiveConsistencyConfig
     requires = ("streaming",)
 

@@ -39,6 +39,10 @@ class FirstFinish(Strategy):
     """The first of n parallel samples to finish (or the vote of the first k)."""
 
     name = "first_finish"
+    not_composable_because = (
+        "stops samples early while they stream, and a sequential sampler's candidate is "
+        "several calls it cannot cut"
+    )
     Config: ClassVar[type[SamplingConfig]] = FirstFinishConfig
     requires = ("streaming",)
 

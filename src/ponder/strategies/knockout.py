@@ -56,6 +56,7 @@ class Knockout(Strategy):
     """Pairwise knockout tournament with K comparisons per pair."""
 
     name = "knockout"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = KnockoutConfig
 
     def __init__(self, **options: Any) -> None:

@@ -40,6 +40,7 @@ class ModelSwitch(Strategy):
     """Repeated sampling across models, switching when a model disagrees with itself."""
 
     name = "model_switch"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = ModelSwitchConfig
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:

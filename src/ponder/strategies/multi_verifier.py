@@ -71,6 +71,7 @@ class MultiVerifier(Strategy):
     """Best-of-n by the number of aspect verifiers that approve."""
 
     name = "multi_verifier"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = MultiVerifierConfig
 
     @property

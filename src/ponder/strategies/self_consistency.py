@@ -29,6 +29,7 @@ class SelfConsistency(Strategy):
     """Majority vote over n sampled answers."""
 
     name = "self_consistency"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = SelfConsistencyConfig
     pool_estimate = "majority"
 

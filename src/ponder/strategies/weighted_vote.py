@@ -55,6 +55,7 @@ class WeightedSelfConsistency(Strategy):
     """Majority vote with a weight per sample (a verifier's score or the path probability)."""
 
     name = "weighted_self_consistency"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = WeightedConfig
 
     def __init__(self, **options: Any) -> None:
@@ -124,6 +125,7 @@ class ShortestMajority(Strategy):
     """Vote by count over mean chain length: favours answers reached by shorter chains."""
 
     name = "shortest_majority"
+    composes = True
     Config: ClassVar[type[SamplingConfig]] = ShortestMajorityConfig
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:

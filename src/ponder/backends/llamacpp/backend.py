@@ -100,6 +100,7 @@ class LlamaCppBackend(Backend):
         bos, eos = self._engine.model.bos_eos_text()
         self._bos_text = bos
         self._template = _compile_template(source, bos, eos)
+        self._thinks = "<think>" in source
 
     # -- description
 
@@ -146,6 +147,11 @@ class LlamaCppBackend(Backend):
             "cache_type_k": config.cache_type_k,
             "cache_type_v": config.cache_type_v,
         }
+
+    @property
+    def thinks(self) -> bool:
+        """Whether the GGUF's chat template knows ``<think>`` (a reasoning model's does)."""
+        return self._thinks
 
     @property
     def context_length(self) -> int:

@@ -65,6 +65,7 @@ class OpenAIBackend(Backend):
         api_key: str | None = None,
         chat_continuation: bool = False,
         priority_scheduling: bool = False,
+        thinks: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         **policy: Any,
     ) -> None:
@@ -88,11 +89,17 @@ class OpenAIBackend(Backend):
         )
         self._chat_continuation = chat_continuation
         self._priority_scheduling = priority_scheduling
+        self._thinks = thinks
         self._native_n: bool | None = None  # unknown until the server shows it
 
     @classmethod
     def claims(cls, spec: str) -> bool:
         return spec.startswith(("http://", "https://"))
+
+    @property
+    def thinks(self) -> bool:
+        """Said by the user (``thinks=true``): the server's model is a reasoning model."""
+        return self._thinks
 
     @classmethod
     def from_spec(cls, spec: str | None, **options: Any) -> OpenAIBackend:
@@ -105,7 +112,7 @@ class OpenAIBackend(Backend):
         except TypeError as exc:
             known = ", ".join(
                 ["api_key", *HttpPolicy.__dataclass_fields__, "chat_continuation"]
-                + ["priority_scheduling"]
+                + ["priority_scheduling", "thinks"]
             )
             raise ConfigError(
                 f"unknown openai backend option ({exc}); known options: {known}"
@@ -232,8 +239,14 @@ class OpenAIBackend(Backend):
             usage = parse_usage(data.get("usage"))
             completions = []
             for k, choice in enumerate(choices):
+                reasoning = None
                 if "message" in choice:
-                    text = choice["message"].get("content") or ""
+                    message = choice["message"]
+                    text = message.get("content") or ""
+                    # vLLM's and DeepSeek's reasoning parsers; some servers say "reasoning"
+                    reasoning = message.get("reasoning_content") or message.get("reasoning")
+                    if reasoning is not None and not isinstance(reasoning, str):
+                        raise TypeError(f"reasoning_content is {type(reasoning).__name__}")
                 else:
                     text = choice["text"]
                 logprobs = parse_logprobs(choice.get("logprobs"))
@@ -252,6 +265,7 @@ class OpenAIBackend(Backend):
                         logprobs=logprobs if request.params.logprobs else None,
                         seed=None,
                         stop_reason=stop_reason(choice),
+                        reasoning=reasoning,
                     )
                 )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

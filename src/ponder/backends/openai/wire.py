@@ -10,10 +10,12 @@ from ponder.core.types import FinishReason, TokenLogprob, Usage
 def parse_usage(raw: Any) -> Usage:
     raw = raw or {}
     details = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
     return Usage(
         prompt_tokens=int(raw.get("prompt_tokens", 0)),
         cached_prompt_tokens=int(details.get("cached_tokens") or 0),
         completion_tokens=int(raw.get("completion_tokens", 0)),
+        reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
     )
 
 
