@@ -57,6 +57,9 @@ class Context:
             raise ConfigError(f"a Context needs a model named {DEFAULT_MODEL!r}")
         self.budget = budget or Budget()
         self.ledger = Ledger()
+        #: the calls made through this Context itself, not through its parts (``scope``):
+        #: ``ledger`` is ``own`` plus the parts' ledgers
+        self.own = Ledger()
         self.trace: list[TraceEvent] = []
         self._reserved = Usage()
         #: the Context this one is a part of (``scope``); None for a whole run
@@ -255,6 +258,7 @@ class Context:
         self._record(role, model, n, usage, seconds)
 
     def _record(self, role: str, model: str | None, n: int, usage: Usage, seconds: float) -> None:
+        self.own.record(role, usage, seconds)
         part: Context | None = self
         while part is not None:
             part.ledger.record(role, usage, seconds)
