@@ -329,3 +329,41 @@ def test_solve_json_shows_reasoning_apart() -> None:
     assert 0 < data["usage"]["reasoning_tokens"] <= 24
     candidate = data["candidates"][0]
     assert "reasoning" in candidate and candidate["text"] != candidate["reasoning"]
+
+
+def test_native_thinking_budget_is_sent_to_a_server_that_has_one() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        body = {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"content": "Answer: 4", "reasoning_content": "short"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 9,
+                "completion_tokens": 12,
+                "completion_tokens_details": {"reasoning_tokens": 7},
+            },
+        }
+        return httpx.Response(200, content=json.dumps(body))
+
+    backend = OpenAIBackend(
+        "http://testserver/v1#m", transport=httpx.MockTransport(handler), thinking_budget=True
+    )
+
+    async def run() -> Any:
+        try:
+            s = strategy("budget_forcing", max_thinking=64, answer_tokens=16)
+            return await s.run("What is 2 + 2?", Context(backend))
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(run())
+    assert seen[0]["thinking_token_budget"] == 64 and seen[0]["max_tokens"] == 80
+    assert result.details["native"] and result.details["thinking_tokens"] == 7
+    assert result.answer == "4" and result.candidates[0].reasoning == "short"

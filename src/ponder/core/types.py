@@ -137,6 +137,9 @@ class GenerationRequest:
     priority: int = 0
     prefix_ids: tuple[int, ...] = ()
     retain: bool = False
+    #: a cap on the thought's tokens, for a backend that enforces one natively
+    #: (``Capabilities.thinking_budget``: vLLM's ``thinking_token_budget``)
+    thinking_budget: int | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -153,6 +156,7 @@ class GenerationRequest:
         priority: int = 0,
         prefix_ids: tuple[int, ...] = (),
         retain: bool = False,
+        thinking_budget: int | None = None,
     ) -> GenerationRequest:
         msgs = tuple(
             m if isinstance(m, Message) else Message(m["role"], m["content"])  # type: ignore[arg-type]
@@ -165,6 +169,7 @@ class GenerationRequest:
             priority=priority,
             prefix_ids=prefix_ids,
             retain=retain,
+            thinking_budget=thinking_budget,
         )
 
 
@@ -277,6 +282,8 @@ class Capabilities:
     native_n: bool = False
     streaming: bool = False
     prefix_caching: bool = False
+    #: enforces a cap on thinking tokens itself (``GenerationRequest.thinking_budget``)
+    thinking_budget: bool = False
 
     def missing(self, needed: Sequence[str]) -> list[str]:
         """The names in ``needed`` that this backend lacks."""

@@ -108,6 +108,7 @@ class Context:
         priority: int = 0,
         prefix_ids: tuple[int, ...] = (),
         retain: bool = False,
+        thinking_budget: int | None = None,
         **overrides: Any,
     ) -> GenerationRequest:
         """Build a request: a question string becomes one user message unless ``raw``.
@@ -119,6 +120,7 @@ class Context:
             "priority": priority,
             "prefix_ids": prefix_ids,
             "retain": retain,
+            "thinking_budget": thinking_budget,
         }
         if isinstance(messages, str):
             if raw:

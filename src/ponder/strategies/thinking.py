@@ -36,7 +36,7 @@ from ponder.core.thinking import ThinkingFormat
 from ponder.core.types import Message
 from ponder.errors import CapabilityError, ConfigError
 from ponder.runtime import Context
-from ponder.runtime.sampling import SAMPLING_FIELDS, SamplingConfig, candidate_of
+from ponder.runtime.sampling import SAMPLING_FIELDS, SamplingConfig, candidate_from, candidate_of
 from ponder.scoring.answers import majority_vote
 from ponder.strategies.base import Outcome, Strategy, outcome_of
 
@@ -103,6 +103,10 @@ class BudgetForcingConfig(ThinkingConfig):
     wrap_up_tokens: int = Field(32, ge=1)
     #: written after the closing delimiter, before the model's answer
     answer_prefix: str = ""
+    #: auto: where the backend enforces a thinking budget itself (vLLM's
+    #: thinking_token_budget) and no extension or wrap-up is asked, one call with it; never:
+    #: always ponder's own continuation
+    native: Literal["auto", "never"] = "auto"
 
     @model_validator(mode="after")
     def _consistent(self) -> BudgetForcingConfig:
@@ -130,6 +134,14 @@ class BudgetForcing(Strategy):
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self.config
         assert isinstance(config, BudgetForcingConfig)
+        native = (
+            config.native == "auto"
+            and ctx.backend.capabilities.thinking_budget
+            and config.extend == 0
+            and not config.wrap_up
+        )
+        if native:
+            return await self._native(problem, ctx, config)
         require_continuation(ctx, f"strategy {self.name!r}")
         limit = ctx.backend.context_length
         if limit is not None and config.max_thinking + config.answer_tokens > limit:
@@ -209,6 +221,30 @@ class BudgetForcing(Strategy):
             [candidate],
             {"thinking_tokens": used, "waits": waits, "forced_close": forced, "calls": calls + 1},
         )
+
+    async def _native(self, problem: Problem, ctx: Context, config: BudgetForcingConfig) -> Outcome:
+        """One call; the server caps the thought (and says how long it was)."""
+        result = await ctx.sample(
+            problem.messages(),
+            thinking_budget=config.max_thinking,
+            **sampling(config, n=1, max_tokens=config.max_thinking + config.answer_tokens),
+        )
+        reply = result.completions[0]
+        candidate = candidate_from(
+            reply,
+            index=0,
+            spec=problem.answer,
+            keep_cut_off=config.keep_cut_off,
+            thinking=config.format,
+        )
+        details = {
+            "thinking_tokens": result.usage.reasoning_tokens,
+            "waits": 0,
+            "forced_close": None,
+            "calls": 1,
+            "native": True,
+        }
+        return sequential_outcome(candidate, [candidate], details)
 
 
 def _seed(config: SamplingConfig, call: int) -> int | None:

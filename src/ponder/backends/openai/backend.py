@@ -66,6 +66,7 @@ class OpenAIBackend(Backend):
         chat_continuation: bool = False,
         priority_scheduling: bool = False,
         thinks: bool = False,
+        thinking_budget: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         **policy: Any,
     ) -> None:
@@ -90,6 +91,7 @@ class OpenAIBackend(Backend):
         self._chat_continuation = chat_continuation
         self._priority_scheduling = priority_scheduling
         self._thinks = thinks
+        self._thinking_budget = thinking_budget
         self._native_n: bool | None = None  # unknown until the server shows it
 
     @classmethod
@@ -112,7 +114,7 @@ class OpenAIBackend(Backend):
         except TypeError as exc:
             known = ", ".join(
                 ["api_key", *HttpPolicy.__dataclass_fields__, "chat_continuation"]
-                + ["priority_scheduling", "thinks"]
+                + ["priority_scheduling", "thinks", "thinking_budget"]
             )
             raise ConfigError(
                 f"unknown openai backend option ({exc}); known options: {known}"
@@ -124,6 +126,7 @@ class OpenAIBackend(Backend):
             logprobs=True,
             max_top_logprobs=20,
             continuation=self._chat_continuation,
+            thinking_budget=self._thinking_budget,
             native_n=self._native_n is not False,
             streaming=True,
             prefix_caching=False,
@@ -180,6 +183,14 @@ class OpenAIBackend(Backend):
             body["stop"] = list(p.stop)
         if seed is not None:
             body["seed"] = seed
+        if request.thinking_budget is not None:
+            if not self._thinking_budget:
+                raise CapabilityError(
+                    f"a native thinking budget needs a server that enforces one; "
+                    f"{self.base_url} is not marked so. Pass thinking_budget=true for a vLLM "
+                    "server with a reasoning parser (it honours thinking_token_budget)"
+                )
+            body["thinking_token_budget"] = request.thinking_budget
         if self._priority_scheduling and request.priority:
             body["priority"] = -request.priority  # vLLM serves lower values first
         want_logprobs = p.logprobs or n > 1
