@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from ponder.errors import ConfigError
 from ponder.runtime.context import Context
 from ponder.scoring.behaviour import behaviour_answer
 from ponder.scoring.extraction import read_answer
+
+logger = logging.getLogger(__name__)
 
 
 class StrategyConfig(BaseModel):
@@ -170,6 +173,12 @@ async def draw_candidates(
             for i, c in enumerate(result.completions)
         ]
         usage = result.usage
+        if ctx.model(model).thinks and candidates and all(c.reasoning is None for c in candidates):
+            logger.warning(
+                "the model is marked as thinking, but none of its %d replies holds a thought "
+                "between <think> and </think>: each whole reply is read as the answer's text",
+                len(candidates),
+            )
     if problem.answer is not None and problem.answer.type == "code":
         candidates = await read_behaviours(candidates, problem.answer)
     return candidates, usage
