@@ -54,7 +54,7 @@ def test_solve_human_output() -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["solve", "q", "--strategy", "magic"], "choose one of: adaptive_consistency, best_of_n"),
+        (["solve", "q", "--strategy", "magic"], "choose one of: ab_mcts, adaptive_consistency"),
         (["solve", "q", "-n", "0"], "n: Input should be greater than or equal to 1"),
         (["solve", "q", "--temperature", "-1"], "temperature"),
         (
