@@ -53,6 +53,15 @@ class SamplingConfig(StrategyConfig):
 SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {"keep_cut_off", "sampler"}
 
 
+def call_options(config: SamplingConfig, call: int = 0, **changes: Any) -> dict[str, Any]:
+    """The config's sampling parameters for the ``call``-th call of a run that makes several
+    (each its own seed, reproducibly: ``seed + 1009 x call``), with ``changes``."""
+    options = config.model_dump(include=set(SAMPLING_FIELDS))
+    if options.get("seed") is not None:
+        options["seed"] += 1009 * call
+    return {**options, **changes}
+
+
 def read(
     text: str, finish_reason: str, spec: AnswerSpec | None, *, keep_cut_off: bool = False
 ) -> tuple[str | None, str | None]:

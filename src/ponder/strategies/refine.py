@@ -25,12 +25,12 @@ from pydantic import Field
 from ponder.core.problem import Candidate, Problem
 from ponder.core.types import Message
 from ponder.runtime import Context
-from ponder.runtime.sampling import SamplingConfig, candidate_from
+from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from
 from ponder.scoring.answers import equivalent
 from ponder.scoring.scorers.base import VERIFY, Scorer
 from ponder.strategies.base import Outcome, Strategy
 from ponder.strategies.selection import build_scorer
-from ponder.strategies.thinking import _seed, sampling, sequential_outcome
+from ponder.strategies.thinking import sequential_outcome
 
 RE_ANSWER = "{question}\n\nThe assistant's previous answer is: {answer}, and please re-answer."
 CRITIQUE = (
@@ -63,7 +63,7 @@ class ThinkTwice(Strategy):
         messages = problem.messages()
         agreed = False
         for r in range(config.rounds):
-            result = await ctx.sample(messages, **sampling(config, n=1, seed=_seed(config, r)))
+            result = await ctx.sample(messages, **call_options(config, r, n=1))
             candidate = candidate_from(
                 result.completions[0],
                 index=r,
@@ -119,9 +119,7 @@ class SelfRefine(Strategy):
 
         async def ask(prompt: list[Message] | str, role: str = "generate") -> Candidate:
             nonlocal calls
-            result = await ctx.sample(
-                prompt, role=role, **sampling(config, n=1, seed=_seed(config, calls))
-            )
+            result = await ctx.sample(prompt, role=role, **call_options(config, calls, n=1))
             calls += 1
             return candidate_from(
                 result.completions[0],

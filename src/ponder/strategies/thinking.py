@@ -33,10 +33,10 @@ from pydantic import Field, model_validator
 
 from ponder.core.problem import Candidate, Problem
 from ponder.core.thinking import ThinkingFormat
-from ponder.core.types import Message
+from ponder.core.types import Completion, Message
 from ponder.errors import CapabilityError, ConfigError
 from ponder.runtime import Context
-from ponder.runtime.sampling import SAMPLING_FIELDS, SamplingConfig, candidate_from, candidate_of
+from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from, candidate_of
 from ponder.scoring.answers import majority_vote
 from ponder.strategies.base import Outcome, Strategy, outcome_of
 
@@ -83,11 +83,6 @@ def require_continuation(ctx: Context, what: str) -> None:
             f"{backend.name!r} ({backend.model_name}) does not offer it (for a vLLM or SGLang "
             "server: -B chat_continuation=true)"
         )
-
-
-def sampling(config: SamplingConfig, **changes: Any) -> dict[str, Any]:
-    """The config's sampling parameters, with ``changes``."""
-    return {**config.model_dump(include=set(SAMPLING_FIELDS)), **changes}
 
 
 class BudgetForcingConfig(ThinkingConfig):
@@ -154,23 +149,23 @@ class BudgetForcing(Strategy):
         messages = thinking_messages(problem, config, ctx)
         opening = fmt.open + "\n"
         thought, used, waits, calls = "", 0, 0, 0
-        forced = False
-        thinking_cap = config.max_thinking - (config.wrap_up_tokens if config.wrap_up else 0)
-        while True:
+
+        async def think(max_tokens: int) -> Completion:
+            """The thought continued until it closes or ``max_tokens``."""
+            nonlocal calls
             result = await ctx.sample(
                 messages,
                 prefix=opening + thought,
                 thinking=True,
-                **sampling(
-                    config,
-                    n=1,
-                    max_tokens=thinking_cap - used,
-                    stop=(fmt.close,),
-                    seed=_seed(config, calls),
-                ),
+                **call_options(config, calls, n=1, max_tokens=max_tokens, stop=(fmt.close,)),
             )
             calls += 1
-            c = result.completions[0]
+            return result.completions[0]
+
+        forced = False
+        thinking_cap = config.max_thinking - (config.wrap_up_tokens if config.wrap_up else 0)
+        while True:
+            c = await think(thinking_cap - used)
             used += c.completion_tokens
             thought += c.text
             if c.finish_reason == "length" or used >= thinking_cap:
@@ -185,26 +180,14 @@ class BudgetForcing(Strategy):
             waits += 1
         if forced and config.wrap_up:
             thought += f"\n{config.wrap_up_text}"
-            result = await ctx.sample(
-                messages,
-                prefix=opening + thought,
-                thinking=True,
-                **sampling(
-                    config,
-                    n=1,
-                    max_tokens=config.wrap_up_tokens,
-                    stop=(fmt.close,),
-                    seed=_seed(config, calls),
-                ),
-            )
-            calls += 1
-            used += result.completions[0].completion_tokens
-            thought += result.completions[0].text
+            c = await think(config.wrap_up_tokens)
+            used += c.completion_tokens
+            thought += c.text
         answer_prefix = f"{opening}{thought}\n{fmt.close}\n\n{config.answer_prefix}"
         result = await ctx.sample(
             messages,
             prefix=answer_prefix,
-            **sampling(config, n=1, max_tokens=config.answer_tokens, seed=_seed(config, calls)),
+            **call_options(config, calls, n=1, max_tokens=config.answer_tokens),
         )
         reply = result.completions[0]
         candidate = candidate_of(
@@ -227,7 +210,7 @@ class BudgetForcing(Strategy):
         result = await ctx.sample(
             problem.messages(),
             thinking_budget=config.max_thinking,
-            **sampling(config, n=1, max_tokens=config.max_thinking + config.answer_tokens),
+            **call_options(config, n=1, max_tokens=config.max_thinking + config.answer_tokens),
         )
         reply = result.completions[0]
         candidate = candidate_from(
@@ -245,11 +228,6 @@ class BudgetForcing(Strategy):
             "native": True,
         }
         return sequential_outcome(candidate, [candidate], details)
-
-
-def _seed(config: SamplingConfig, call: int) -> int | None:
-    """Each call of a seeded run its own seed."""
-    return None if config.seed is None else config.seed + 1009 * call
 
 
 def sequential_outcome(
@@ -293,7 +271,7 @@ class NoThinking(Strategy):
         result = await ctx.sample(
             messages,
             prefix=prefix,
-            **sampling(config, n=config.n, max_tokens=config.answer_tokens),
+            **call_options(config, n=config.n, max_tokens=config.answer_tokens),
         )
         candidates = [
             candidate_of(

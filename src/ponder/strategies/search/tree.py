@@ -28,7 +28,7 @@ from ponder.core.problem import Candidate, Problem
 from ponder.core.types import Completion, TokenLogprob
 from ponder.errors import BudgetExhausted, CapabilityError, ConfigError
 from ponder.runtime import Context
-from ponder.runtime.sampling import SAMPLING_FIELDS, SamplingConfig, read
+from ponder.runtime.sampling import SamplingConfig, call_options, read
 from ponder.scoring.answers import majority_vote
 from ponder.scoring.scorers.base import PARTIAL, Scorer, ScoreValue
 from ponder.strategies.base import Outcome
@@ -212,9 +212,7 @@ class StepSearch:
         cap = left if last or not config.delimiters else min(config.step_tokens, left)
         if cap <= 0:
             raise BudgetExhausted(f"the solution reached max_tokens={config.max_tokens}")
-        options = config.model_dump(include=set(SAMPLING_FIELDS))
-        if options.get("seed") is not None:
-            options["seed"] += 7919 * self.calls  # each call its own draws, reproducibly
+        options = call_options(config, self.calls)
         self.calls += 1
         ids = self.ids_of(parent) if config.reuse_kv else None
         stop = () if last else config.delimiters
