@@ -43,6 +43,9 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         "p50 s",
         "FLOPs/problem",
     ]
+    thinking = any(r.get("reasoning_tokens_mean") for r in summary["results"])
+    if thinking:  # reasoning models, or strategies that run the thinking themselves
+        header.insert(header.index("completion tok") + 1, "of it thinking")
     rows = [header]
     for r in summary["results"]:
         acc = (
@@ -51,21 +54,22 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
             else (f"{r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
         )
         label = r["strategy"] + (" (est.)" if r["estimated"] else "")
-        rows.append(
-            [
-                r["task"],
-                label,
-                f"{r['n_problems']}/{r['n_planned']}",
-                acc,
-                _fmt(r.get("prompt_computed_mean")),
-                _fmt(r["cached_prompt_tokens_mean"]),
-                _fmt(r["completion_tokens_mean"]),
-                "-" if r.get("cut_off_share") is None else f"{r['cut_off_share']:.0%}",
-                _fmt(r.get("elapsed_seconds")),
-                _fmt(r.get("latency_p50"), 2),
-                _flops(r["flops_mean"]),
-            ]
-        )
+        row = [
+            r["task"],
+            label,
+            f"{r['n_problems']}/{r['n_planned']}",
+            acc,
+            _fmt(r.get("prompt_computed_mean")),
+            _fmt(r["cached_prompt_tokens_mean"]),
+            _fmt(r["completion_tokens_mean"]),
+            "-" if r.get("cut_off_share") is None else f"{r['cut_off_share']:.0%}",
+            _fmt(r.get("elapsed_seconds")),
+            _fmt(r.get("latency_p50"), 2),
+            _flops(r["flops_mean"]),
+        ]
+        if thinking:
+            row.insert(7, _fmt(r.get("reasoning_tokens_mean")))
+        rows.append(row)
     return rows
 
 
@@ -152,6 +156,9 @@ _METHOD = """\
 - Tokens are per problem, as the backend counted them: a prompt shared by n samples counts
   once per request. "prompt tok" counts the prompt tokens the model computed, "cached" those
   served from a prefix cache; the plots' cost axis is computed prompt plus completion tokens.
+- "of it thinking" (shown when any strategy thought): the completion tokens spent inside a
+  thought, as a reasoning server reports them or as a strategy that runs the thinking
+  (budget_forcing) counts them.
 - "cut off": the share of samples that reached max_tokens (they give no answer).
 - Time: "elapsed s" runs from a setting's first problem starting to its last finishing
   (settings run interleaved, so spans overlap); "p50 s" is the median problem latency.

@@ -9,7 +9,8 @@
 - ``mean_score``: the mean of the task's own score (reasoning-gym gives partial credit);
 - tokens per problem: ``prompt_tokens_mean`` (one prompt per request, cached or not),
   ``cached_prompt_tokens_mean`` (served from a prefix cache), ``prompt_computed_mean`` (the
-  rest: what the model computed), ``completion_tokens_mean``, ``tokens_mean`` (prompt plus
+  rest: what the model computed), ``completion_tokens_mean`` (of which
+  ``reasoning_tokens_mean`` thinking), ``tokens_mean`` (prompt plus
   completion, as APIs bill) and ``computed_tokens_mean`` (computed prompt plus completion:
   the plots' cost axis);
 - time: ``elapsed_seconds`` (from the setting's first problem starting to its last
@@ -170,6 +171,7 @@ def _run_row(task: TaskPlan, setting: Setting, records: dict[str, ProblemRecord]
         cached_prompt_tokens_mean=_mean([u.cached_prompt_tokens for u in usage]),
         prompt_computed_mean=_mean([u.prompt_tokens - u.cached_prompt_tokens for u in usage]),
         completion_tokens_mean=_mean([u.completion_tokens for u in usage]),
+        reasoning_tokens_mean=_mean([u.reasoning_tokens for u in usage]),
         tokens_mean=_mean([u.prompt_tokens + u.completion_tokens for u in usage]),
         computed_tokens_mean=_mean([r.computed_tokens for r in rows]),
         elapsed_seconds=_span(rows),
