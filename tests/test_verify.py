@@ -608,3 +608,25 @@ async def test_best_of_n_with_the_embedded_judge(embedded: Any) -> None:
     assert all(isinstance(s["value"], float) for s in result.details["scores"])
     assert result.text in [c.text for c in result.candidates]
     assert ScoreValue(0.5).ok
+
+
+async def test_process_reward_model_scores_search_nodes(reward_server: Any) -> None:
+    """A search's nodes scored by a PRM behind vLLM's /pooling: each node once, its steps
+    joined by the step token, its score the PRM's value for its last step."""
+    url, requests = reward_server
+
+    def model(request: GenerationRequest, index: int) -> str:
+        depth = request.prefix.count("\n\n")
+        return "Answer: 4" if depth >= 2 else f"step {depth} of {index}\n\nrest"
+
+    prm = {"name": "reward_model", "url": url + "/v1", "step_token": "<s>", "aggregate": "last"}
+    strategy = make_strategy("beam_search", n=2, beam_width=1, scorer=prm, seed=1)
+    result = await strategy.run("q", Context(FunctionBackend(model)))
+    tree = result.details["tree"]
+    scored = [n for n in tree[1:] if n["scored"] == "yes"]
+    assert len(requests) == len(scored) > 0
+    for node in scored:
+        assert node["score"] == pytest.approx(0.9 - 0.2 * (node["depth"] - 1))
+    sent = [body["messages"][-1]["content"] for _, body in requests]
+    assert any(text.count("<s>") == 3 for text in sent)
+    assert result.answer == "4"
