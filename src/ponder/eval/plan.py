@@ -97,6 +97,9 @@ def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
             batch = name in registry.names("batch_strategy")
             make = make_batch_strategy if batch else make_strategy
             config = make(name, registry=registry, **options).config.model_dump(mode="json")
+            if config.get("sampler", "given") is None:
+                # options added since stores were first written leave the key as it was
+                del config["sampler"]
             key = f"{name}:{json.dumps(config, sort_keys=True, separators=(',', ':'))}"
             if key in seen:
                 raise ConfigError(f"strategy setting {label!r} is given twice")
