@@ -1,0 +1,75 @@
+"""Each strategy of an eval report against self-consistency at the same tokens.
+
+Reads a report's ``summary.json``. Per task, the self-consistency settings (run or
+estimated from one pool) give accuracy against completion tokens per problem (all roles:
+generation, verification, probes). For every other strategy the script prints its accuracy
+(95% interval), its completion tokens, and self-consistency's accuracy at those tokens,
+interpolated linearly between the two nearest self-consistency settings (or at the nearest
+end, marked ``<`` or ``>`` when the strategy spent less than the smallest or more than the
+largest). ``delta`` is the strategy's accuracy minus that.
+
+    .venv/bin/python benchmarks/matched_tokens.py REPORT_DIR [--baseline self_consistency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def at_tokens(curve: list[tuple[float, float]], tokens: float) -> tuple[float, str]:
+    """The curve's accuracy at ``tokens`` (linear between points), and where it lies."""
+    curve = sorted(curve)
+    if tokens <= curve[0][0]:
+        return curve[0][1], "<" if tokens < curve[0][0] else ""
+    if tokens >= curve[-1][0]:
+        return curve[-1][1], ">" if tokens > curve[-1][0] else ""
+    for (t0, a0), (t1, a1) in zip(curve, curve[1:], strict=False):
+        if t0 <= tokens <= t1:
+            share = 0.0 if t1 == t0 else (tokens - t0) / (t1 - t0)
+            return a0 + share * (a1 - a0), ""
+    raise AssertionError("unreachable")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--baseline", default="self_consistency")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = json.loads((args.report / "summary.json").read_text())["results"]
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_task[row["task"]].append(row)
+    print(
+        f"{'task':<17}{'strategy':<62}{'acc [95% CI]':>22}{'tokens':>8}"
+        f"{args.baseline[:14] + ' at tokens':>26}{'delta':>8}"
+    )
+    for task, task_rows in by_task.items():
+        curve = [
+            (r["completion_tokens_mean"], r["accuracy"])
+            for r in task_rows
+            if r["name"] == args.baseline and r["accuracy"] is not None
+        ]
+        for r in task_rows:
+            if r["name"] == args.baseline or r["accuracy"] is None:
+                continue
+            tokens = r["completion_tokens_mean"]
+            acc = f"{r['accuracy']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+            if curve:
+                base, where = at_tokens(curve, tokens)
+                matched = f"{where}{base:.3f}"
+                delta = f"{r['accuracy'] - base:+.3f}"
+            else:
+                matched, delta = "-", "-"
+            print(
+                f"{task:<17}{r['strategy'][:61]:<62}{acc:>22}{tokens:>8.0f}{matched:>26}{delta:>8}"
+            )
+        for tokens, accuracy in sorted(curve):
+            print(f"{task:<17}{'(' + args.baseline + ')':<62}{accuracy:>22.3f}{tokens:>8.0f}")
+
+
+if __name__ == "__main__":
+    main()
