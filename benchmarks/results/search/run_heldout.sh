@@ -14,6 +14,8 @@ S='scorer=arithmetic,delimiter=\n,max_steps=4,step_tokens=64,max_tokens=256'
   -s 'self_consistency:n=4|8|16' \
   -s 'best_of_n:n=8,scorer=arithmetic' \
   -s "beam_search:n=8,beam_width=4,$S" \
+  -s "beam_search:n=8,beam_width=4,final=vote,$S" \
   -s "particle_filter:n=8,$S" \
+  -s "particle_filter:n=8,final=vote,$S" \
   -s "mcts:iterations=8,width=3,$S" \
   -s "beam_search:n=8,beam_width=4,${S/arithmetic/judge}"
