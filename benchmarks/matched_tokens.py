@@ -48,13 +48,18 @@ def main() -> None:
         f"{args.baseline[:14] + ' at tokens':>26}{'delta':>8}"
     )
     for task, task_rows in by_task.items():
+
+        def baseline(r: dict[str, Any]) -> bool:
+            """Plain self-consistency (not one composed with a sampler)."""
+            return r["name"] == args.baseline and not (r.get("options") or {}).get("sampler")
+
         curve = [
             (r["completion_tokens_mean"], r["accuracy"])
             for r in task_rows
-            if r["name"] == args.baseline and r["accuracy"] is not None
+            if baseline(r) and r["accuracy"] is not None
         ]
         for r in task_rows:
-            if r["name"] == args.baseline or r["accuracy"] is None:
+            if baseline(r) or r["accuracy"] is None:
                 continue
             tokens = r["completion_tokens_mean"]
             acc = f"{r['accuracy']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
