@@ -337,3 +337,21 @@ def test_ab_mcts_without_treequest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_treequest)
     with pytest.raises(ConfigError, match=r"pip install 'ponder\[treequest\]'"):
         strategy("ab_mcts", scorer="arithmetic")
+
+
+def test_ab_mcts_works_whichever_ulid_package_owns_the_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """python-ulid (needed by llm) and ulid-py (TreeQuest's) both install a ``ulid``
+    module; with python-ulid's, TreeQuest's trial ids still come out."""
+    import types
+
+    import treequest.trial as trial
+
+    monkeypatch.setattr(trial, "ulid", types.SimpleNamespace(ULID=lambda: "01ID"))
+    result = asyncio.run(
+        strategy("ab_mcts", scorer="arithmetic", iterations=3, batch=3).run(
+            "What is 2 + 2?", Context(FunctionBackend(stepper))
+        )
+    )
+    assert trial.ulid.new() == "01ID" and result.details["iterations"] == 3

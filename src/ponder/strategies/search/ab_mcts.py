@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import types
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
@@ -67,6 +68,7 @@ class ABMCTS(Strategy):
                 "strategy 'ab_mcts' drives Sakana AI's TreeQuest, which is not installed; "
                 "install it with `pip install 'ponder[treequest]'`"
             ) from exc
+        _ulid_compatible()
         self._treequest = treequest
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
@@ -112,6 +114,18 @@ class ABMCTS(Strategy):
                 state = algo.tell(state, trial.trial_id, (node.id, score))
             done += len(trials)
         return search.outcome({"iterations": done, "repeated_finished": repeats})
+
+
+def _ulid_compatible() -> None:
+    """TreeQuest names its trials with ``ulid.new()`` from the ``ulid-py`` package, but
+    ``python-ulid`` (which the ``llm`` package behind the bundled model needs) installs a
+    module of the same name, and whichever was installed last owns it. With python-ulid's,
+    TreeQuest's trial module is given ``new`` = ``ULID`` (both give a unique id as str)."""
+    import treequest.trial as trial
+
+    module = getattr(trial, "ulid", None)
+    if module is not None and not hasattr(module, "new") and hasattr(module, "ULID"):
+        setattr(trial, "ulid", types.SimpleNamespace(new=module.ULID))  # noqa: B010
 
 
 @contextlib.contextmanager
