@@ -344,14 +344,16 @@ def test_ab_mcts_works_whichever_ulid_package_owns_the_module(
 ) -> None:
     """python-ulid (needed by llm) and ulid-py (TreeQuest's) both install a ``ulid``
     module; with python-ulid's, TreeQuest's trial ids still come out."""
+    import itertools
     import types
 
     import treequest.trial as trial
 
-    monkeypatch.setattr(trial, "ulid", types.SimpleNamespace(ULID=lambda: "01ID"))
+    ids = itertools.count()
+    monkeypatch.setattr(trial, "ulid", types.SimpleNamespace(ULID=lambda: f"id{next(ids)}"))
     result = asyncio.run(
         strategy("ab_mcts", scorer="arithmetic", iterations=3, batch=3).run(
             "What is 2 + 2?", Context(FunctionBackend(stepper))
         )
     )
-    assert trial.ulid.new() == "01ID" and result.details["iterations"] == 3
+    assert trial.ulid.new() == "id3" and result.details["iterations"] == 3
