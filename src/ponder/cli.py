@@ -335,6 +335,118 @@ def report_command(
     typer.echo(json.dumps(outcome.summary, indent=2) if as_json else outcome.table)
 
 
+@app.command()
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A GGUF path, an OpenAI-compatible URL (#MODEL picks one), or BACKEND:SPEC. "
+            "Default: the bundled SmolLM2-135M-Instruct.",
+        ),
+    ] = None,
+    extra_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra-model",
+            help="NAME=SPEC: another served model, also reachable by strategies that use "
+            "several (model_switch, judge(model=NAME)). Repeatable.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The id clients use for --model (default: the model's own name)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            help="A key clients must send (Authorization: Bearer KEY). Repeatable; "
+            "PONDER_API_KEYS (comma-separated) adds more. None: no check.",
+        ),
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="The strategy of requests that name none (MODEL@SPEC or ponder.strategy).",
+        ),
+    ] = "self_consistency",
+    preset: Annotated[
+        list[str] | None,
+        typer.Option(help="A strategy spec listed in /v1/models as MODEL@SPEC. Repeatable."),
+    ] = None,
+    max_n: Annotated[int, typer.Option(help="Most choices (n) per request.")] = 8,
+    max_tokens: Annotated[int, typer.Option(help="Most max_tokens per sample.")] = 4096,
+    run_tokens: Annotated[
+        int, typer.Option(help="Most completion tokens one strategy run may spend.")
+    ] = 65536,
+    max_concurrent: Annotated[int, typer.Option(help="Requests worked on at once.")] = 16,
+    max_queue: Annotated[int, typer.Option(help="Requests waiting beyond those (429).")] = 64,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 4 * 1024 * 1024,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds a request may take before a 504 (0: no limit).")
+    ] = 600.0,
+    backend_option: BackendOptions = None,
+) -> None:
+    """Serve an OpenAI-compatible API that thinks harder (POST /v1/chat/completions)."""
+    import asyncio
+    import os
+
+    from ponder.errors import ConfigError, PonderError
+    from ponder.server import ServeConfig
+    from ponder.server import serve as run_server
+
+    keys = [*(api_key or []), *os.environ.get("PONDER_API_KEYS", "").split(",")]
+    try:
+        limits = {"--max-n": max_n, "--max-tokens": max_tokens, "--run-tokens": run_tokens}
+        limits |= {"--max-concurrent": max_concurrent, "--max-body-bytes": max_body_bytes}
+        for flag, value in limits.items():
+            if value < 1:
+                raise ConfigError(f"{flag} must be at least 1, not {value}")
+        if max_queue < 0 or timeout < 0:
+            raise ConfigError("--max-queue and --timeout must not be negative")
+        config = ServeConfig(
+            strategy=strategy,
+            presets=tuple(preset or ()),
+            api_keys=frozenset(k.strip() for k in keys if k.strip()),
+            max_n=max_n,
+            max_tokens=max_tokens,
+            run_tokens=run_tokens,
+            max_concurrent=max_concurrent,
+            max_queue=max_queue,
+            max_body_bytes=max_body_bytes,
+            timeout=timeout or None,
+        )
+        _check_strategies([strategy, *config.presets])
+        asyncio.run(
+            run_server(
+                model,
+                _extra_models(extra_model or []),
+                config,
+                host=host,
+                port=port,
+                name=name,
+                backend_options=_backend_options(backend_option or []),
+            )
+        )
+    except PonderError as exc:
+        raise _fail(exc) from None
+
+
+def _check_strategies(specs: list[str]) -> None:
+    """Each spec names a strategy with valid options (before any model is loaded)."""
+    from ponder.api import make_strategy
+
+    for spec in specs:
+        name, options = parse_spec(spec)
+        make_strategy(name, **options)
+
+
 def _print_human(result: Any) -> None:
     usage = result.usage
     typer.echo(f"answer:  {result.answer if result.answer is not None else '(none found)'}")

@@ -55,17 +55,24 @@ class AnswerSpec:
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """A question to solve, with an optional system prompt, and the kind of answer it asks
-    for (None: read generically)."""
+    for (None: read generically). ``history`` holds a conversation's earlier turns (between
+    the system prompt and the question), as a chat client sends them; judges and reward
+    models read the question alone."""
 
     question: str
     system: str | None = None
     id: str | None = None
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     answer: AnswerSpec | None = None
+    history: tuple[Message, ...] = ()
 
     def messages(self) -> list[Message]:
+        return [*self.preamble(), Message("user", self.question)]
+
+    def preamble(self) -> list[Message]:
+        """What comes before the question: the system prompt and the earlier turns."""
         system = [Message("system", self.system)] if self.system else []
-        return [*system, Message("user", self.question)]
+        return [*system, *self.history]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -88,6 +88,11 @@ class Plan:
         return [s for s in self.settings if not s.estimated]
 
 
+#: strategy options added after stores were first written, with their defaults: left out of a
+#: setting's key when at the default, so earlier stores still resume
+LATE_OPTIONS: dict[str, Any] = {"sampler": None, "stop": [], "logprobs": False, "top_logprobs": 0}
+
+
 def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
     """Settings from strategy specs (``NAME:k=v|v2,...``), validated, pools marked."""
     settings: list[Setting] = []
@@ -97,9 +102,10 @@ def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
             batch = name in registry.names("batch_strategy")
             make = make_batch_strategy if batch else make_strategy
             config = make(name, registry=registry, **options).config.model_dump(mode="json")
-            if config.get("sampler", "given") is None:
+            for option, default in LATE_OPTIONS.items():
                 # options added since stores were first written leave the key as it was
-                del config["sampler"]
+                if config.get(option, "given") == default:
+                    del config[option]
             key = f"{name}:{json.dumps(config, sort_keys=True, separators=(',', ':'))}"
             if key in seen:
                 raise ConfigError(f"strategy setting {label!r} is given twice")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from typing import Any, Literal
 
 from ponder.backends.base import Backend
 from ponder.core.problem import DEFAULT_MODEL
 from ponder.core.types import (
+    Completion,
     GenerationRequest,
     GenerationResult,
     Message,
@@ -41,14 +42,35 @@ class TraceEvent:
     seconds: float
 
 
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What an observer of a run hears as it goes (``Context(observer=...)``): a call began
+    (``call``), a sample finished (``sample``: its text and tokens), or a piece of the answer
+    was decoded (``answer``: from a call a strategy marks as its answer, see ``sample``)."""
+
+    kind: Literal["call", "sample", "answer"]
+    role: str
+    model: str
+    n: int = 1
+    index: int = 0
+    text: str = ""
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+Observer = Callable[[Progress], None]
+
+
 class Context:
-    """Per-run state: the models a strategy may call, the ledger, the budget and the trace."""
+    """Per-run state: the models a strategy may call, the ledger, the budget and the trace.
+    ``observer`` hears the run's progress (a server streams it to its client)."""
 
     def __init__(
         self,
         backend: Backend | Mapping[str, Backend],
         *,
         budget: Budget | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.models: dict[str, Backend] = (
             {DEFAULT_MODEL: backend} if isinstance(backend, Backend) else dict(backend)
@@ -62,6 +84,7 @@ class Context:
         self.own = Ledger()
         self.trace: list[TraceEvent] = []
         self._reserved = Usage()
+        self.observer = observer
         #: the Context this one is a part of (``scope``); None for a whole run
         self._parent: Context | None = None
 
@@ -73,7 +96,7 @@ class Context:
         models = dict(self.models)
         if model is not None:
             models[DEFAULT_MODEL] = self.model(model)
-        part = Context(models, budget=self.budget)
+        part = Context(models, budget=self.budget, observer=self.observer)
         part.trace = self.trace
         part._parent = self
         return part
@@ -138,14 +161,23 @@ class Context:
         prefix: str = "",
         raw: bool = False,
         thinking: bool = False,
+        answer: bool = False,
         **overrides: Any,
     ) -> GenerationResult:
         """Draw ``n`` samples; recorded in the ledger under ``role``. ``overrides`` are
         sampling parameters and ``request``'s options (``priority``, ``prefix_ids``, ...).
         ``thinking``: everything this call generates is thought (a strategy that runs the
-        thinking itself, as budget forcing does), counted as ``reasoning_tokens``."""
+        thinking itself, as budget forcing does), counted as ``reasoning_tokens``.
+        ``answer``: this call's one sample is the run's answer as it is generated; with an
+        observer and a backend that streams, it is streamed and the observer hears each
+        piece (the completion then lacks ``token_ids`` and ``stop_reason``). A part of a run
+        (``scope``: one candidate of a composed sampler) is not the run's answer."""
         backend = self.model(model)
         request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
+        streams = answer and self._parent is None and backend.capabilities.streaming
+        if streams and self.observer is not None and request.params.n == 1:
+            return await self._streamed(request, role, model)
+        self._tell(Progress("call", role, model or DEFAULT_MODEL, request.params.n))
         worst = self._reserve(request, backend)
         start = time.perf_counter()
         try:
@@ -158,7 +190,46 @@ class Context:
             )
             result = dataclasses.replace(result, usage=usage)
         self._record(role, model, request.params.n, result.usage, time.perf_counter() - start)
+        for c in result.completions:
+            self._tell(
+                Progress(
+                    "sample",
+                    role,
+                    model or DEFAULT_MODEL,
+                    request.params.n,
+                    c.index,
+                    c.text,
+                    c.completion_tokens,
+                    c.finish_reason,
+                )
+            )
         return result
+
+    async def _streamed(
+        self, request: GenerationRequest, role: str, model: str | None
+    ) -> GenerationResult:
+        """One sample drawn through ``stream``, each piece told to the observer as ``answer``."""
+        pieces: list[str] = []
+        logprobs: list[Any] = []
+        last: StreamChunk | None = None
+        usage: Usage | None = None
+        async for chunk in self._stream_request(request, role, model):
+            pieces.append(chunk.text)
+            logprobs.extend(chunk.logprobs)
+            if chunk.text:
+                self._tell(Progress("answer", role, model or DEFAULT_MODEL, text=chunk.text))
+            last = chunk if chunk.finish_reason else last
+            usage = chunk.usage or usage
+        if last is None or last.finish_reason is None or usage is None:
+            raise ConfigError(f"backend {self.model(model).name!r} ended a stream unfinished")
+        completion = Completion(
+            "".join(pieces),
+            last.finish_reason,
+            last.completion_tokens,
+            logprobs=tuple(logprobs) if request.params.logprobs else None,
+            seed=request.params.seed,
+        )
+        return GenerationResult((completion,), usage)
 
     async def stream(
         self,
@@ -173,18 +244,43 @@ class Context:
         **overrides: Any,
     ) -> AsyncGenerator[StreamChunk, None]:
         """Stream ``n`` samples; completion tokens are recorded as the samples finish."""
-        backend = self.model(model)
         request = self.request(
             messages, params, prefix=prefix, raw=raw, priority=priority, **overrides
         )
+        async for chunk in self._stream_request(request, role, model):
+            yield chunk
+
+    async def _stream_request(
+        self, request: GenerationRequest, role: str, model: str | None
+    ) -> AsyncGenerator[StreamChunk, None]:
+        backend = self.model(model)
+        name = model or DEFAULT_MODEL
+        self._tell(Progress("call", role, name, request.params.n))
         worst = self._reserve(request, backend)
         start = time.perf_counter()
         produced: dict[int, int] = {}
+        texts: dict[int, list[str]] = {}
         final: Usage | None = None
         try:
             async for chunk in backend.stream(request):
                 produced[chunk.index] = chunk.completion_tokens
                 final = chunk.usage or final
+                if self.observer is not None:
+                    texts.setdefault(chunk.index, []).append(chunk.text)
+                    if chunk.finish_reason is not None:
+                        text = "".join(texts.pop(chunk.index))
+                        self._tell(
+                            Progress(
+                                "sample",
+                                role,
+                                name,
+                                request.params.n,
+                                chunk.index,
+                                text,
+                                chunk.completion_tokens,
+                                chunk.finish_reason,
+                            )
+                        )
                 yield chunk
         finally:
             self._run._reserved = _minus(self._run._reserved, worst)
@@ -197,6 +293,10 @@ class Context:
                 final = Usage(prompt_tokens=prompt, completion_tokens=sum(produced.values()))
             usage = final
             self._record(role, model, request.params.n, usage, time.perf_counter() - start)
+
+    def _tell(self, event: Progress) -> None:
+        if self.observer is not None:
+            self.observer(event)
 
     # -- budget
 

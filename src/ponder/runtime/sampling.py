@@ -41,6 +41,9 @@ class SamplingConfig(StrategyConfig):
     #: end a sample once its last tokens repeat one block this many times (0: off; the
     #: embedded engine; see ``ponder.backends.loops``): it abstains, as a cut-off one does
     loop_repeats: int = Field(0, ge=0, le=1000)
+    #: strings that end a sample (as the OpenAI API's ``stop``); search steps and thinking
+    #: phases add their own delimiters to the calls that need them
+    stop: tuple[str, ...] = ()
     #: read an answer from replies cut off at max_tokens too (by default they abstain: the
     #: number a reply stopped on is rarely its answer)
     keep_cut_off: bool = False

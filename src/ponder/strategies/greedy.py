@@ -14,6 +14,12 @@ from ponder.strategies.base import Outcome, Strategy
 
 class GreedyConfig(StrategyConfig):
     max_tokens: int = Field(256, ge=1)
+    #: strings that end the reply
+    stop: tuple[str, ...] = ()
+    #: return each token's log-probability (and the ``top_logprobs`` most likely
+    #: alternatives) on the candidate, where the backend offers them
+    logprobs: bool = False
+    top_logprobs: int = Field(0, ge=0, le=20)
     #: read an answer from a reply cut off at max_tokens too (by default it abstains)
     keep_cut_off: bool = False
 
@@ -28,7 +34,14 @@ class Greedy(Strategy):
         config = self.config
         assert isinstance(config, GreedyConfig)
         result = await ctx.sample(
-            problem.messages(), n=1, temperature=0.0, max_tokens=config.max_tokens
+            problem.messages(),
+            n=1,
+            temperature=0.0,
+            max_tokens=config.max_tokens,
+            stop=config.stop,
+            logprobs=config.logprobs or config.top_logprobs > 0,
+            top_logprobs=config.top_logprobs,
+            answer=True,
         )
         candidate = candidate_from(
             result.completions[0], spec=problem.answer, keep_cut_off=config.keep_cut_off

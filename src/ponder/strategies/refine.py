@@ -82,8 +82,7 @@ class ThinkTwice(Strategy):
                 break
             answer = "(none given)" if candidate.answer is None else candidate.answer
             question = config.re_answer_prompt.format(question=problem.question, answer=answer)
-            system = [Message("system", problem.system)] if problem.system else []
-            messages = [*system, Message("user", question)]
+            messages = [*problem.preamble(), Message("user", question)]
         return sequential_outcome(rounds[-1], rounds, {"rounds": len(rounds), "agreed": agreed})
 
 

@@ -71,7 +71,7 @@ def thinking_messages(problem: Problem, config: ThinkingConfig, ctx: Context) ->
     system = SCAFFOLD.format(open=fmt.open, close=fmt.close)
     if problem.system:
         system = f"{problem.system}\n\n{system}"
-    return [Message("system", system), Message("user", problem.question)]
+    return [Message("system", system), *problem.history, Message("user", problem.question)]
 
 
 def require_continuation(ctx: Context, what: str) -> None:
@@ -187,6 +187,7 @@ class BudgetForcing(Strategy):
         result = await ctx.sample(
             messages,
             prefix=answer_prefix,
+            answer=True,
             **call_options(config, calls, n=1, max_tokens=config.answer_tokens),
         )
         reply = result.completions[0]

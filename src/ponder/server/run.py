@@ -1,0 +1,455 @@
+"""A request, turned into strategy runs, and the runs turned back into OpenAI's answer.
+
+The strategy comes from the model name's suffix (``MODEL@self_consistency:n=8``), the
+request's ``ponder`` object, or the server's default, in that order (giving two that differ
+is an error). The request's sampling fields become the strategy's options where the strategy
+has them (``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``,
+``logprobs``); options the spec sets itself win, and what was not used is listed in the
+answer's ``ponder.ignored``. ``n`` runs the strategy ``n`` times, independently (run ``i``
+seeded ``seed + i``), one choice each. Each run has a budget (``ServeConfig.run_tokens``), so
+no request can ask for unbounded work: a call that could overrun it is refused before it
+starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ponder.api import make_strategy
+from ponder.backends.base import Backend
+from ponder.core.problem import DEFAULT_MODEL, Problem, Result
+from ponder.core.spec import parse_spec
+from ponder.core.types import Message, TokenLogprob, Usage
+from ponder.errors import PonderError, UnknownNameError
+from ponder.runtime import Budget, Context
+from ponder.runtime.context import Progress
+from ponder.scoring.extraction import read_answer
+from ponder.server.errors import APIError, from_ponder, invalid
+from ponder.server.schema import ChatRequest, CompletionRequest, Sampling
+from ponder.strategies.base import Strategy
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """What ``ponder serve`` allows and defaults to."""
+
+    #: the strategy of requests that name none
+    strategy: str = "self_consistency"
+    #: strategy specs listed in ``/v1/models`` as ``MODEL@SPEC``
+    presets: tuple[str, ...] = ()
+    #: keys a client must send as ``Authorization: Bearer KEY`` (none: no check)
+    api_keys: frozenset[str] = frozenset()
+    #: the most ``n`` (runs) and ``max_tokens`` (per sample) a request may ask for
+    max_n: int = 8
+    max_tokens: int = 4096
+    #: the completion tokens one strategy run may spend, every call of it together
+    run_tokens: int = 65536
+    #: requests worked on at once, and waiting beyond those (more: 429)
+    max_concurrent: int = 16
+    max_queue: int = 64
+    #: the largest request body, in bytes (more: 413)
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: seconds a request may take before it is cancelled and answered 504 (None: no limit)
+    timeout: float | None = 600.0
+
+
+@dataclasses.dataclass
+class Served:
+    """The models a server answers for: ids as clients name them -> backends. ``main`` is
+    the id of ``--model``; the others are ``--extra-model`` names, which strategies that use
+    several models (``model_switch``, a judge's ``model=``) also reach by name."""
+
+    main: str
+    backends: dict[str, Backend]
+
+    def resolve(self, model: str) -> tuple[str, str | None]:
+        """(served id, strategy spec or None) of a request's ``model``."""
+        base, sep, spec = model.partition("@")
+        if base not in self.backends:
+            raise APIError(
+                404,
+                f"the model {base!r} does not exist here; choose one of: "
+                f"{', '.join(self.backends)} (optionally with @STRATEGY, e.g. "
+                f"{self.main}@self_consistency:n=8)",
+                code="model_not_found",
+                param="model",
+            )
+        if sep and not spec:
+            raise invalid("nothing follows '@' in the model name: give a strategy", param="model")
+        return base, spec or None
+
+    def context_models(self, chosen: str) -> dict[str, Backend]:
+        extras = {name: b for name, b in self.backends.items() if name != self.main}
+        return {**extras, DEFAULT_MODEL: self.backends[chosen]}
+
+
+#: request field -> the strategy option it sets, where the strategy has that option
+SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "max_tokens", "stop", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a request will run: the strategy spec and options for each of its ``n`` runs."""
+
+    model: str
+    spec: str
+    name: str
+    options: list[dict[str, Any]]
+    ignored: dict[str, str]
+    progress: bool
+    details: bool
+
+    def strategies(self) -> list[Strategy]:
+        return [make_strategy(self.name, **options) for options in self.options]
+
+
+def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
+    """Validate the request against the limits and choose its strategy, before any work."""
+    model, from_name = served.resolve(request.model)
+    given = request.ponder.strategy if request.ponder else None
+    if from_name and given and from_name != given:
+        raise invalid(
+            f"two strategies given: {from_name!r} in the model name and {given!r} in "
+            "ponder.strategy; give one",
+            param="ponder.strategy",
+        )
+    spec = from_name or given or config.strategy
+    if request.n > config.max_n:
+        raise invalid(f"n={request.n} is over this server's limit of {config.max_n}", param="n")
+    try:
+        name, options = parse_spec(spec)
+        options.update(request.ponder.options if request.ponder else {})
+        known = type(make_strategy(name, **options).config).model_fields
+    except UnknownNameError as exc:
+        raise invalid(str(exc), param="ponder.strategy", code="unknown_strategy") from None
+    except PonderError as exc:
+        raise from_ponder(exc) from None
+    wanted = _sampling_fields(request)
+    ignored: dict[str, str] = {}
+    for field, value in wanted.items():
+        if field in options:
+            ignored[field] = f"the strategy spec sets {field} itself"
+        elif field not in known:
+            ignored[field] = f"strategy {name!r} has no {field} option"
+        else:
+            options[field] = value
+    limit = options.get("max_tokens", known["max_tokens"].default if "max_tokens" in known else 0)
+    if isinstance(limit, int) and limit > config.max_tokens:
+        raise invalid(
+            f"max_tokens={limit} is over this server's limit of {config.max_tokens}",
+            param="max_tokens",
+        )
+    if wanted.get("logprobs") and "logprobs" not in known:
+        raise invalid(
+            f"logprobs need a strategy whose answer is one sample (greedy); {name!r} is not",
+            param="logprobs",
+        )
+    runs = []
+    for i in range(request.n):
+        run = dict(options)
+        if request.n > 1 and run.get("seed") is not None:
+            run["seed"] = run["seed"] + 7919 * i
+        runs.append(run)
+    try:
+        make_strategy(name, **runs[0])  # the request's options, validated
+    except PonderError as exc:
+        raise from_ponder(exc) from None
+    ponder = request.ponder
+    return Plan(
+        model,
+        spec,
+        name,
+        runs,
+        ignored,
+        progress=ponder.progress if ponder else True,
+        details=ponder.details if ponder else True,
+    )
+
+
+def _sampling_fields(request: Sampling) -> dict[str, Any]:
+    """The sampling fields the client set, as strategy option values."""
+    _refuse_unsupported(request)
+    wanted: dict[str, Any] = {}
+    for field in SAMPLING_OPTIONS:
+        value = getattr(request, field)
+        if value is not None:
+            wanted[field] = value
+    if request.stop is not None:
+        wanted["stop"] = list(request.stops())
+        if not wanted["stop"]:
+            del wanted["stop"]
+    if isinstance(request, ChatRequest):
+        if request.max_completion_tokens is not None:
+            wanted["max_tokens"] = request.max_completion_tokens
+        if request.logprobs:
+            wanted["logprobs"] = True
+            if request.top_logprobs:
+                wanted["top_logprobs"] = request.top_logprobs
+        elif request.top_logprobs:
+            raise invalid("top_logprobs needs logprobs=true", param="top_logprobs")
+    elif isinstance(request, CompletionRequest) and request.logprobs:
+        wanted["logprobs"] = True
+        wanted["top_logprobs"] = request.logprobs
+    return wanted
+
+
+def _refuse_unsupported(request: Sampling) -> None:
+    neutral = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
+    for field, value in neutral.items():
+        if getattr(request, field) not in (None, value):
+            raise invalid(f"{field} is not supported by ponder serve; leave it unset", param=field)
+    if request.logit_bias:
+        raise invalid("logit_bias is not supported by ponder serve", param="logit_bias")
+    if any(not s for s in request.stops()):
+        raise invalid("stop strings must be non-empty", param="stop")
+    if len(request.stops()) > 4:
+        raise invalid("at most 4 stop strings", param="stop")
+    if isinstance(request, CompletionRequest) and (
+        request.echo or request.suffix or (request.best_of or 1) > 1
+    ):
+        raise invalid(
+            "echo, suffix and best_of are not supported: choose a strategy "
+            "(best_of_n:n=K) instead of best_of",
+            param="best_of",
+        )
+    if isinstance(request, ChatRequest):
+        if request.response_format is not None and request.response_format.type != "text":
+            raise invalid(
+                "response_format other than text is not supported yet: ponder's backends "
+                "do not constrain decoding",
+                param="response_format",
+            )
+        if request.tools or request.tool_choice not in (None, "none"):
+            raise invalid(
+                "tools are not supported by ponder serve yet; send the request without tools",
+                param="tools",
+            )
+
+
+def chat_problem(request: ChatRequest) -> Problem:
+    """The conversation as a problem: system (and developer) messages join the system
+    prompt, the last message is the question, the turns between are its history."""
+    system: list[str] = []
+    turns: list[Message] = []
+    for i, message in enumerate(request.messages):
+        text = message.text()
+        if message.role in ("system", "developer"):
+            system.append(text)
+        elif message.role == "tool" or message.tool_calls:
+            raise invalid(
+                "tool messages are not supported by ponder serve yet", param=f"messages.{i}"
+            )
+        elif message.role == "assistant":
+            turns.append(Message("assistant", text))
+        else:
+            turns.append(Message("user", text))
+    if not turns or turns[-1].role != "user":
+        raise invalid(
+            "the last message (apart from system messages) must be the user's: ponder answers it",
+            param="messages",
+        )
+    return Problem(
+        question=turns[-1].content,
+        system="\n\n".join(system) or None,
+        history=tuple(turns[:-1]),
+    )
+
+
+# -- running
+
+
+ProgressSink = Callable[[int, Progress], None]
+
+
+async def run_plan(
+    plan_: Plan,
+    problems: Sequence[Problem],
+    served: Served,
+    config: ServeConfig,
+    sink: ProgressSink | None = None,
+) -> list[Result]:
+    """Every run of the plan on every problem, at once; choice ``p x n + i`` is run ``i`` of
+    problem ``p``. Cancelling this cancels every run (their samples are aborted)."""
+    import asyncio
+
+    models = served.context_models(plan_.model)
+    strategies = plan_.strategies()
+
+    async def one(index: int, problem: Problem, strategy: Strategy) -> Result:
+        observer = (lambda event: sink(index, event)) if sink else None
+        ctx = Context(models, budget=Budget(completion_tokens=config.run_tokens), observer=observer)
+        return await strategy.run(problem, ctx)
+
+    jobs = [
+        one(p * len(strategies) + i, problem, strategy)
+        for p, problem in enumerate(problems)
+        for i, strategy in enumerate(strategies)
+    ]
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- answers
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def usage_of(results: Sequence[Result]) -> dict[str, Any]:
+    """Everything the request caused: every sample and every verifier call of every run."""
+    total = Usage()
+    for result in results:
+        total = total + result.usage
+    return {
+        "prompt_tokens": total.prompt_tokens,
+        "completion_tokens": total.completion_tokens,
+        "total_tokens": total.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": total.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": total.reasoning_tokens},
+    }
+
+
+def winner(result: Result) -> Any:
+    """The candidate whose text is the answer's (None where no candidate's is)."""
+    return next((c for c in result.candidates if c.text == result.text), None)
+
+
+def finish_reason(result: Result) -> str:
+    chosen = winner(result)
+    if chosen is not None and chosen.finish_reason in ("length", "repetition"):
+        return "length"
+    return "stop"
+
+
+def extension(plan_: Plan, results: Sequence[Result]) -> dict[str, Any]:
+    """The ``ponder`` field: the strategy, and each run's answer, ledger and details."""
+    runs = []
+    for result in results:
+        run: dict[str, Any] = {"answer": result.answer, "ledger": result.ledger}
+        if plan_.details:
+            run["details"] = result.details
+            run["candidates"] = [c.as_dict() for c in result.candidates]
+        runs.append(run)
+    return {"strategy": plan_.spec, "ignored": plan_.ignored, "runs": runs}
+
+
+def chat_logprobs(tokens: Sequence[TokenLogprob] | None) -> dict[str, Any] | None:
+    if tokens is None:
+        return None
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    return {
+        "content": [
+            {**entry(t.token, t.logprob), "top_logprobs": [entry(a, lp) for a, lp in t.top]}
+            for t in tokens
+        ]
+    }
+
+
+def chat_message(result: Result) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    chosen = winner(result)
+    if chosen is not None and chosen.reasoning:
+        message["reasoning_content"] = chosen.reasoning
+    return message
+
+
+def chat_response(plan_: Plan, results: Sequence[Result], model: str) -> dict[str, Any]:
+    choices = []
+    for index, result in enumerate(results):
+        chosen = winner(result)
+        choices.append(
+            {
+                "index": index,
+                "message": chat_message(result),
+                "logprobs": chat_logprobs(chosen.logprobs if chosen else None),
+                "finish_reason": finish_reason(result),
+            }
+        )
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage_of(results),
+        "ponder": extension(plan_, results),
+    }
+
+
+def completion_response(plan_: Plan, results: Sequence[Result], model: str) -> dict[str, Any]:
+    choices = []
+    for index, result in enumerate(results):
+        chosen = winner(result)
+        logprobs = None
+        if chosen is not None and chosen.logprobs is not None:
+            logprobs = {
+                "tokens": [t.token for t in chosen.logprobs],
+                "token_logprobs": [t.logprob for t in chosen.logprobs],
+                "top_logprobs": [dict(t.top) for t in chosen.logprobs],
+            }
+        choices.append(
+            {
+                "index": index,
+                "text": result.text,
+                "logprobs": logprobs,
+                "finish_reason": finish_reason(result),
+            }
+        )
+    return {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage_of(results),
+        "ponder": extension(plan_, results),
+    }
+
+
+class ProgressText:
+    """A run's progress as lines a person can read ("generate 3/8 finished (57 tokens): 42")."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+
+    def line(self, event: Progress) -> str | None:
+        if event.kind == "call":
+            self.started += event.n
+            what = "sample" if event.n == 1 else "samples"
+            return f"{event.role}: {event.n} {what} started ({self.started} in all)\n"
+        if event.kind == "sample":
+            self.finished += 1
+            reading = read_answer(event.text) if event.finish_reason == "stop" else None
+            answer = reading.answer if reading and reading.answer is not None else "no answer"
+            if event.finish_reason not in ("stop", None):
+                answer = f"{answer}, {event.finish_reason}"
+            return (
+                f"{event.role} {self.finished}/{self.started} finished "
+                f"({event.completion_tokens} tokens): {_short(answer)}\n"
+            )
+        return None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sse(data: Mapping[str, Any] | str) -> str:
+    body = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"data: {body}\n\n"
