@@ -29,6 +29,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.core.problem import Problem, Result
@@ -98,31 +99,31 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
-        too_large = False
+        refused = False
 
         async def counted() -> Message:
-            nonlocal seen, too_large
+            nonlocal seen, refused
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not refused:
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    too_large = True
-                    raise _TooLarge
+                    # answer now; the app sees a client that left, and its answer is dropped
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def guarded(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        with contextlib.suppress(ClientDisconnect):
+            await self.app(scope, counted, guarded)
 
     async def _refuse(self, send: Send) -> None:
         error = APIError(413, f"the request body is over {self.limit} bytes")
         response = JSONResponse(error.body(), status_code=413)
         await response({"type": "http"}, _nothing, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _nothing() -> Message:
