@@ -138,7 +138,11 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
             ignored[field] = f"strategy {name!r} has no {field} option"
         else:
             options[field] = value
-    limit = options.get("max_tokens", known["max_tokens"].default if "max_tokens" in known else 0)
+    default = known["max_tokens"].default if "max_tokens" in known else 0
+    if "max_tokens" not in options and isinstance(default, int) and default > config.max_tokens:
+        options["max_tokens"] = config.max_tokens
+        ignored["max_tokens"] = f"the strategy's default {default} is over this server's limit"
+    limit = options.get("max_tokens", default)
     if isinstance(limit, int) and limit > config.max_tokens:
         raise invalid(
             f"max_tokens={limit} is over this server's limit of {config.max_tokens}",
