@@ -103,7 +103,7 @@ def test_verifier_calls_are_billed() -> None:
     def model(request: GenerationRequest, i: int) -> Reply:
         assert request.messages is not None
         asked = request.messages[-1].content
-        return "Score: 7" if "score" in asked.lower() else "The answer is 4."
+        return "Rating: 7" if "rating" in asked.lower() else "The answer is 4."
 
     with Running(Served("m", {"m": FunctionBackend(model)})) as base:
         reply = client(base).chat.completions.create(
@@ -376,9 +376,11 @@ def test_context_overflow_is_a_400_naming_it() -> None:
     def too_long(request: GenerationRequest, i: int) -> Reply:
         raise ContextLengthError("the prompt (3000 tokens) does not fit n_ctx=2048")
 
-    with Running(Served("m", {"m": FunctionBackend(too_long)})) as base:
-        with pytest.raises(openai.BadRequestError) as caught:
-            client(base).chat.completions.create(model="m@greedy", messages=QUESTION)
+    with (
+        Running(Served("m", {"m": FunctionBackend(too_long)})) as base,
+        pytest.raises(openai.BadRequestError) as caught,
+    ):
+        client(base).chat.completions.create(model="m@greedy", messages=QUESTION)
     assert caught.value.code == "context_length_exceeded"
     assert "2048" in caught.value.message
 

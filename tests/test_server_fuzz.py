@@ -31,7 +31,7 @@ codes: dict[int, int] = {}
 
 def _reply(request: Any, index: int) -> str:
     asked = request.messages[-1].content if request.messages else ""
-    return "Score: 6" if "score" in asked.lower() else "The answer is 4."
+    return "Rating: 6" if "rating" in asked.lower() else "The answer is 4."
 
 
 APP = create_app(

@@ -48,6 +48,8 @@ FULL_CAPABILITIES = Capabilities(
     native_n=True,
     streaming=True,
     prefix_caching=False,
+    tools=True,
+    response_format=True,
 )
 
 

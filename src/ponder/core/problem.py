@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ponder.core.types import Message, TokenLogprob, Usage
+from ponder.core.types import Message, TokenLogprob, ToolCall, Usage
 from ponder.errors import ConfigError
 
 #: the name of the model a Context calls when a strategy names none
@@ -65,9 +65,12 @@ class Problem:
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     answer: AnswerSpec | None = None
     history: tuple[Message, ...] = ()
+    #: turns after the question that the model answers next: its own tool calls and their
+    #: results, in an agent's loop
+    after: tuple[Message, ...] = ()
 
     def messages(self) -> list[Message]:
-        return [*self.preamble(), Message("user", self.question)]
+        return [*self.preamble(), Message("user", self.question), *self.after]
 
     def preamble(self) -> list[Message]:
         """What comes before the question: the system prompt and the earlier turns."""
@@ -98,6 +101,8 @@ class Candidate:
     reasoning: str | None = None
     #: "reasoning" when the reply gave no answer and it was read from the thought instead
     answer_source: Literal["content", "reasoning"] = "content"
+    #: the functions the reply calls; its answer is then the calls, normalised
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         record = {
@@ -112,6 +117,8 @@ class Candidate:
         if self.reasoning is not None:
             record["reasoning"] = self.reasoning
             record["answer_source"] = self.answer_source
+        if self.tool_calls:
+            record["tool_calls"] = [dataclasses.asdict(call) for call in self.tool_calls]
         return record
 
 

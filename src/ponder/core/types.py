@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,7 +21,7 @@ from ponder.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 FinishReason = Literal["stop", "length", "cancelled", "repetition"]
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 class SamplingParams(BaseModel):
@@ -105,9 +105,33 @@ def make_params(**fields: object) -> SamplingParams:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of a function the model asked for: its name and its arguments, as the JSON text
+    the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Message:
+    """One turn of a chat. An assistant turn may call tools (``tool_calls``); a ``tool`` turn
+    is a call's result (``tool_call_id`` says which)."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tools:
+    """Functions the model may call, as OpenAI's ``tools`` and ``tool_choice`` (JSON objects as
+    the client sent them; a backend that can pass them on does, ``Capabilities.tools``)."""
+
+    tools: tuple[Mapping[str, Any], ...]
+    choice: str | Mapping[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -140,6 +164,11 @@ class GenerationRequest:
     #: a cap on the thought's tokens, for a backend that enforces one natively
     #: (``Capabilities.thinking_budget``: vLLM's ``thinking_token_budget``)
     thinking_budget: int | None = None
+    #: functions the model may call (``Capabilities.tools``)
+    tools: Tools | None = None
+    #: OpenAI's ``response_format`` (JSON mode, a JSON schema), for a backend that constrains
+    #: decoding to it (``Capabilities.response_format``)
+    response_format: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -157,6 +186,8 @@ class GenerationRequest:
         prefix_ids: tuple[int, ...] = (),
         retain: bool = False,
         thinking_budget: int | None = None,
+        tools: Tools | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> GenerationRequest:
         msgs = tuple(
             m if isinstance(m, Message) else Message(m["role"], m["content"])  # type: ignore[arg-type]
@@ -170,7 +201,19 @@ class GenerationRequest:
             prefix_ids=prefix_ids,
             retain=retain,
             thinking_budget=thinking_budget,
+            tools=tools,
+            response_format=response_format,
         )
+
+    def needs(self) -> list[str]:
+        """The capabilities this request needs beyond plain generation."""
+        needed = []
+        tool_turns = any(m.tool_calls or m.role == "tool" for m in self.messages or ())
+        if self.tools is not None or tool_turns:
+            needed.append("tools")
+        if self.response_format is not None:
+            needed.append("response_format")
+        return needed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -207,6 +250,8 @@ class Completion:
     #: the model's thought, where the backend returns it apart from ``text`` (a server's
     #: ``reasoning_content``); None where it does not (a thought may then be inside ``text``)
     reasoning: str | None = None
+    #: the functions the sample calls (a request with ``tools``)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -284,6 +329,10 @@ class Capabilities:
     prefix_caching: bool = False
     #: enforces a cap on thinking tokens itself (``GenerationRequest.thinking_budget``)
     thinking_budget: bool = False
+    #: passes tools on and returns the calls the model makes (``GenerationRequest.tools``)
+    tools: bool = False
+    #: constrains decoding to ``GenerationRequest.response_format``
+    response_format: bool = False
 
     def missing(self, needed: Sequence[str]) -> list[str]:
         """The names in ``needed`` that this backend lacks."""

@@ -26,10 +26,11 @@ from ponder.core.types import (
     Message,
     SamplingParams,
     StreamChunk,
+    Tools,
     Usage,
     make_params,
 )
-from ponder.errors import BudgetExhausted, ConfigError, UnknownNameError
+from ponder.errors import BudgetExhausted, CapabilityError, ConfigError, UnknownNameError
 from ponder.runtime.ledger import Budget, Ledger
 
 
@@ -63,7 +64,9 @@ Observer = Callable[[Progress], None]
 
 class Context:
     """Per-run state: the models a strategy may call, the ledger, the budget and the trace.
-    ``observer`` hears the run's progress (a server streams it to its client)."""
+    ``observer`` hears the run's progress (a server streams it to its client). ``tools`` and
+    ``response_format`` (a client's, through ``ponder serve``) go with every call that writes
+    candidates (role ``generate``), not with verifiers' calls."""
 
     def __init__(
         self,
@@ -71,6 +74,8 @@ class Context:
         *,
         budget: Budget | None = None,
         observer: Observer | None = None,
+        tools: Tools | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> None:
         self.models: dict[str, Backend] = (
             {DEFAULT_MODEL: backend} if isinstance(backend, Backend) else dict(backend)
@@ -85,6 +90,8 @@ class Context:
         self.trace: list[TraceEvent] = []
         self._reserved = Usage()
         self.observer = observer
+        self.tools = tools
+        self.response_format = response_format
         #: the Context this one is a part of (``scope``); None for a whole run
         self._parent: Context | None = None
 
@@ -96,7 +103,13 @@ class Context:
         models = dict(self.models)
         if model is not None:
             models[DEFAULT_MODEL] = self.model(model)
-        part = Context(models, budget=self.budget, observer=self.observer)
+        part = Context(
+            models,
+            budget=self.budget,
+            observer=self.observer,
+            tools=self.tools,
+            response_format=self.response_format,
+        )
         part.trace = self.trace
         part._parent = self
         return part
@@ -132,6 +145,8 @@ class Context:
         prefix_ids: tuple[int, ...] = (),
         retain: bool = False,
         thinking_budget: int | None = None,
+        tools: Tools | None = None,
+        response_format: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> GenerationRequest:
         """Build a request: a question string becomes one user message unless ``raw``.
@@ -144,6 +159,8 @@ class Context:
             "prefix_ids": prefix_ids,
             "retain": retain,
             "thinking_budget": thinking_budget,
+            "tools": tools,
+            "response_format": response_format,
         }
         if isinstance(messages, str):
             if raw:
@@ -173,8 +190,12 @@ class Context:
         piece (the completion then lacks ``token_ids`` and ``stop_reason``). A part of a run
         (``scope``: one candidate of a composed sampler) is not the run's answer."""
         backend = self.model(model)
+        if role == "generate":
+            overrides.setdefault("tools", self.tools)
+            overrides.setdefault("response_format", self.response_format)
         request = self.request(messages, params, prefix=prefix, raw=raw, **overrides)
         streams = answer and self._parent is None and backend.capabilities.streaming
+        streams = streams and request.tools is None
         if streams and self.observer is not None and request.params.n == 1:
             return await self._streamed(request, role, model)
         self._tell(Progress("call", role, model or DEFAULT_MODEL, request.params.n))
@@ -244,9 +265,17 @@ class Context:
         **overrides: Any,
     ) -> AsyncGenerator[StreamChunk, None]:
         """Stream ``n`` samples; completion tokens are recorded as the samples finish."""
+        if role == "generate":
+            overrides.setdefault("tools", self.tools)
+            overrides.setdefault("response_format", self.response_format)
         request = self.request(
             messages, params, prefix=prefix, raw=raw, priority=priority, **overrides
         )
+        if request.tools is not None:
+            raise CapabilityError(
+                "streamed samples do not carry tool calls: strategies that stop samples early "
+                "cannot vote on them; use self_consistency, best_of_n or greedy with tools"
+            )
         async for chunk in self._stream_request(request, role, model):
             yield chunk
 
@@ -348,6 +377,13 @@ class Context:
         return worst
 
     def _reserve(self, request: GenerationRequest, backend: Backend) -> Usage:
+        missing = backend.capabilities.missing(request.needs())
+        if missing:
+            raise CapabilityError(
+                f"this request needs {', '.join(missing)}, which backend {backend.name!r} "
+                f"({backend.model_name}) does not offer; use a server that does "
+                "(an OpenAI-compatible URL as the model), or leave them out"
+            )
         worst = self._check(request.params, _prompt_estimate(request))
         self._run._reserved = self._run._reserved + worst
         return worst

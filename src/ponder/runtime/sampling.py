@@ -15,11 +15,11 @@ from ponder.core.problem import DEFAULT_MODEL, AnswerSpec, Candidate, Problem
 from ponder.core.registry import default_registry
 from ponder.core.spec import parse_call
 from ponder.core.thinking import DEFAULT_THINKING, ThinkingFormat, split_thought
-from ponder.core.types import Completion, TokenLogprob, Usage
+from ponder.core.types import Completion, TokenLogprob, ToolCall, Usage
 from ponder.errors import ConfigError
 from ponder.runtime.context import Context
 from ponder.scoring.behaviour import behaviour_answer
-from ponder.scoring.extraction import read_answer
+from ponder.scoring.extraction import read_answer, tool_call_answer
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ def candidate_from(
         spec=spec,
         keep_cut_off=keep_cut_off,
         logprobs=completion.logprobs,
+        tool_calls=completion.tool_calls,
     )
 
 
@@ -120,9 +121,13 @@ def candidate_of(
     spec: AnswerSpec | None = None,
     keep_cut_off: bool = False,
     logprobs: tuple[TokenLogprob, ...] | None = None,
+    tool_calls: tuple[ToolCall, ...] = (),
 ) -> Candidate:
-    """A reply (and its thought) as a candidate, its answer read as ``spec`` says."""
+    """A reply (and its thought) as a candidate, its answer read as ``spec`` says; a reply
+    that calls tools answers with its calls (``tool_call_answer``), so votes count them."""
     answer, why = read(text, finish_reason, spec, keep_cut_off=keep_cut_off)
+    if tool_calls:
+        answer, why = tool_call_answer(tool_calls), None
     source: Literal["content", "reasoning"] = "content"
     if answer is None and reasoning and (finish_reason == "stop" or keep_cut_off):
         from_thought, _ = read(reasoning, "stop", spec)
@@ -139,6 +144,7 @@ def candidate_of(
         abstained=why,
         reasoning=reasoning,
         answer_source=source,
+        tool_calls=tool_calls,
     )
 
 

@@ -26,9 +26,12 @@ guess). A reply cut off at ``max_tokens`` abstains too, unless told to keep such
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from collections.abc import Sequence
 
 from ponder.core.problem import AnswerSpec
+from ponder.core.types import ToolCall
 
 GENERIC = AnswerSpec()
 _MAX_ANSWER = 200
@@ -406,3 +409,18 @@ _FALLBACKS = {
     "text": _read_text,
     "expression": _read_expression,
 }
+
+
+def tool_call_answer(calls: Sequence[ToolCall]) -> str:
+    """A reply's tool calls as one answer that votes can compare: each call's name and its
+    arguments parsed and written again with sorted keys and no spacing, in the reply's order
+    (arguments that are not JSON are kept as written, stripped). Calls' ids are left out:
+    two replies that call the same function with the same arguments agree."""
+    normal = []
+    for call in calls:
+        try:
+            arguments: object = json.loads(call.arguments)
+        except ValueError:
+            arguments = call.arguments.strip()
+        normal.append({"name": call.name, "arguments": arguments})
+    return json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

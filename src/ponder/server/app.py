@@ -51,6 +51,7 @@ from ponder.server.run import (
     plan,
     run_plan,
     sse,
+    tool_calls_json,
     usage_of,
     winner,
 )
@@ -166,6 +167,9 @@ class ChunkWriter:
         chosen = winner(result)
         if self.chat and chosen is not None and chosen.logprobs is not None:
             choice["logprobs"] = chat_logprobs(chosen.logprobs)
+        calls = tool_calls_json(chosen) if self.chat else None
+        if calls:
+            choice["delta"] = {"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}
         return self.chunk(choice)
 
 

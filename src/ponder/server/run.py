@@ -18,19 +18,21 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from ponder.api import make_strategy
 from ponder.backends.base import Backend
-from ponder.core.problem import DEFAULT_MODEL, Problem, Result
+from ponder.core.problem import DEFAULT_MODEL, Candidate, Problem, Result
 from ponder.core.spec import parse_spec
-from ponder.core.types import Message, TokenLogprob, Usage
+from ponder.core.types import Message, TokenLogprob, ToolCall, Tools, Usage
 from ponder.errors import PonderError, UnknownNameError
 from ponder.runtime import Budget, Context
 from ponder.runtime.context import Progress
 from ponder.scoring.extraction import read_answer
 from ponder.server.errors import APIError, from_ponder, invalid
-from ponder.server.schema import ChatRequest, CompletionRequest, Sampling
+from ponder.server.schema import ChatMessage, ChatRequest, CompletionRequest, Sampling
 from ponder.strategies.base import Strategy
 
 
@@ -103,6 +105,8 @@ class Plan:
     ignored: dict[str, str]
     progress: bool
     details: bool
+    tools: Tools | None = None
+    response_format: dict[str, Any] | None = None
 
     def strategies(self) -> list[Strategy]:
         return [make_strategy(self.name, **options) for options in self.options]
@@ -138,16 +142,7 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
             ignored[field] = f"strategy {name!r} has no {field} option"
         else:
             options[field] = value
-    default = known["max_tokens"].default if "max_tokens" in known else 0
-    if "max_tokens" not in options and isinstance(default, int) and default > config.max_tokens:
-        options["max_tokens"] = config.max_tokens
-        ignored["max_tokens"] = f"the strategy's default {default} is over this server's limit"
-    limit = options.get("max_tokens", default)
-    if isinstance(limit, int) and limit > config.max_tokens:
-        raise invalid(
-            f"max_tokens={limit} is over this server's limit of {config.max_tokens}",
-            param="max_tokens",
-        )
+    _cap_max_tokens(options, known, ignored, config.max_tokens)
     if wanted.get("logprobs") and "logprobs" not in known:
         raise invalid(
             f"logprobs need a strategy whose answer is one sample (greedy); {name!r} is not",
@@ -164,6 +159,7 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
     except PonderError as exc:
         raise from_ponder(exc) from None
     ponder = request.ponder
+    tools, response_format = _client_tools(request)
     return Plan(
         model,
         spec,
@@ -172,7 +168,41 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
         ignored,
         progress=ponder.progress if ponder else True,
         details=ponder.details if ponder else True,
+        tools=tools,
+        response_format=response_format,
     )
+
+
+def _cap_max_tokens(
+    options: dict[str, Any], known: dict[str, Any], ignored: dict[str, str], cap: int
+) -> None:
+    """Refuse a max_tokens over the server's cap; lower a strategy's default that is over."""
+    default = known["max_tokens"].default if "max_tokens" in known else 0
+    if "max_tokens" not in options and isinstance(default, int) and default > cap:
+        options["max_tokens"] = cap
+        ignored["max_tokens"] = f"the strategy's default {default} is over this server's limit"
+    limit = options.get("max_tokens", default)
+    if isinstance(limit, int) and limit > cap:
+        raise invalid(
+            f"max_tokens={limit} is over this server's limit of {cap}", param="max_tokens"
+        )
+
+
+def _client_tools(request: Sampling) -> tuple[Tools | None, dict[str, Any] | None]:
+    """The client's tools and response format (JSON mode, a schema), to pass on."""
+    if not isinstance(request, ChatRequest):
+        return None, None
+    tools = None
+    if request.tools:
+        choice = request.tool_choice
+        tools = Tools(
+            tuple(t.model_dump(exclude_none=True) for t in request.tools),
+            choice.model_dump() if isinstance(choice, BaseModel) else choice,
+        )
+    response_format = None
+    if request.response_format is not None and request.response_format.type != "text":
+        response_format = request.response_format.model_dump(exclude_none=True)
+    return tools, response_format
 
 
 def _sampling_fields(request: Sampling) -> dict[str, Any]:
@@ -221,47 +251,46 @@ def _refuse_unsupported(request: Sampling) -> None:
             "(best_of_n:n=K) instead of best_of",
             param="best_of",
         )
-    if isinstance(request, ChatRequest):
-        if request.response_format is not None and request.response_format.type != "text":
-            raise invalid(
-                "response_format other than text is not supported yet: ponder's backends "
-                "do not constrain decoding",
-                param="response_format",
-            )
-        if request.tools or request.tool_choice not in (None, "none"):
-            raise invalid(
-                "tools are not supported by ponder serve yet; send the request without tools",
-                param="tools",
-            )
+    if isinstance(request, ChatRequest):  # noqa: SIM102
+        if request.tool_choice is not None and not request.tools:
+            raise invalid("tool_choice needs tools", param="tool_choice")
 
 
 def chat_problem(request: ChatRequest) -> Problem:
     """The conversation as a problem: system (and developer) messages join the system
-    prompt, the last message is the question, the turns between are its history."""
-    system: list[str] = []
-    turns: list[Message] = []
-    for i, message in enumerate(request.messages):
-        text = message.text()
-        if message.role in ("system", "developer"):
-            system.append(text)
-        elif message.role == "tool" or message.tool_calls:
-            raise invalid(
-                "tool messages are not supported by ponder serve yet", param=f"messages.{i}"
-            )
-        elif message.role == "assistant":
-            turns.append(Message("assistant", text))
-        else:
-            turns.append(Message("user", text))
-    if not turns or turns[-1].role != "user":
+    prompt, the last user message is the question, the turns before it are its history, and
+    the turns after it (the assistant's tool calls and their results) come after it."""
+    system = [m.text() for m in request.messages if m.role in ("system", "developer")]
+    turns = [_turn(m) for m in request.messages if m.role not in ("system", "developer")]
+    asks = [i for i, turn in enumerate(turns) if turn.role == "user"]
+    if not asks:
+        raise invalid("the messages need a user message: ponder answers it", param="messages")
+    last = asks[-1]
+    after = turns[last + 1 :]
+    if after and (after[-1].role != "tool" or any(not t.tool_calls for t in after[:1])):
         raise invalid(
-            "the last message (apart from system messages) must be the user's: ponder answers it",
+            "the last message must be the user's, or a tool's result that follows the "
+            "assistant's tool calls: ponder answers it",
             param="messages",
         )
     return Problem(
-        question=turns[-1].content,
+        question=turns[last].content,
         system="\n\n".join(system) or None,
-        history=tuple(turns[:-1]),
+        history=tuple(turns[:last]),
+        after=tuple(after),
     )
+
+
+def _turn(message: ChatMessage) -> Message:
+    if message.role == "tool":
+        if message.tool_call_id is None:
+            raise invalid("a tool message needs its tool_call_id", param="messages")
+        return Message("tool", message.text(), tool_call_id=message.tool_call_id)
+    calls = tuple(
+        ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()
+    )
+    role: Literal["user", "assistant"] = "assistant" if message.role == "assistant" else "user"
+    return Message(role, message.text(), tool_calls=calls)
 
 
 # -- running
@@ -286,7 +315,13 @@ async def run_plan(
 
     async def one(index: int, problem: Problem, strategy: Strategy) -> Result:
         observer = (lambda event: sink(index, event)) if sink else None
-        ctx = Context(models, budget=Budget(completion_tokens=config.run_tokens), observer=observer)
+        ctx = Context(
+            models,
+            budget=Budget(completion_tokens=config.run_tokens),
+            observer=observer,
+            tools=plan_.tools,
+            response_format=plan_.response_format,
+        )
         return await strategy.run(problem, ctx)
 
     jobs = [
@@ -324,16 +359,33 @@ def usage_of(results: Sequence[Result]) -> dict[str, Any]:
     }
 
 
-def winner(result: Result) -> Any:
-    """The candidate whose text is the answer's (None where no candidate's is)."""
-    return next((c for c in result.candidates if c.text == result.text), None)
+def winner(result: Result) -> Candidate | None:
+    """The candidate behind the answer: one with the answer and the text the run returned
+    (tool-calling replies often share an empty text), else one with its text."""
+    same = [c for c in result.candidates if c.text == result.text]
+    return next((c for c in same if c.answer == result.answer), same[0] if same else None)
 
 
 def finish_reason(result: Result) -> str:
     chosen = winner(result)
+    if chosen is not None and chosen.tool_calls:
+        return "tool_calls"
     if chosen is not None and chosen.finish_reason in ("length", "repetition"):
         return "length"
     return "stop"
+
+
+def tool_calls_json(chosen: Candidate | None) -> list[dict[str, Any]] | None:
+    if chosen is None or not chosen.tool_calls:
+        return None
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in chosen.tool_calls
+    ]
 
 
 def extension(plan_: Plan, results: Sequence[Result]) -> dict[str, Any]:
@@ -368,6 +420,10 @@ def chat_message(result: Result) -> dict[str, Any]:
     chosen = winner(result)
     if chosen is not None and chosen.reasoning:
         message["reasoning_content"] = chosen.reasoning
+    calls = tool_calls_json(chosen)
+    if calls:
+        message["tool_calls"] = calls
+        message["content"] = result.text or None
     return message
 
 

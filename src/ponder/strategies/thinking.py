@@ -71,7 +71,8 @@ def thinking_messages(problem: Problem, config: ThinkingConfig, ctx: Context) ->
     system = SCAFFOLD.format(open=fmt.open, close=fmt.close)
     if problem.system:
         system = f"{problem.system}\n\n{system}"
-    return [Message("system", system), *problem.history, Message("user", problem.question)]
+    question = Message("user", problem.question)
+    return [Message("system", system), *problem.history, question, *problem.after]
 
 
 def require_continuation(ctx: Context, what: str) -> None:

@@ -36,7 +36,15 @@ import httpx
 
 from ponder.backends.base import Backend
 from ponder.backends.http import HttpClient, HttpPolicy
-from ponder.backends.openai.wire import finish_reason, parse_logprobs, parse_usage, stop_reason
+from ponder.backends.openai.wire import (
+    finish_reason,
+    message_json,
+    parse_logprobs,
+    parse_tool_calls,
+    parse_usage,
+    stop_reason,
+    tool_fields,
+)
 from ponder.core.types import (
     Capabilities,
     Completion,
@@ -130,6 +138,8 @@ class OpenAIBackend(Backend):
             native_n=self._native_n is not False,
             streaming=True,
             prefix_caching=False,
+            tools=True,
+            response_format=True,
         )
 
     @property
@@ -199,7 +209,8 @@ class OpenAIBackend(Backend):
             if want_logprobs:
                 body["logprobs"] = max(p.top_logprobs, 1) if p.logprobs else 0
             return "/completions", body
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = [message_json(m) for m in request.messages]
+        body.update(tool_fields(request))
         if request.prefix:
             if not self._chat_continuation:
                 raise CapabilityError(
@@ -277,6 +288,7 @@ class OpenAIBackend(Backend):
                         seed=None,
                         stop_reason=stop_reason(choice),
                         reasoning=reasoning,
+                        tool_calls=parse_tool_calls(choice.get("message") or {}),
                     )
                 )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

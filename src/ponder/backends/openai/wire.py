@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from ponder.core.types import FinishReason, TokenLogprob, Usage
+from ponder.core.types import (
+    FinishReason,
+    GenerationRequest,
+    Message,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
 
 
 def parse_usage(raw: Any) -> Usage:
@@ -68,3 +76,52 @@ def stop_reason(choice: dict[str, Any]) -> str | None:
             value = choice[key]
             return value if isinstance(value, str) else ""
     return None
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A chat turn as OpenAI writes it (tool calls and tool results included)."""
+    body: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        body["content"] = message.content or None
+        body["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        body["tool_call_id"] = message.tool_call_id
+    return body
+
+
+def tool_fields(request: GenerationRequest) -> dict[str, Any]:
+    """The request's tools, tool choice and response format, as body fields."""
+    fields: dict[str, Any] = {}
+    if request.tools is not None:
+        fields["tools"] = list(request.tools.tools)
+        if request.tools.choice is not None:
+            fields["tool_choice"] = request.tools.choice
+    if request.response_format is not None:
+        fields["response_format"] = dict(request.response_format)
+    return fields
+
+
+def parse_tool_calls(message: dict[str, Any]) -> tuple[ToolCall, ...]:
+    """The function calls of an answer's message (none: ``()``)."""
+    calls = message.get("tool_calls") or []
+    return tuple(
+        ToolCall(
+            str(call.get("id") or f"call_{i}"),
+            str(call["function"]["name"]),
+            _arguments(call["function"].get("arguments")),
+        )
+        for i, call in enumerate(calls)
+    )
+
+
+def _arguments(raw: Any) -> str:
+    if raw is None:
+        return "{}"
+    return raw if isinstance(raw, str) else json.dumps(raw)
