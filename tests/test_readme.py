@@ -6,10 +6,13 @@ import re
 import types
 from pathlib import Path
 
+import pytest
+
 from ponder.api import make_strategy
 from ponder.core.registry import default_registry
 from ponder.core.types import GenerationRequest
 from ponder.runtime import Context
+from ponder.server import Running, Served
 from ponder.testing import FunctionBackend
 
 README = Path(__file__).parent.parent / "README.md"
@@ -48,3 +51,20 @@ async def test_the_readme_example_strategy_runs_and_breaks_ties() -> None:
     )
     assert settled.answer == "7" and settled.details["tie_broken"] is False
     assert len(settled.candidates) == 3
+
+
+def test_the_readme_client_example_runs_against_ponder_serve(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = README.read_text()
+    section = text[text.index("### Serving an OpenAI-compatible API") :]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match, "the README's serving section has no python block"
+    model = re.search(r'model="([^"@]+)@', match.group(1))
+    assert model is not None
+    backend = FunctionBackend(lambda request, index: "17 * 3 = 51, so the answer is 51.")
+    with Running(Served(model.group(1), {model.group(1): backend})) as url:
+        code = match.group(1).replace("http://127.0.0.1:8000/v1", url)
+        exec(compile(code, str(README), "exec"), {})
+    assert "the answer is 51" in capsys.readouterr().out
+    assert backend.history[0].params.n == 8
