@@ -68,8 +68,8 @@ async def load(clients: int = 64, per_client: int = 8) -> None:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                         continue
                     usage = response.json()["usage"]
-                    # the scripted samples: index + 2 "step"s and "so the answer is N."
-                    expected = sum(i + 2 + 4 for i in range(4))
+                    # the scripted samples: index + 2 words, then "so the answer is N."
+                    expected = sum(i + 2 + 5 for i in range(4))
                     if (usage["completion_tokens"], usage["prompt_tokens"]) != (
                         expected,
                         _prompt_words(question),
