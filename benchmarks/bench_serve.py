@@ -88,8 +88,8 @@ async def load(clients: int = 64, per_client: int = 8) -> None:
 
 
 async def throughput(problems: int = 16) -> None:
-    task = make_task("products", max_digits=1)
-    questions = [p.question for p in task.problems(problems, seed=0)]
+    task = make_task("products", {"max_digits": 1}, seed=0)
+    questions = [p.question for p in task.problems(problems)]
     backend = LlamaCppBackend()
     try:
         with Running(Served("smollm2", {"smollm2": backend})) as base:

@@ -503,6 +503,27 @@ async def test_streams_grow_with_the_work_and_explicit_sizes_start_in_full() -> 
         fixed.close()
 
 
+async def test_work_that_outgrows_a_busy_engine_makes_it_grow() -> None:
+    """A steady stream of work never leaves the engine idle: new work waits for the live
+    samples to finish, and the engine grows before taking it (not stuck one stream wide)."""
+    busy = LlamaCppBackend()
+    try:
+        first = asyncio.create_task(
+            busy.generate(chat("Count to twenty.", temperature=0, max_tokens=30))
+        )
+        await wait_for(lambda: bool(busy._engine.scheduler.samples))
+        assert busy.info()["n_parallel_now"] == 1
+        more = [
+            busy.generate(chat(f"Name a colour ({i}).", temperature=0.8, max_tokens=4, n=4))
+            for i in range(3)
+        ]
+        results = await asyncio.gather(first, *more)
+        assert [len(r.completions) for r in results] == [1, 4, 4, 4]
+        assert busy.info()["n_parallel_now"] >= 12
+    finally:
+        busy.close()
+
+
 async def test_a_failed_growth_keeps_the_engine_at_its_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

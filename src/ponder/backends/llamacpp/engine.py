@@ -136,7 +136,7 @@ class Engine:
                     break
                 self._reap_cancelled()
                 self._grow()
-                sched.admit()
+                sched.admit(attach=not self._outgrown())
                 sched.compact()
                 entries, prefilling = sched.build_batch()
                 if not entries:
@@ -164,6 +164,17 @@ class Engine:
                     left.on_done(BackendError("the embedded engine was closed"))
                 elif left is not None:
                     left.set()
+
+    def _outgrown(self) -> bool:
+        """Work not yet begun would fill every sample stream there is, and the layout can
+        grow: new work waits while the live samples finish, then the engine grows (a
+        server's steady stream of requests would otherwise never leave it idle enough to
+        grow, and wide batches would stay narrow). The running samples' tail decodes at a
+        falling width once; everything after runs wider."""
+        model = self.model
+        if model.at_full_size or not self.scheduler.samples:
+            return False
+        return self.scheduler.unattached_demand() >= model.config.n_parallel
 
     def _grow(self) -> None:
         """Widen the KV layout toward the plan when the queued work needs more streams than

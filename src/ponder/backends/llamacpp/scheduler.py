@@ -204,15 +204,21 @@ class Scheduler:
         retained = sum(job.params.n for job in self.jobs if job.retain)
         return samples, len(self.jobs) + retained
 
+    def unattached_demand(self) -> int:
+        """Samples wanted by queued jobs that hold no prompt yet (work not begun)."""
+        return sum(job.waiting_samples for job in self.jobs if job.prompt is None)
+
     # -- admission
 
-    def admit(self) -> None:
-        """Start waiting samples while sample slots and KV room allow."""
+    def admit(self, *, attach: bool = True) -> None:
+        """Start waiting samples while sample slots and KV room allow. ``attach=False``: only
+        jobs that already hold a prompt start samples (the engine lets the batch drain to
+        grow its KV layout)."""
         # higher priority first (a problem already under way before a new one), FIFO within
         for job in sorted(self.jobs, key=lambda j: -j.priority):
             if job.waiting_samples == 0:
                 continue
-            if job.prompt is None and not self.attach_prompt(job):
+            if job.prompt is None and (not attach or not self.attach_prompt(job)):
                 # None: its prefix is being prefilled for another job; False: no prompt slot
                 # free. Jobs that hold a prompt go on (a queued job of lower priority may hold
                 # the slot this one waits for); a later job cannot take a slot first, as none
