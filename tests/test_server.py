@@ -97,6 +97,12 @@ async def test_the_async_client_chooses_the_strategy_in_extra_body(url: str) -> 
     assert len(runs) == 2 and all(len(r["candidates"]) == 3 for r in runs)
     assert reply.usage is not None
     assert reply.usage.completion_tokens == sum(r["ledger"]["completion_tokens"] for r in runs)
+    async with openai.AsyncOpenAI(base_url=url, api_key="-", max_retries=0) as aclient:
+        stream = await aclient.chat.completions.create(
+            model="m@greedy", messages=QUESTION, stream=True
+        )
+        pieces = [c.choices[0].delta.content async for c in stream if c.choices]
+    assert "".join(p for p in pieces if p) == "The answer is 4."
 
 
 def test_verifier_calls_are_billed() -> None:

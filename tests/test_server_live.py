@@ -45,6 +45,7 @@ def test_the_embedded_engine_answers_and_stops_for_a_client_that_left(
 ) -> None:
     with Running(Served("smollm2", {"smollm2": embedded})) as base:
         client = openai.OpenAI(base_url=base, api_key="-", max_retries=0)
+        sampled = embedded.stats.tokens_sampled
         reply = client.chat.completions.create(
             model="smollm2@self_consistency:n=2",
             messages=[{"role": "user", "content": "What is 3 + 4?"}],
@@ -55,6 +56,8 @@ def test_the_embedded_engine_answers_and_stops_for_a_client_that_left(
         assert reply.usage is not None
         assert reply.usage.completion_tokens == ledger["completion_tokens"] > 0
         assert reply.usage.prompt_tokens == ledger["prompt_tokens"] > 0
+        # exact: every token the engine sampled for the request, as the engine counts them
+        assert reply.usage.completion_tokens == embedded.stats.tokens_sampled - sampled
 
         before = embedded.stats.samples_cancelled
         body = {

@@ -321,13 +321,20 @@ def report_command(
         int | None, typer.Option(help="Which recorded run (default: the latest).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            help="Two settings (as the table names them) to compare on the problems both ran: "
+            "paired difference with a bootstrap interval, McNemar's exact test.",
+        ),
+    ] = None,
 ) -> None:
     """Redraw the report (table, report.md, summary.json, plots) from the results store."""
     from ponder.errors import PonderError
     from ponder.eval import report
 
     try:
-        outcome = report(directory, run)
+        outcome = report(directory, run, compare=[compare] if compare else [])
     except PonderError as exc:
         raise _fail(exc) from None
     for note in outcome.notes:

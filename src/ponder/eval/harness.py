@@ -325,8 +325,14 @@ def evaluate(tasks: Sequence[Task], strategies: Sequence[str], **kwargs: Any) ->
     return asyncio.run(aevaluate(tasks, strategies, **kwargs))
 
 
-def report(directory: str | Path, run_id: int | None = None) -> EvalOutcome:
-    """Redraw the report of a stored run (the latest by default) without running anything."""
+def report(
+    directory: str | Path,
+    run_id: int | None = None,
+    *,
+    compare: Sequence[tuple[str, str]] = (),
+) -> EvalOutcome:
+    """Redraw the report of a stored run (the latest by default) without running anything;
+    ``compare``: pairs of setting labels to compare on their shared problems."""
     path = Path(directory)
     if not (path / "results.sqlite").is_file():
         raise ConfigError(
@@ -336,7 +342,7 @@ def report(directory: str | Path, run_id: int | None = None) -> EvalOutcome:
         _, data, started, finished = store.run(run_id)
         plan = Plan.from_dict(data)
         elapsed = (finished - started) if finished else None
-        summary = summarize(plan, store, elapsed=elapsed, started=started)
+        summary = summarize(plan, store, elapsed=elapsed, started=started, compare=compare)
         notes = _side_by_side(store, plan)
     files = write_report(summary, path)
     return EvalOutcome(summary, format_table(summary), files, 0, notes)

@@ -42,6 +42,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         "elapsed s",
         "p50 s",
         "FLOPs/problem",
+        "frontier",
     ]
     thinking = any(r.get("reasoning_tokens_mean") for r in summary["results"])
     if thinking:  # reasoning models, or strategies that run the thinking themselves
@@ -66,6 +67,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
             _fmt(r.get("elapsed_seconds")),
             _fmt(r.get("latency_p50"), 2),
             _flops(r["flops_mean"]),
+            _standing(r),
         ]
         if thinking:
             row.insert(7, _fmt(r.get("reasoning_tokens_mean")))
@@ -73,9 +75,56 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _standing(row: dict[str, Any]) -> str:
+    """ "yes" on the accuracy-against-computed-tokens frontier; "beaten by X" when a setting
+    that costs no more is more accurate with significance on the same problems."""
+    if row.get("beaten_by"):
+        p = row.get("beaten_p")
+        return f"beaten by {row['beaten_by']}" + (f" (p={p:.3f})" if p is not None else "")
+    return "yes" if row.get("frontier") else ""
+
+
+def comparison_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """The paired comparisons (``ponder report --compare A B``) as table rows."""
+    rows = [
+        ["task", "A", "B", "problems", "A acc", "B acc", "A - B [95% CI]", "A only/B only", "p"]
+    ]
+    for c in summary.get("comparisons", []):
+        if not c["problems"]:
+            rows.append([c["task"], c["a"], c["b"], "0 shared", "-", "-", "-", "-", "-"])
+            continue
+        rows.append(
+            [
+                c["task"],
+                c["a"],
+                c["b"],
+                f"{c['problems']}"
+                + (
+                    f" (+{c['only_a']}/{c['only_b']} unshared)"
+                    if c["only_a"] or c["only_b"]
+                    else ""
+                ),
+                f"{c['accuracy_a']:.3f}",
+                f"{c['accuracy_b']:.3f}",
+                f"{c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
+                "-" if c["a_only"] is None else f"{c['a_only']}/{c['b_only']}",
+                "-" if c["p_value"] is None else f"{c['p_value']:.4f}",
+            ]
+        )
+    return rows
+
+
 def format_table(summary: dict[str, Any]) -> str:
-    """The results as an aligned text table (drawn by rich, as plain text)."""
-    rows = table_rows(summary)
+    """The results as an aligned text table (drawn by rich, as plain text), and the paired
+    comparisons asked for, if any."""
+    text = _text_table(table_rows(summary))
+    if summary.get("comparisons"):
+        text += "\n\npaired comparisons (McNemar's exact test, paired bootstrap interval):\n"
+        text += _text_table(comparison_rows(summary))
+    return text
+
+
+def _text_table(rows: list[list[str]]) -> str:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in rows[0]:
         table.add_column(name, no_wrap=True)
@@ -141,6 +190,8 @@ def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         for plot in plots:
             if plot.name.startswith(slug(task["task"]) + "_"):
                 lines += ["", f"![{plot.stem}]({plot.name})"]
+    if summary.get("comparisons"):
+        lines += ["", "## Paired comparisons", "", _markdown_table(comparison_rows(summary))]
     lines += ["", "## Method", "", _METHOD]
     return "\n".join(lines) + "\n"
 
@@ -163,6 +214,14 @@ _METHOD = """\
 - Time: "elapsed s" runs from a setting's first problem starting to its last finishing
   (settings run interleaved, so spans overlap); "p50 s" is the median problem latency.
   ``summary.json`` also has p90, the mean and ``busy_seconds`` (latencies summed).
+- "frontier": "yes" when no other setting of the task is at least as accurate for fewer
+  computed tokens (or more accurate for as few); "beaten by X" when X costs no more and is
+  more accurate with significance on the problems both ran (McNemar's exact test, p < 0.05;
+  for settings estimated from a pool, the paired bootstrap interval excluding zero).
+- Paired comparisons (`ponder report DIR --compare A B`): on the problems both settings ran,
+  the mean difference A - B with a paired percentile bootstrap interval (problems resampled
+  together), the discordant problems (A right and B wrong / the reverse) and McNemar's exact
+  two-sided p-value.
 - FLOPs: 2 N (prefilled + generated tokens) + 2 n_layer d_model (attended positions) (Kaplan
   et al. 2020), with cached prompt tokens not charged again.
 """

@@ -40,20 +40,30 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from ponder.errors import ConfigError
 from ponder.eval.estimators import interval, maj_at_k, pass_at_k
 from ponder.eval.flops import estimate_flops
+from ponder.eval.paired import compare as paired_compare
+from ponder.eval.paired import significant
 from ponder.eval.plan import Plan, Setting, TaskPlan
 from ponder.eval.records import ProblemRecord
 from ponder.eval.store import Store
 
 
 def summarize(
-    plan: Plan, store: Store, *, elapsed: float | None = None, started: float | None = None
+    plan: Plan,
+    store: Store,
+    *,
+    elapsed: float | None = None,
+    started: float | None = None,
+    compare: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     by_key = {s.key: s for s in plan.settings}
     spans: list[ProblemRecord] = []
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    _check_labels(plan, compare)
     for task in plan.tasks:
         pools: dict[str, dict[str, ProblemRecord]] = {}
         for setting in plan.run_settings:
@@ -66,13 +76,28 @@ def summarize(
                 assert setting.pool is not None and setting.k is not None
                 records = pools[setting.pool]
                 row = _estimated_row(task, setting, by_key[setting.pool], records, plan)
+                values[task.key, setting.label] = {
+                    pid: _maj(r, setting.k)
+                    for pid, r in records.items()
+                    if len(r.candidates) >= setting.k
+                }
             else:
                 row = _run_row(task, setting, pools[setting.key])
+                values[task.key, setting.label] = {
+                    pid: 1.0 if r.correct else 0.0 for pid, r in pools[setting.key].items()
+                }
             results.append(row)
         for setting in plan.run_settings:
             curve = _curve(task, setting, pools[setting.key])
             if curve:
                 curves.append(curve)
+    _mark_frontier(results, values)
+    comparisons = [
+        {"task": task.name, "task_key": task.key, "a": a, "b": b}
+        | paired_compare(values[task.key, a], values[task.key, b])
+        for a, b in compare
+        for task in plan.tasks
+    ]
     return {
         "model": plan.model,
         "seed": plan.seed,
@@ -102,7 +127,68 @@ def summarize(
         ],
         "results": results,
         "curves": curves,
+        "comparisons": comparisons,
     }
+
+
+def _check_labels(plan: Plan, compare: Sequence[tuple[str, str]]) -> None:
+    labels = [s.label for s in plan.settings]
+    for pair in compare:
+        for label in pair:
+            if label not in labels:
+                raise ConfigError(
+                    f"--compare names {label!r}, which is not a setting of this run; its "
+                    f"settings: {', '.join(labels)}"
+                )
+        if pair[0] == pair[1]:
+            raise ConfigError(f"--compare needs two different settings, not {pair[0]!r} twice")
+
+
+def _mark_frontier(
+    results: list[dict[str, Any]], values: dict[tuple[str, str], dict[str, float]]
+) -> None:
+    """Per task: ``frontier`` (no other setting is at least as accurate for fewer computed
+    tokens, or more accurate for as few), and ``beaten_by``: the cheapest setting that costs
+    no more and is more accurate with significance on the shared problems (paired)."""
+    for row in results:
+        peers = [r for r in results if r["task_key"] == row["task_key"] and r is not row]
+        cost, accuracy = row.get("computed_tokens_mean"), row["accuracy"]
+        row["frontier"] = (
+            cost is not None
+            and accuracy is not None
+            and not any(_dominates(r, cost, accuracy) for r in peers)
+        )
+        row["beaten_by"] = None
+        row["beaten_p"] = None
+        if cost is None or accuracy is None:
+            continue
+        mine = values[row["task_key"], row["strategy"]]
+        rivals = sorted(
+            (
+                r
+                for r in peers
+                if r.get("computed_tokens_mean") is not None
+                and r["computed_tokens_mean"] <= cost
+                and (r["accuracy"] or 0.0) > accuracy
+            ),
+            key=lambda r: r["computed_tokens_mean"],
+        )
+        for rival in rivals:
+            test = paired_compare(values[rival["task_key"], rival["strategy"]], mine)
+            if significant(test) and (test["difference"] or 0.0) > 0:
+                row["beaten_by"] = rival["strategy"]
+                row["beaten_p"] = test["p_value"]
+                break
+
+
+def _dominates(other: dict[str, Any], cost: float, accuracy: float) -> bool:
+    theirs, their_accuracy = other.get("computed_tokens_mean"), other["accuracy"]
+    if theirs is None or their_accuracy is None:
+        return False
+    return bool(
+        (theirs <= cost and their_accuracy > accuracy)
+        or (theirs < cost and their_accuracy >= accuracy)
+    )
 
 
 def _first(records: Sequence[ProblemRecord]) -> float | None:

@@ -261,6 +261,7 @@ class Engine:
         params = sample.job.params
         token = model.sample(sample.chain, sample.out_idx)
         sample.n_sampled += 1
+        self.scheduler.stats.tokens_sampled += 1
         sample.pos += 1
         if sample.logprobs is not None:
             sample.logprobs.append(model.logprob(sample.out_idx, token, params.top_logprobs))

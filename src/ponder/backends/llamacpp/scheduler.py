@@ -55,6 +55,7 @@ class EngineStats:
 
     decode_calls: int = 0
     tokens_decoded: int = 0
+    tokens_sampled: int = 0  # every token sampled (end-of-generation tokens included)
     prompt_tokens_computed: int = 0
     prompt_tokens_reused: int = 0
     samples_cancelled: int = 0
