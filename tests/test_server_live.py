@@ -4,6 +4,7 @@ mid-request and comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.backends.openai import OpenAIBackend
 from ponder.server import Running, ServeConfig, Served
+from ponder.testing import MisbehavingServer
 
 QUESTION = [{"role": "user", "content": "Write a very long story about the sea."}]
 
@@ -188,6 +190,19 @@ def test_an_upstream_killed_mid_request_is_a_502_and_serving_goes_on(
         start_upstream()  # type: ignore[operator]
         back = httpx.post(f"{base}/chat/completions", json=ask, timeout=30)
         assert back.status_code == 200, back.text
-    import asyncio
-
     asyncio.run(backend.aclose())
+
+
+@pytest.mark.parametrize(("behaviour", "status"), [("garbage", 502), ("silent", 504)])
+def test_an_upstream_that_answers_garbage_or_nothing(behaviour: str, status: int) -> None:
+    with MisbehavingServer(behaviour, lifetime=10) as upstream:
+        backend = OpenAIBackend.from_spec(f"{upstream}#up", max_retries=0, timeout=1)
+        with Running(Served("front", {"front": backend})) as base:
+            response = httpx.post(
+                f"{base}/chat/completions",
+                json={"model": "front@greedy", "messages": [{"role": "user", "content": "hi"}]},
+                timeout=30,
+            )
+        assert response.status_code == status, response.text
+        assert "upstream" in response.json()["error"]["message"]
+        asyncio.run(backend.aclose())

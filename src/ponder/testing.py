@@ -201,10 +201,19 @@ class MisbehavingServer:
     every ``interval`` seconds, forever), ``retry_after`` (429 asking to retry after
     ``wait`` seconds), ``huge_body`` (a body without end, no length given), ``cut_stream``
     (two server-sent events, then the connection drops), ``stall_stream`` (two events, then
-    silence). It serves until closed; every handler ends within ``lifetime`` seconds.
+    silence), ``garbage`` (200 with a body that is not JSON). It serves until closed; every
+    handler ends within ``lifetime`` seconds.
     """
 
-    BEHAVIOURS = ("silent", "slow_loris", "retry_after", "huge_body", "cut_stream", "stall_stream")
+    BEHAVIOURS = (
+        "silent",
+        "slow_loris",
+        "retry_after",
+        "huge_body",
+        "cut_stream",
+        "stall_stream",
+        "garbage",
+    )
 
     def __init__(
         self, behaviour: str, *, interval: float = 0.2, wait: float = 100_000, lifetime: float = 30
@@ -285,6 +294,14 @@ class MisbehavingServer:
         conn.sendall(b"content-length: 100000\r\n\r\n{")
         while self._sleep(deadline):
             conn.sendall(b" ")
+
+    def _garbage(self, conn: socket.socket, deadline: float) -> None:
+        body = b"<html>certainly not the JSON you asked for"
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
 
     def _retry_after(self, conn: socket.socket, deadline: float) -> None:
         body = b'{"error": {"message": "slow down"}}'
