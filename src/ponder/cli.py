@@ -328,13 +328,20 @@ def report_command(
             "paired difference with a bootstrap interval, McNemar's exact test.",
         ),
     ] = None,
+    hardware: Annotated[
+        str,
+        typer.Option(
+            help="Whose arithmetic intensity weighs the Kinetics cost (eFLOPs): b200, h100, "
+            "h200, a100, l4, cpu, or a number (peak FLOPs per byte of bandwidth).",
+        ),
+    ] = "b200",
 ) -> None:
     """Redraw the report (table, report.md, summary.json, plots) from the results store."""
     from ponder.errors import PonderError
     from ponder.eval import report
 
     try:
-        outcome = report(directory, run, compare=[compare] if compare else [])
+        outcome = report(directory, run, compare=[compare] if compare else [], hardware=hardware)
     except PonderError as exc:
         raise _fail(exc) from None
     for note in outcome.notes:

@@ -341,8 +341,13 @@ class Capabilities:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ModelShape:
-    """What FLOP estimates need to know of a model: parameters, layers, model width."""
+    """What cost estimates need to know of a model: parameters, layers, model width, and
+    for the Kinetics cost (attention's memory traffic) its query heads, KV heads and head
+    size, where known."""
 
     n_params: int
     n_layer: int
     d_model: int
+    n_head: int | None = None
+    n_kv_head: int | None = None
+    head_dim: int | None = None

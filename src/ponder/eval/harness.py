@@ -34,6 +34,7 @@ from ponder.core.problem import DEFAULT_MODEL, Problem
 from ponder.core.registry import Registry, default_registry
 from ponder.core.types import ModelShape
 from ponder.errors import ConfigError, PonderError
+from ponder.eval.kinetics import DEFAULT_HARDWARE
 from ponder.eval.plan import Plan, Setting, TaskPlan, make_settings, model_id
 from ponder.eval.progress import Progress
 from ponder.eval.records import ProblemRecord
@@ -330,9 +331,11 @@ def report(
     run_id: int | None = None,
     *,
     compare: Sequence[tuple[str, str]] = (),
+    hardware: str | float = DEFAULT_HARDWARE,
 ) -> EvalOutcome:
     """Redraw the report of a stored run (the latest by default) without running anything;
-    ``compare``: pairs of setting labels to compare on their shared problems."""
+    ``compare``: pairs of setting labels to compare on their shared problems; ``hardware``:
+    whose arithmetic intensity weighs the Kinetics cost (``ponder.eval.kinetics``)."""
     path = Path(directory)
     if not (path / "results.sqlite").is_file():
         raise ConfigError(
@@ -342,7 +345,9 @@ def report(
         _, data, started, finished = store.run(run_id)
         plan = Plan.from_dict(data)
         elapsed = (finished - started) if finished else None
-        summary = summarize(plan, store, elapsed=elapsed, started=started, compare=compare)
+        summary = summarize(
+            plan, store, elapsed=elapsed, started=started, compare=compare, hardware=hardware
+        )
         notes = _side_by_side(store, plan)
     files = write_report(summary, path)
     return EvalOutcome(summary, format_table(summary), files, 0, notes)

@@ -42,6 +42,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         "elapsed s",
         "p50 s",
         "FLOPs/problem",
+        "eFLOPs/problem",
         "frontier",
     ]
     thinking = any(r.get("reasoning_tokens_mean") for r in summary["results"])
@@ -67,6 +68,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
             _fmt(r.get("elapsed_seconds")),
             _fmt(r.get("latency_p50"), 2),
             _flops(r["flops_mean"]),
+            _flops(r.get("eflops_mean")),
             _standing(r),
         ]
         if thinking:
@@ -214,6 +216,10 @@ _METHOD = """\
 - Time: "elapsed s" runs from a setting's first problem starting to its last finishing
   (settings run interleaved, so spans overlap); "p50 s" is the median problem latency.
   ``summary.json`` also has p90, the mean and ``busy_seconds`` (latencies summed).
+- eFLOPs: the Kinetics cost (Sadhukhan et al. 2025): compute plus the memory traffic of
+  attention's KV cache weighted by the hardware's arithmetic intensity (`hardware` in
+  `summary.json`; `ponder report --hardware`), the prompt's KV counted once a step for all
+  samples of a call. See `ponder.eval.kinetics` for the formula and the hardware table.
 - "frontier": "yes" when no other setting of the task is at least as accurate for fewer
   computed tokens (or more accurate for as few); "beaten by X" when X costs no more and is
   more accurate with significance on the problems both ran (McNemar's exact test, p < 0.05;

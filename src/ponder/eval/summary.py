@@ -36,6 +36,7 @@ sample), as its row: so the curve's last point and the table's row never disagre
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 from ponder.errors import ConfigError
 from ponder.eval.estimators import interval, maj_at_k, pass_at_k
 from ponder.eval.flops import estimate_flops
+from ponder.eval.kinetics import DEFAULT_HARDWARE, intensity_of, record_cost
 from ponder.eval.paired import compare as paired_compare
 from ponder.eval.paired import significant
 from ponder.eval.plan import Plan, Setting, TaskPlan
@@ -57,8 +59,10 @@ def summarize(
     elapsed: float | None = None,
     started: float | None = None,
     compare: Sequence[tuple[str, str]] = (),
+    hardware: str | float = DEFAULT_HARDWARE,
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
+    intensity = intensity_of(hardware)
     curves: list[dict[str, Any]] = []
     by_key = {s.key: s for s in plan.settings}
     spans: list[ProblemRecord] = []
@@ -76,6 +80,7 @@ def summarize(
                 assert setting.pool is not None and setting.k is not None
                 records = pools[setting.pool]
                 row = _estimated_row(task, setting, by_key[setting.pool], records, plan)
+                row["eflops_mean"] = _eflops(plan, records.values(), intensity, setting.k)
                 values[task.key, setting.label] = {
                     pid: _maj(r, setting.k)
                     for pid, r in records.items()
@@ -83,6 +88,7 @@ def summarize(
                 }
             else:
                 row = _run_row(task, setting, pools[setting.key])
+                row["eflops_mean"] = _eflops(plan, pools[setting.key].values(), intensity)
                 values[task.key, setting.label] = {
                     pid: 1.0 if r.correct else 0.0 for pid, r in pools[setting.key].items()
                 }
@@ -109,12 +115,8 @@ def summarize(
         "elapsed_seconds": _span(spans)
         if _span(spans) is not None
         else (round(elapsed, 3) if elapsed is not None else None),
-        "model_shape": plan.model_shape
-        and {
-            "n_params": plan.model_shape.n_params,
-            "n_layer": plan.model_shape.n_layer,
-            "d_model": plan.model_shape.d_model,
-        },
+        "model_shape": plan.model_shape and dataclasses.asdict(plan.model_shape),
+        "hardware": {"name": str(hardware), "intensity": intensity},
         "tasks": [
             {
                 "task": t.name,
@@ -129,6 +131,32 @@ def summarize(
         "curves": curves,
         "comparisons": comparisons,
     }
+
+
+def _eflops(plan: Plan, records: Any, intensity: float, k: int | None = None) -> float | None:
+    """The mean Kinetics cost per problem (``ponder.eval.kinetics``); for a setting estimated
+    at k from a pool, the cost of the pool's first k samples (i.i.d. draws), with the
+    completion tokens no candidate accounts for scaled by k/N."""
+    costs = []
+    for r in records:
+        tokens = [c.completion_tokens for c in r.candidates]
+        n = len(tokens)
+        if k is not None and n < k:
+            continue
+        rest = r.usage.completion_tokens - sum(tokens)
+        kept = tokens[:k] if k is not None else tokens
+        cost = record_cost(
+            plan.model_shape,
+            prompt_tokens=r.usage.prompt_tokens,
+            completion_tokens=sum(kept) + (rest * (k or n) // max(n, 1)),
+            calls=r.calls,
+            sample_tokens=kept,
+            intensity=intensity,
+        )
+        if cost is None:
+            return None
+        costs.append(cost)
+    return _mean(costs)
 
 
 def _check_labels(plan: Plan, compare: Sequence[tuple[str, str]]) -> None:

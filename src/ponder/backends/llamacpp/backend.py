@@ -164,7 +164,15 @@ class LlamaCppBackend(Backend):
     @property
     def model_shape(self) -> ModelShape:
         model = self._engine.model
-        return ModelShape(int(model.n_params), int(model.n_layer), int(model.n_embd))
+        kv = model.kv_shape()
+        return ModelShape(
+            int(model.n_params),
+            int(model.n_layer),
+            int(model.n_embd),
+            n_head=model.n_head,
+            n_kv_head=kv.n_head_kv,
+            head_dim=kv.head_dim_k,
+        )
 
     @property
     def stats(self) -> EngineStats:

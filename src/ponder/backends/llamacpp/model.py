@@ -110,6 +110,7 @@ class LlamaModel:
         self.n_params = ll.llama_model_n_params(model)
         self.n_layer = ll.llama_model_n_layer(model)
         self.n_embd = ll.llama_model_n_embd(model)
+        self.n_head = max(1, ll.llama_model_n_head(model))
         try:
             self.kv_plan: KVPlan = plan_kv(
                 self.kv_shape(),
