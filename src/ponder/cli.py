@@ -349,6 +349,40 @@ def report_command(
     typer.echo(json.dumps(outcome.summary, indent=2) if as_json else outcome.table)
 
 
+@app.command("plan")
+def plan_command(
+    directories: Annotated[
+        list[str], typer.Argument(help="Output directories of `ponder eval` (one model).")
+    ],
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Per problem: tokens (300), seconds (2.5s) or eFLOPs (3e13eflops)."),
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Write the plan file `auto` loads (-s auto:plan=FILE).")
+    ] = None,
+    hardware: Annotated[
+        str, typer.Option(help="Whose arithmetic intensity weighs eFLOPs (see report).")
+    ] = "b200",
+) -> None:
+    """What should I run? Accuracy against cost of every stored setting, by difficulty."""
+    from pathlib import Path
+
+    from ponder.errors import PonderError
+    from ponder.eval.planner import build, describe, measure, parse_budget
+
+    try:
+        wanted = parse_budget(budget) if budget else None
+        measured = measure(directories, hardware)
+        plan = build(measured)
+        typer.echo(describe(measured, plan, wanted))
+        if out:
+            Path(out).write_text(plan.model_dump_json(indent=2) + "\n")
+            typer.echo(f"\nwrote {out}: use it with -s auto:budget=N,plan={out}")
+    except PonderError as exc:
+        raise _fail(exc) from None
+
+
 @app.command()
 def serve(
     model: Annotated[

@@ -1,0 +1,215 @@
+"""``auto``: spend a budget the way a plan measured to be best for problems like this one.
+
+Snell et al. ("Scaling LLM Test-Time Compute Optimally...", arXiv 2408.03314) show that the
+best test-time strategy depends on a problem's difficulty and the budget, and that choosing
+per problem beats any one fixed setting at the same compute. ``auto`` does that with a plan
+built by ``ponder plan`` from stored evaluations (``ponder.eval.planner``):
+
+1. **Probe.** It draws the plan's probe: k samples (4 by default) at the probe temperature,
+   as ``self_consistency`` would draw its first k (same seeds), and reads their agreement:
+   the share of the k that give the most common answer. Agreement is the difficulty
+   estimate because it costs only the probe, needs no verifier, and predicts accuracy on
+   the measured tasks (the plan reports each bin's accuracy).
+2. **Bin.** The agreement picks the plan's bin ("agree": at least 3 of 4 agree; "split":
+   the rest).
+3. **Choose.** For the budget (mean computed tokens per problem: prompt tokens not served
+   from a cache, plus completion), the plan gives every bin the setting that maximises the
+   expected accuracy over all bins together while the expected mean cost stays within the
+   budget (every combination is tried); the probe's cost is part of every choice.
+4. **Run.** A ``self_consistency`` setting at the probe's temperature continues the probe
+   (its first k samples are the probe's), so the probe is not paid twice; any other setting
+   runs on its own (greedy, a different temperature, another strategy).
+
+The result's ``details`` say what the probe saw, the bin, the choice and why (its expected
+accuracy and cost, the budget). Without ``plan=``, auto uses the plan shipped with ponder,
+measured on the development suite with the embedded SmolLM2-135M; a plan file made for
+another model is refused, naming both.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ponder.core.problem import Problem
+from ponder.core.registry import default_registry
+from ponder.errors import ConfigError
+from ponder.runtime import Context
+from ponder.runtime.sampling import SamplingConfig, StrategyConfig, sample_candidates
+from ponder.scoring.answers import majority_vote
+from ponder.strategies.base import Outcome, Strategy, outcome_of
+
+SHIPPED_PLAN = "smollm2-dev.json"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlanOption(_Frozen):
+    """One setting a bin may run, as measured on the bin's problems."""
+
+    label: str
+    strategy: str
+    options: dict[str, Any]
+    #: a self_consistency setting at the probe temperature with n >= the probe's: it
+    #: continues the probe's samples
+    reuses_probe: bool
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    #: mean computed tokens per problem, the probe included
+    cost: float
+    problems: int
+
+
+class PlanBin(_Frozen):
+    name: str
+    #: a problem is in the first bin whose min_agreement its probe reaches
+    min_agreement: float
+    #: the share of the measured problems in this bin
+    share: float
+    options: list[PlanOption]
+
+
+class Probe(_Frozen):
+    n: int = Field(ge=1)
+    temperature: float = Field(ge=0.0)
+    max_tokens: int = Field(ge=1)
+    #: its mean computed tokens per problem
+    cost: float
+
+
+class PlanFile(_Frozen):
+    """What ``ponder plan`` writes and ``auto`` reads."""
+
+    version: int = 1
+    model: str
+    measured_on: list[str]
+    probe: Probe
+    bins: list[PlanBin]
+
+    def choose(self, budget: float) -> tuple[list[PlanOption], str]:
+        """The option of every bin that together maximise expected accuracy within the
+        budget (expected mean cost); the cheapest of each where nothing fits. And why."""
+        best: tuple[float, float, tuple[PlanOption, ...]] | None = None
+        for combo in itertools.product(*(b.options for b in self.bins)):
+            cost = sum(b.share * o.cost for b, o in zip(self.bins, combo, strict=True))
+            if cost > budget + 1e-9:
+                continue
+            accuracy = sum(b.share * o.accuracy for b, o in zip(self.bins, combo, strict=True))
+            if best is None or (accuracy, -cost) > (best[0], -best[1]):
+                best = (accuracy, cost, combo)
+        if best is None:
+            cheapest = [min(b.options, key=lambda o: o.cost) for b in self.bins]
+            mean = sum(b.share * o.cost for b, o in zip(self.bins, cheapest, strict=True))
+            return cheapest, (
+                f"the budget {budget:g} is below every plan's cost; the cheapest costs "
+                f"{mean:.0f} tokens a problem on average"
+            )
+        accuracy, cost, combo = best
+        return list(combo), (
+            f"expected accuracy {accuracy:.3f} at {cost:.0f} computed tokens a problem on "
+            f"average, within the budget of {budget:g}"
+        )
+
+
+@functools.cache
+def load_plan(path: str | None) -> PlanFile:
+    """A plan file (None: the one shipped with ponder), validated."""
+    try:
+        if path is None:
+            text = resources.files("ponder.strategies.plans").joinpath(SHIPPED_PLAN).read_text()
+        else:
+            text = Path(path).expanduser().read_text()
+        plan = PlanFile.model_validate(json.loads(text))
+    except FileNotFoundError:
+        raise ConfigError(f"no plan file at {path}; write one with `ponder plan DIR --out FILE`")
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"{path or SHIPPED_PLAN} is not a ponder plan file: {exc}") from None
+    if not plan.bins or any(not b.options for b in plan.bins):
+        raise ConfigError(f"{path or SHIPPED_PLAN} has a bin without settings")
+    return plan
+
+
+class AutoConfig(StrategyConfig):
+    #: mean computed tokens per problem to aim for (the plan's cost axis)
+    budget: float = Field(gt=0)
+    #: a plan file from ``ponder plan`` (None: the plan shipped with ponder)
+    plan: str | None = None
+    seed: int | None = None
+
+
+class Auto(Strategy):
+    """Probe the problem, then run what the plan says is best for its difficulty and budget."""
+
+    name = "auto"
+    Config: ClassVar[type[StrategyConfig]] = AutoConfig
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        config = self.config
+        assert isinstance(config, AutoConfig)
+        self.plan = load_plan(config.plan)  # a bad plan fails here, before any work
+
+    async def solve(self, problem: Problem, ctx: Context) -> Outcome:
+        config, plan = self.config, self.plan
+        assert isinstance(config, AutoConfig)
+        model = await ctx.backend.identity()
+        if config.plan is not None and plan.model != model:
+            raise ConfigError(
+                f"the plan {config.plan} was measured on {plan.model}, not on {model}: "
+                "build one for this model with `ponder plan`"
+            )
+        choices, why = plan.choose(config.budget)
+        probe = plan.probe
+        sampling = SamplingConfig.model_validate(
+            {"temperature": probe.temperature, "max_tokens": probe.max_tokens, "seed": config.seed}
+        )
+        candidates = await sample_candidates(problem, ctx, sampling, probe.n)
+        vote = majority_vote([c.answer for c in candidates])
+        agreement = vote.winner.votes / probe.n if vote.winner else 0.0
+        index = next(
+            (i for i, b in enumerate(plan.bins) if agreement >= b.min_agreement - 1e-9),
+            len(plan.bins) - 1,
+        )
+        chosen = choices[index]
+        details: dict[str, Any] = {
+            "probe": {
+                "n": probe.n,
+                "temperature": probe.temperature,
+                "answers": [c.answer for c in candidates],
+                "agreement": agreement,
+            },
+            "bin": plan.bins[index].name,
+            "chosen": chosen.label,
+            "why": f"{why}; in bin {plan.bins[index].name!r} it measured {chosen.accuracy:.3f} "
+            f"at {chosen.cost:.0f} tokens",
+            "plan": config.plan or SHIPPED_PLAN,
+        }
+        if chosen.reuses_probe:
+            more = int(chosen.options.get("n", probe.n)) - probe.n
+            if more > 0:
+                candidates += await sample_candidates(
+                    problem, ctx, sampling, more, first_index=probe.n, seed_offset=probe.n
+                )
+            final = majority_vote([c.answer for c in candidates])
+            return outcome_of(final, candidates, details)
+        cls = default_registry().get("strategy", chosen.strategy)
+        options = dict(chosen.options)
+        if "seed" in cls.Config.model_fields:
+            options["seed"] = config.seed
+        strategy: Strategy = cls(**options)
+        outcome = await strategy.solve(problem, ctx.scope())
+        return Outcome(
+            outcome.answer,
+            outcome.text,
+            (*candidates, *outcome.candidates),
+            {**details, "chosen_details": outcome.details},
+        )

@@ -1,0 +1,1 @@
+"""Plans shipped with ponder for ``auto`` (written by ``ponder plan``)."""
