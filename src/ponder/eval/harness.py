@@ -34,6 +34,7 @@ from ponder.core.problem import DEFAULT_MODEL, Problem
 from ponder.core.registry import Registry, default_registry
 from ponder.core.types import ModelShape
 from ponder.errors import ConfigError, PonderError
+from ponder.eval.html import problem_views
 from ponder.eval.kinetics import DEFAULT_HARDWARE
 from ponder.eval.plan import Plan, Setting, TaskPlan, make_settings, model_id
 from ponder.eval.progress import Progress
@@ -244,7 +245,7 @@ async def _run(
         )
     store.finish_run(run_id)
     summary = summarize(plan, store, elapsed=time.time() - started, started=started)
-    files = write_report(summary, store.directory)
+    files = write_report(summary, store.directory, problem_views(plan, store))
     return EvalOutcome(summary, format_table(summary), files, len(ran), notes)
 
 
@@ -349,7 +350,8 @@ def report(
             plan, store, elapsed=elapsed, started=started, compare=compare, hardware=hardware
         )
         notes = _side_by_side(store, plan)
-    files = write_report(summary, path)
+        problems = problem_views(plan, store)
+    files = write_report(summary, path, problems)
     return EvalOutcome(summary, format_table(summary), files, 0, notes)
 
 

@@ -5,6 +5,7 @@ See ``ponder.eval.summary`` for what the numbers mean.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -15,6 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ponder.eval.html import write_html
 from ponder.eval.plots import draw_plots, slug
 
 
@@ -152,15 +154,34 @@ def _curve_rows(curve: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def write_report(summary: dict[str, Any], directory: Path) -> list[Path]:
-    """Write ``summary.json``, ``report.md`` and the PNG plots; return the files written."""
+def write_report(
+    summary: dict[str, Any], directory: Path, problems: list[dict[str, Any]] | None = None
+) -> list[Path]:
+    """Write ``summary.json``, ``report.md``, the PNG plots and ``report.html`` (with the
+    per-problem view of ``problems``, from ``ponder.eval.html.problem_views``); return the
+    files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "summary.json", directory / "report.md"]
     written[0].write_text(json.dumps(summary, indent=2) + "\n")
     plots = draw_plots(summary, directory)
     written += plots
     written[1].write_text(_markdown(summary, plots))
+    tables = {
+        task["key"]: _html_rows(
+            table_rows({"results": [r for r in summary["results"] if r["task_key"] == task["key"]]})
+        )
+        for task in summary["tasks"]
+    }
+    written.append(write_html(summary, problems or [], plots, tables, directory / "report.html"))
     return written
+
+
+def _html_rows(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:]
+    )
+    return f"<tr>{head}</tr>{body}"
 
 
 def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:

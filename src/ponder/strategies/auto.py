@@ -130,7 +130,8 @@ def load_plan(path: str | None) -> PlanFile:
             text = Path(path).expanduser().read_text()
         plan = PlanFile.model_validate(json.loads(text))
     except FileNotFoundError:
-        raise ConfigError(f"no plan file at {path}; write one with `ponder plan DIR --out FILE`")
+        message = f"no plan file at {path}; write one with `ponder plan DIR --out FILE`"
+        raise ConfigError(message) from None
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"{path or SHIPPED_PLAN} is not a ponder plan file: {exc}") from None
     if not plan.bins or any(not b.options for b in plan.bins):
