@@ -36,7 +36,7 @@ async def test_self_consistency_takes_the_equivalent_majority() -> None:
     assert result.text == "It is 0.5"
     (request,) = backend.history
     assert request.params.n == 5 and request.params.seed == 7
-    assert request.params.temperature == 0.8
+    assert request.params.temperature == 0.4  # the measured default
     assert request.messages is not None and request.messages[0].role == "system"
     assert result.usage.completion_tokens == sum(c.completion_tokens for c in result.candidates)
 

@@ -8,4 +8,4 @@ SEED=${SEED:-0}
 OUT=${1:-benchmarks/results/auto/sweep-seed$SEED}
 .venv/bin/ponder eval --out "$OUT" -q --seed "$SEED" \
   -s greedy \
-  -s 'self_consistency:n=1|2|4|8,temperature=0.2|0.4|0.6|0.8|1.0'
+  -s "self_consistency:n=1|2|4|8,temperature=${TEMPERATURES:-0.2|0.4|0.6|0.8|1.0}"
