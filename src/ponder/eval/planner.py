@@ -280,12 +280,28 @@ def _bin_of(agreement: float) -> str:
     return next(name for name, floor in BINS if agreement >= floor - 1e-9)
 
 
-def overall(measured: Measured, unit: str) -> list[dict[str, Any]]:
-    """Every setting on the problems all settings ran: accuracy, interval, mean cost, and
-    whether it is on the frontier."""
-    common = set.intersection(*(set(v) for v in measured.by_setting.values()))
+def _rows_text(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for r in rows:
+        cost = "-" if r["cost"] is None else f"{r['cost']:,.4g}"
+        lines.append(
+            f"  {'*' if r['frontier'] else ' '} {r['setting']:<48} {r['accuracy']:.3f} "
+            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]  {cost:>10}  ({r['problems']} problems)"
+        )
+    return lines
+
+
+def overall(measured: Measured, unit: str, task: str | None = None) -> list[dict[str, Any]]:
+    """Every setting on the problems all settings ran (of one task, or all): accuracy,
+    interval, mean cost, and whether it is on the frontier."""
+    scoped = {
+        label: {p: m for p, m in values.items() if task is None or p[1] == task}
+        for label, values in measured.by_setting.items()
+    }
+    scoped = {label: values for label, values in scoped.items() if values}
+    common = set.intersection(*(set(v) for v in scoped.values()))
     rows: list[dict[str, Any]] = []
-    for label, values in measured.by_setting.items():
+    for label, values in scoped.items():
         problems = sorted(p for p in values if p in common) or sorted(values)
         costs = [getattr(values[p], unit) for p in problems]
         accuracies = [values[p].value for p in problems]
@@ -371,21 +387,20 @@ def describe(measured: Measured, plan: PlanFile, budget: tuple[float, str] | Non
         f"probe: the first {probe.n} samples of self_consistency at temperature "
         f"{probe.temperature:g} ({probe.cost:.0f} computed tokens a problem)"
     )
-    lines += ["", f"every setting (mean {UNITS[unit]} a problem; * on the frontier):"]
+    lines += ["", f"every setting, all tasks (mean {UNITS[unit]} a problem; * frontier):"]
     rows = overall(measured, unit)
-    for r in rows:
-        cost = "-" if r["cost"] is None else f"{r['cost']:,.4g}"
-        lines.append(
-            f"  {'*' if r['frontier'] else ' '} {r['setting']:<48} {r['accuracy']:.3f} "
-            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]  {cost:>10}  ({r['problems']} problems)"
-        )
-    lines += ["", "difficulty bins (the probe's agreement):"]
+    lines += _rows_text(rows)
+    for task in sorted({p[1] for v in measured.by_setting.values() for p in v}):
+        lines += ["", f"task {task.split(':')[0]} ({UNITS[unit]} a problem; * frontier):"]
+        lines += _rows_text(overall(measured, unit, task=task))
+    lines += ["", "difficulty bins (the probe's agreement; tokens include the probe's):"]
     for b in plan.bins:
-        top = max(b.options, key=lambda o: (o.accuracy, -o.cost))
-        lines.append(
-            f"  {b.name:<6} agreement >= {b.min_agreement:.2f}: {b.share:.0%} of problems; "
-            f"most accurate there: {top.label} {top.accuracy:.3f} at {top.cost:.0f} tokens"
-        )
+        lines.append(f"  {b.name}: agreement >= {b.min_agreement:.2f}, {b.share:.0%} of problems")
+        for o in sorted(b.options, key=lambda o: o.cost):
+            lines.append(
+                f"    {o.label:<48} {o.accuracy:.3f} [{o.ci_low:.3f}, {o.ci_high:.3f}]  "
+                f"{o.cost:>8.1f}{'  (continues the probe)' if o.reuses_probe else ''}"
+            )
     if budget is not None:
         value, unit = budget
         lines += ["", f"within a budget of {value:g} {UNITS[unit]} a problem:"]
