@@ -100,3 +100,26 @@ def test_report_compare_end_to_end(tmp_path: Path) -> None:
     assert "0.0312" in cli.output
     with pytest.raises(ConfigError, match="its settings: greedy, self_consistency:n=3"):
         report(tmp_path, compare=[("greedy", "best_of_n:n=3")])
+
+
+def test_compare_pools_the_tasks_of_a_suite(tmp_path: Path) -> None:
+    tasks = []
+    for name, offset in (("first", 0), ("second", 100)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(
+            "".join(
+                json.dumps({"question": f"What is {i} + {i + 1}?", "answer": 2 * i + 1}) + "\n"
+                for i in range(offset, offset + 6)
+            )
+        )
+        tasks.append(make_task(str(path)))
+    evaluate(tasks, ["greedy", "self_consistency:n=3"], backend=FunctionBackend(sums), out=tmp_path)
+    outcome = report(tmp_path, compare=[("greedy", "self_consistency:n=3")])
+    *per_task, pooled = outcome.summary["comparisons"]
+    assert pooled["task"] == "all tasks" and len(per_task) == 2
+    # each task has 3 even first numbers among its 6: greedy alone right on those
+    assert [(c["problems"], c["a_only"], c["b_only"]) for c in per_task] == [(6, 3, 0)] * 2
+    assert (pooled["problems"], pooled["a_only"], pooled["b_only"]) == (12, 6, 0)
+    assert pooled["difference"] == pytest.approx(0.5)
+    assert pooled["p_value"] == pytest.approx(2 / 2**6)
+    assert "all tasks" in outcome.table

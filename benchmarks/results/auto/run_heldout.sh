@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 .venv/bin/ponder eval --out benchmarks/results/auto/sweep-seed1 -q --seed 1 \
   -s greedy \
-  -s 'self_consistency:n=1|2|4|8,temperature=0.2|0.4|0.6|0.8' \
+  -s 'self_consistency:n=1|2|3|4|5|6|7|8,temperature=0.2|0.4|0.6|0.8' \
   -s 'auto:budget=150|200|250|300'
 .venv/bin/ponder eval --out benchmarks/results/auto/heldout-tasks -q --seed 0 \
   -t leg_counting -t gcd --limit 20 \

@@ -98,12 +98,27 @@ def summarize(
             if curve:
                 curves.append(curve)
     _mark_frontier(results, values)
-    comparisons = [
-        {"task": task.name, "task_key": task.key, "a": a, "b": b}
-        | paired_compare(values[task.key, a], values[task.key, b])
-        for a, b in compare
-        for task in plan.tasks
-    ]
+    comparisons = []
+    for a, b in compare:
+        comparisons += [
+            {"task": task.name, "task_key": task.key, "a": a, "b": b}
+            | paired_compare(values[task.key, a], values[task.key, b])
+            for task in plan.tasks
+        ]
+        if len(plan.tasks) > 1:
+            # every task's problems pooled: one paired difference over the whole suite
+            pooled_a, pooled_b = (
+                {
+                    f"{task.key}/{pid}": value
+                    for task in plan.tasks
+                    for pid, value in values[task.key, label].items()
+                }
+                for label in (a, b)
+            )
+            comparisons.append(
+                {"task": "all tasks", "task_key": None, "a": a, "b": b}
+                | paired_compare(pooled_a, pooled_b)
+            )
     return {
         "model": plan.model,
         "seed": plan.seed,
