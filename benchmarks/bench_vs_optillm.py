@@ -9,17 +9,21 @@ one chat request, one after another, as a user's script or optillm's own eval sc
   notices and sends the 8 samples as seeded single requests, so nothing can batch).
 - **optillm -> llama-cpp-python server**: optillm's ``self_consistency`` (5 samples, not
   configurable) and its ``majority_voting`` plugin (k=8), run only when ``import optillm``
-  works in this environment (the script installs nothing; it says so otherwise). Written
+  works in the interpreter ``--optillm-python`` names (default: this one; optillm's
+  dependencies, torch and transformers among them, are best kept in a virtual environment
+  of their own). The script installs nothing and says so when optillm is missing. Written
   against optillm 0.4.0's command line (``--base-url``, ``--port``, the approach as a model
-  name prefix); not run on this machine, where optillm is not installed.
+  name prefix).
 
-For each: wall time, wall time per sample, accuracy (the task's scorer on the reply, the
+Every request asks for at most 256 tokens a sample (optillm's plugins default to 4096).
+For each: wall time, wall time per sample (samples the upstream really generated, counted by
+the pass-through proxy below, for the upstream runs), accuracy (the task's scorer on the reply, the
 answer read the same way for every side), the completion tokens the proxy reported, and the
 tokens really generated: the embedded engine's own count of sampled tokens, or, for the
 upstream runs, the sum of the usage the llama-cpp-python server reported, recorded by a
 pass-through proxy between the two.
 
-    .venv/bin/python benchmarks/bench_vs_optillm.py [--problems 30]
+    .venv/bin/python benchmarks/bench_vs_optillm.py [--problems 30] [--optillm-python PY]
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -60,6 +63,7 @@ class CountingProxy:
         self.completion_tokens = 0
         self.prompt_tokens = 0
         self.requests = 0
+        self.samples = 0  # choices the upstream returned
         self.client = httpx.AsyncClient(timeout=600)
         app = Starlette(routes=[Route("/v1/{path:path}", self.forward, methods=["GET", "POST"])])
         port = _free_port()
@@ -77,7 +81,9 @@ class CountingProxy:
             headers={"content-type": "application/json"},
         )
         if path.endswith("completions") and answer.status_code == 200:
-            usage = answer.json().get("usage") or {}
+            data = answer.json()
+            usage = data.get("usage") or {}
+            self.samples += len(data.get("choices") or [])
             self.completion_tokens += int(usage.get("completion_tokens") or 0)
             self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
             self.requests += 1
@@ -106,6 +112,7 @@ def ask_all(base: str, model: str, problems: list[Any], task: Any, **extra: Any)
                 "model": model,
                 "messages": [{"role": "user", "content": problem.question}],
                 "seed": i,
+                "max_tokens": 256,
                 **extra,
             }
             response = http.post(f"{base}/chat/completions", json=body)
@@ -118,19 +125,25 @@ def ask_all(base: str, model: str, problems: list[Any], task: Any, **extra: Any)
     return {"wall": time.perf_counter() - start, "correct": correct, "reported": reported}
 
 
-def line(name: str, run: dict[str, Any], problems: int, samples: int, generated: int) -> None:
-    per_sample = run["wall"] / (problems * samples)
+def line(name: str, run: dict[str, Any], problems: int, samples: int, generated: int) -> float:
+    """Prints a run; returns its wall time per sample (``samples``: all the run's)."""
+    per_sample = run["wall"] / samples
     print(
         f"{name:<42} {run['wall']:7.1f} s  {per_sample:6.3f} s/sample  "
         f"accuracy {run['correct']}/{problems}  reported {run['reported']:6d}  "
-        f"generated {generated:6d}"
+        f"generated {generated:6d}  samples {samples}"
     )
+    return per_sample
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", type=int, default=30)
-    count = parser.parse_args().problems
+    parser.add_argument(
+        "--optillm-python", default=sys.executable, help="An interpreter that can import optillm."
+    )
+    args = parser.parse_args()
+    count, optillm_python = args.problems, args.optillm_python
     task = make_task("products", {"max_digits": 1}, seed=0)
     problems = list(task.problems(count))
     config = ServeConfig(timeout=None)
@@ -142,8 +155,9 @@ def main() -> None:
         run = ask_all(base, "smollm2@self_consistency:n=8", problems, task)
         embedded = backend.stats.tokens_sampled - before
     asyncio.run(backend.aclose())
-    line("ponder (embedded) self_consistency n=8", run, count, 8, embedded)
-    ponder_per_sample = run["wall"] / (count * 8)
+    ponder_per_sample = line(
+        "ponder (embedded) self_consistency n=8", run, count, 8 * count, embedded
+    )
 
     server, upstream = _llama_server()
     try:
@@ -153,35 +167,55 @@ def main() -> None:
             with Running(Served("smollm2", {"smollm2": remote}), config) as base:
                 run = ask_all(base, "smollm2@self_consistency:n=8", problems, task)
             asyncio.run(remote.aclose())
-            line(
+            ponder_upstream = line(
                 "ponder -> llama_cpp.server self_consistency n=8",
                 run,
                 count,
-                8,
+                proxy.samples,
                 proxy.completion_tokens,
             )
-            if importlib.util.find_spec("optillm") is None:
+            found = subprocess.run([optillm_python, "-c", "import optillm"], capture_output=True)
+            if found.returncode:
                 print(
-                    "\noptillm is not importable here, so its side was not run (this script "
-                    "installs nothing). In an environment with optillm, it runs optillm's "
-                    "self_consistency and majority_voting (k=8) against this same server."
+                    f"\noptillm is not importable by {optillm_python}, so its side was not run "
+                    "(this script installs nothing). With --optillm-python naming an "
+                    "interpreter that has optillm, it runs optillm's self_consistency and "
+                    "majority_voting (k=8) against this same server."
                 )
                 return
-            _optillm(counted, proxy, problems, task, ponder_per_sample)
+            _optillm(
+                optillm_python, counted, proxy, problems, task, ponder_per_sample, ponder_upstream
+            )
     finally:
         server.terminate()
         server.wait(10)
 
 
 def _optillm(
-    upstream: str, proxy: CountingProxy, problems: list[Any], task: Any, ponder: float
+    python: str,
+    upstream: str,
+    proxy: CountingProxy,
+    problems: list[Any],
+    task: Any,
+    ponder: float,
+    ponder_upstream: float,
 ) -> None:
     port = _free_port()
+    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "optillm-bench.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "optillm", "--base-url", upstream, "--port", str(port)],
+        # optillm 0.4.0 has no __main__ module: its console script calls optillm.main()
+        [
+            python,
+            "-c",
+            "import optillm; optillm.main()",
+            "--base-url",
+            upstream,
+            "--port",
+            str(port),
+        ],  # fmt: skip
         env={**os.environ, "OPENAI_API_KEY": "none"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -191,20 +225,24 @@ def _optillm(
                 if httpx.get(f"{base}/models", timeout=1).status_code < 500:
                     break
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("optillm did not start")
+                raise RuntimeError(f"optillm did not start (its output: {log.name})")
             time.sleep(0.5)
-        for name, model, samples, extra in (
-            ("optillm self_consistency (5 samples)", "self_consistency-smollm2", 5, {}),
-            ("optillm majority_voting k=8", "majority_voting-smollm2", 8, {"n": 1}),
+        for name, model in (
+            ("optillm self_consistency (5 samples)", "self_consistency-smollm2"),
+            ("optillm majority_voting k=8", "majority_voting-smollm2"),
         ):
-            before = proxy.completion_tokens
-            run = ask_all(base, model, problems, task, **extra)
-            line(name, run, len(problems), samples, proxy.completion_tokens - before)
-            theirs = run["wall"] / (len(problems) * samples)
-            print(f"  ponder's wall per sample / this: {ponder / theirs:.2f} (target <= 0.5)")
+            before, samples_before = proxy.completion_tokens, proxy.samples
+            run = ask_all(base, model, problems, task)
+            samples = proxy.samples - samples_before
+            theirs = line(name, run, len(problems), samples, proxy.completion_tokens - before)
+            print(
+                f"  per sample: ponder (embedded) / this {ponder / theirs:.2f} (target <= 0.5); "
+                f"ponder -> the same server / this {ponder_upstream / theirs:.2f}"
+            )
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
 
 
 if __name__ == "__main__":

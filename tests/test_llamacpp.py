@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -546,3 +547,21 @@ async def test_a_failed_growth_keeps_the_engine_at_its_size(
         assert model.at_full_size  # it does not try again
     finally:
         backend.close()
+
+
+async def test_threads_follow_the_load_unless_set_and_a_change_reaches_a_grown_context() -> None:
+    following = LlamaCppBackend()
+    try:
+        info = following.info()
+        assert info["threads_follow_load"] and 1 <= info["n_threads_now"] <= (os.cpu_count() or 1)
+        following._engine.model.set_threads(1)  # as the governor does when cores get busy
+        result = await following.generate(chat("Say hi.", temperature=0.8, max_tokens=3, n=4))
+        assert len(result.completions) == 4  # grown to four streams: the new context has 1
+        assert following.info()["n_threads_now"] == 1
+    finally:
+        following.close()
+    fixed = LlamaCppBackend(n_threads=1)
+    try:
+        assert (fixed.info()["threads_follow_load"], fixed.info()["n_threads_now"]) == (False, 1)
+    finally:
+        fixed.close()

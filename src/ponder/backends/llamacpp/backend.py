@@ -146,6 +146,9 @@ class LlamaCppBackend(Backend):
             "n_prompt_slots_now": config.n_prompt_slots,
             "cache_type_k": config.cache_type_k,
             "cache_type_v": config.cache_type_v,
+            # llama.cpp's threads now, and whether they follow the load (n_threads=0)
+            "n_threads_now": self._engine.model.threads,
+            "threads_follow_load": self._engine.governor is not None,
         }
 
     @property

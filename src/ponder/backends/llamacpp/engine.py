@@ -38,6 +38,7 @@ import time
 
 from ponder.backends.llamacpp.model import EngineConfig, LlamaModel, free_chain, make_chain
 from ponder.backends.llamacpp.scheduler import EngineStats, Job, Prompt, Sample, Scheduler
+from ponder.backends.llamacpp.threads import ThreadGovernor
 from ponder.backends.loops import loops
 from ponder.core.types import (
     Completion,
@@ -64,7 +65,13 @@ class Engine:
         self._wake = threading.Event()
         self._closed = False
         self._crash: str | None = None
-        self.model = LlamaModel(path, config, explicit)
+        # llama.cpp's threads follow the load unless the user set n_threads
+        self.governor = None if config.n_threads else ThreadGovernor()
+        self.model = LlamaModel(
+            path, config, explicit, threads=self.governor.threads if self.governor else None
+        )
+        if self.governor is not None:
+            self.governor.apply = self.model.set_threads
         self.scheduler = Scheduler(
             self.model.config,
             self.model,
@@ -145,6 +152,8 @@ class Engine:
                     self._wake.wait(timeout=0.5)
                     self._wake.clear()
                     continue
+                if self.governor is not None:
+                    self.governor.tick()
                 self._decode(len(entries), prefilling, self.model.decode(entries))
         except BaseException as exc:  # the worker must never die silently
             logger.exception("embedded engine failed")

@@ -51,7 +51,7 @@ class EngineConfig:
     n_batch: int = 512
     n_parallel: int = 32  # most samples decoding at once
     n_prompt_slots: int = 8  # cached prompt sequences
-    n_threads: int = 0  # 0: all cores
+    n_threads: int = 0  # 0: the cores other processes leave free (threads.ThreadGovernor)
     flash_attn: bool = True  # ~15% faster decode at 32 sequences on CPU
     kv_unified: bool = False
     kv_memory: str = ""  # a budget such as 4GiB; "" for the default
@@ -90,10 +90,17 @@ class LlamaModel:
     (the engine's worker), except for the read-only vocabulary calls."""
 
     def __init__(
-        self, path: str, config: EngineConfig, explicit: frozenset[str] = frozenset()
+        self,
+        path: str,
+        config: EngineConfig,
+        explicit: frozenset[str] = frozenset(),
+        threads: int | None = None,
     ) -> None:
-        """``explicit``: the options the user set (the others are fitted to the budget)."""
+        """``explicit``: the options the user set (the others are fitted to the budget);
+        ``threads``: llama.cpp's thread count where ``config.n_threads`` is 0 (default: every
+        core)."""
         self.path = path
+        self.threads = config.n_threads or threads or (os.cpu_count() or 1)
         ll = llama()
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         ll.llama_backend_init()
@@ -195,15 +202,20 @@ class LlamaModel:
         cparams.n_batch = cfg.n_batch
         cparams.n_ubatch = cfg.n_batch
         cparams.n_seq_max = n_seq
-        threads = cfg.n_threads or (os.cpu_count() or 1)
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads
+        cparams.n_threads = self.threads
+        cparams.n_threads_batch = self.threads
         cparams.kv_unified = cfg.kv_unified
         cparams.type_k = CACHE_TYPES[cfg.cache_type_k][0]
         cparams.type_v = CACHE_TYPES[cfg.cache_type_v][0]
         cparams.no_perf = True
         cparams.flash_attn_type = 1 if cfg.flash_attn else 0
         return cparams
+
+    def set_threads(self, threads: int) -> None:
+        """llama.cpp's thread count for the next decodes (and for contexts made later)."""
+        self.threads = threads
+        if self._ctx is not None:
+            llama().llama_set_n_threads(self._ctx, threads, threads)
 
     def kv_shape(self) -> KVShape:
         """What one KV cell of this model holds (from its GGUF metadata)."""
