@@ -5,9 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ponder.api import asolve, make_strategy
 from ponder.backends.loops import loops
-from ponder.core.types import make_params
+from ponder.core.types import Completion, GenerationRequest, make_params
 from ponder.runtime.sampling import read
+from ponder.testing import FunctionBackend
 
 
 def test_a_block_repeated_enough_times_is_a_loop() -> None:
@@ -50,3 +52,18 @@ def test_a_sample_stopped_in_a_loop_abstains_and_the_option_is_validated() -> No
     assert read("so so so so", "repetition", None) == (None, "stopped in a loop")
     assert read("The answer is 4. 4. 4.", "repetition", None, keep_cut_off=True)[0] == "4"
     assert make_params(loop_repeats=4).loop_repeats == 4
+
+
+async def test_greedy_asks_for_the_loop_stop_and_a_looping_reply_abstains() -> None:
+    seen: list[int] = []
+
+    def reply(request: GenerationRequest, index: int) -> Completion:
+        seen.append(request.params.loop_repeats)
+        return Completion(text="4 4 4 4", finish_reason="repetition", completion_tokens=4)
+
+    result = await asolve(
+        "What is 2 + 2?", strategy=make_strategy("greedy", loop_repeats=4),
+        backend=FunctionBackend(reply),
+    )  # fmt: skip
+    assert seen == [4] and result.answer is None
+    assert result.candidates[0].abstained == "stopped in a loop"

@@ -91,6 +91,8 @@ class Plan:
 #: strategy options added after stores were first written, with their defaults: left out of a
 #: setting's key when at the default, so earlier stores still resume
 LATE_OPTIONS: dict[str, Any] = {"sampler": None, "stop": [], "logprobs": False, "top_logprobs": 0}
+#: the same, for options one strategy gained later than the others
+LATE_STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {"greedy": {"loop_repeats": 0}}
 
 
 def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
@@ -102,7 +104,7 @@ def make_settings(specs: Sequence[str], registry: Registry) -> list[Setting]:
             batch = name in registry.names("batch_strategy")
             make = make_batch_strategy if batch else make_strategy
             config = make(name, registry=registry, **options).config.model_dump(mode="json")
-            for option, default in LATE_OPTIONS.items():
+            for option, default in (LATE_OPTIONS | LATE_STRATEGY_OPTIONS.get(name, {})).items():
                 # options added since stores were first written leave the key as it was
                 if config.get(option, "given") == default:
                     del config[option]

@@ -66,7 +66,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
             _fmt(r.get("prompt_computed_mean")),
             _fmt(r["cached_prompt_tokens_mean"]),
             _fmt(r["completion_tokens_mean"]),
-            "-" if r.get("cut_off_share") is None else f"{r['cut_off_share']:.0%}",
+            _cut(r),
             _fmt(r.get("elapsed_seconds")),
             _fmt(r.get("latency_p50"), 2),
             _flops(r["flops_mean"]),
@@ -86,6 +86,14 @@ def _standing(row: dict[str, Any]) -> str:
         p = row.get("beaten_p")
         return f"beaten by {row['beaten_by']}" + (f" (p={p:.3f})" if p is not None else "")
     return "yes" if row.get("frontier") else ""
+
+
+def _cut(row: dict[str, Any]) -> str:
+    """The share cut off at max_tokens, and the share the loop stop ended where there are any."""
+    if row.get("cut_off_share") is None:
+        return "-"
+    loops = row.get("loop_share") or 0.0
+    return f"{row['cut_off_share']:.0%}" + (f" +{loops:.0%} loop" if loops else "")
 
 
 def comparison_rows(summary: dict[str, Any]) -> list[list[str]]:
@@ -233,7 +241,8 @@ _METHOD = """\
 - "of it thinking" (shown when any strategy thought): the completion tokens spent inside a
   thought, as a reasoning server reports them or as a strategy that runs the thinking
   (budget_forcing) counts them.
-- "cut off": the share of samples that reached max_tokens (they give no answer).
+- "cut off": the share of samples that reached max_tokens (they give no answer); "+N% loop": the
+  share the loop stop ended (`loop_repeats`), which abstain too.
 - Time: "elapsed s" runs from a setting's first problem starting to its last finishing
   (settings run interleaved, so spans overlap); "p50 s" is the median problem latency.
   ``summary.json`` also has p90, the mean and ``busy_seconds`` (latencies summed).

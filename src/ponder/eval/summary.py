@@ -19,7 +19,8 @@
   latencies summed: busy time, not elapsed time); ``null`` for estimated settings, which did
   not run;
 - ``cut_off_share``: the share of the setting's samples cut off at ``max_tokens`` (they abstain
-  unless the setting keeps them);
+  unless the setting keeps them); ``loop_share``: the share ended by the loop stop
+  (``loop_repeats``; they abstain likewise);
 - ``flops_mean``: estimated FLOPs per problem (``ponder.eval.flops``), null when the model's
   shape is unknown.
 
@@ -309,6 +310,7 @@ def _run_row(task: TaskPlan, setting: Setting, records: dict[str, ProblemRecord]
         busy_seconds=sum(walls) if rows else None,
         latency_mean=_mean(walls),
         cut_off_share=_mean([float(c.finish_reason == "length") for c in candidates]),
+        loop_share=_mean([float(c.finish_reason == "repetition") for c in candidates]),
         flops_mean=None if not rows or None in flops else _mean([f or 0.0 for f in flops]),
         samples=_mean([len(r.candidates) for r in rows]),
         estimated=False,
@@ -329,13 +331,14 @@ def _estimated_row(
     rows = [r for r in records.values() if len(r.candidates) >= k]
     values = [_maj(r, k) for r in rows]
     row = _base_row(task, setting, values)
-    prompt, cached, completion, flops, cut = [], [], [], [], []
+    prompt, cached, completion, flops, cut, loops = [], [], [], [], [], []
     for r in rows:
         u, n = r.usage, len(r.candidates)
         prompt.append(u.prompt_tokens)
         cached.append(u.cached_prompt_tokens)
         completion.append(u.completion_tokens * k / n)
         cut.append(sum(c.finish_reason == "length" for c in r.candidates) / n)
+        loops.append(sum(c.finish_reason == "repetition" for c in r.candidates) / n)
         if plan.model_shape and r.flops is not None:
             prefill = estimate_flops(
                 plan.model_shape,
@@ -361,6 +364,7 @@ def _estimated_row(
         busy_seconds=None,
         latency_mean=None,
         cut_off_share=_mean(cut),
+        loop_share=_mean(loops),
         flops_mean=_mean(flops) if flops and len(flops) == len(rows) else None,
         samples=float(k),
         estimated=True,

@@ -22,6 +22,9 @@ class GreedyConfig(StrategyConfig):
     top_logprobs: int = Field(0, ge=0, le=20)
     #: read an answer from a reply cut off at max_tokens too (by default it abstains)
     keep_cut_off: bool = False
+    #: end the reply once its last tokens repeat one block this many times (0: off; see
+    #: SamplingConfig.loop_repeats); such a reply abstains like a cut-off one
+    loop_repeats: int = Field(0, ge=0, le=1000)
 
 
 class Greedy(Strategy):
@@ -41,6 +44,7 @@ class Greedy(Strategy):
             stop=config.stop,
             logprobs=config.logprobs or config.top_logprobs > 0,
             top_logprobs=config.top_logprobs,
+            loop_repeats=config.loop_repeats,
             answer=True,
         )
         candidate = candidate_from(

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The loop stop (loop_repeats) measured on the development suite (seed 0, 3 tasks x 20
+# problems): greedy, self-consistency n=8 (n = 1, 2, 4 estimated from its pool) and
+# adaptive_consistency at n=8, each with the stop off (0) and at 3, 4 and 6 repeats; the
+# default temperature (0.4). Then the same at T=0.8, where loops are more frequent.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+.venv/bin/ponder eval --out benchmarks/results/loops/dev -q --seed 0 \
+  -s 'greedy:loop_repeats=0|3|4|6' \
+  -s 'self_consistency:n=1|2|4|8,loop_repeats=0|3|4|6' \
+  -s 'adaptive_consistency:n=8,loop_repeats=0|3|4|6'
+.venv/bin/ponder eval --out benchmarks/results/loops/dev-t08 -q --seed 0 \
+  -s 'self_consistency:n=1|2|4|8,temperature=0.8,loop_repeats=0|4'
