@@ -1,5 +1,5 @@
 """llama.cpp's thread count follows the load (``ponder.backends.llamacpp.threads``): the rule,
-the start-up reading, revisions as the load changes, and /proc read for real."""
+the first reading, revisions as the load changes, and /proc read for real."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ import sys
 
 import pytest
 
-from ponder.backends.llamacpp.threads import (
-    ThreadGovernor,
-    _cpu_times,
-    _runnable_others,
-    threads_for,
-)
+from ponder.backends.llamacpp.threads import ThreadGovernor, _cpu_times, threads_for
 
 
 @pytest.mark.parametrize(
@@ -49,12 +44,14 @@ def test_the_count_follows_the_load_and_is_applied() -> None:
         cores=2,
         clock=lambda: machine.now,
         cpu_times=machine.times,
-        runnable_others=lambda: 0.0,
     )
-    assert governor.threads == 2
+    assert governor.threads == 2  # every core until the first reading
+    machine.run(0.3, mine=1.0)  # the model loads: idle otherwise
+    governor.tick()  # the first reading comes after 0.25 s
+    assert (governor.threads, applied) == (2, []) and governor.others_busy == pytest.approx(0)
     machine.others = 2.0  # two busy loops arrive
     machine.run(1.0, mine=0.7)
-    governor.tick()  # within the interval: nothing read
+    governor.tick()  # within the 2 s interval: nothing read
     assert (governor.threads, applied) == (2, [])
     machine.run(1.5, mine=0.7)
     governor.tick()
@@ -69,21 +66,20 @@ def test_the_count_follows_the_load_and_is_applied() -> None:
     assert governor.threads == 2 and applied == [1, 2]
 
 
-def test_start_up_reads_the_runnable_tasks_and_unreadable_counters_change_nothing() -> None:
-    machine = Machine()
+def test_a_loaded_start_drops_at_the_first_reading_and_unreadable_counters_change_nothing() -> None:
+    machine, applied = Machine(), []
+    machine.others = 2.0
     loaded = ThreadGovernor(
-        cores=2, clock=lambda: machine.now, cpu_times=machine.times, runnable_others=lambda: 2.0
+        applied.append, cores=2, clock=lambda: machine.now, cpu_times=machine.times
     )
-    assert loaded.threads == 1
-    unknown = ThreadGovernor(
-        cores=4, clock=lambda: machine.now, cpu_times=machine.times, runnable_others=lambda: None
-    )
-    assert unknown.threads == 4  # no /proc: every core, llama.cpp's default
+    machine.run(0.3, mine=0.6)
+    loaded.tick()
+    assert loaded.threads == 1 and applied == [1]
     machine.readable = False
-    machine.others = 4.0
+    blind = ThreadGovernor(cores=4, clock=lambda: machine.now, cpu_times=machine.times)
     machine.run(5.0, mine=0.0)
-    unknown.tick()
-    assert unknown.threads == 4
+    blind.tick()
+    assert blind.threads == 4  # no /proc: every core, llama.cpp's default
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -92,5 +88,3 @@ def test_proc_is_read_for_real() -> None:
     assert times is not None
     busy, mine = times
     assert busy >= mine >= 0
-    others = _runnable_others()
-    assert others is not None and others >= 0

@@ -10,13 +10,14 @@ Idle, one thread instead of two costs 5% on a single sequence and far more on wi
 The rule: **threads = the usable cores (``sched_getaffinity``) minus the cores other
 processes keep busy, rounded, at least 1.**
 
-- At start, "busy" is the number of runnable tasks in ``/proc/loadavg`` (its fourth field,
-  an instantaneous count) less this process's own, the smallest of three readings 2 ms apart
-  (a task that merely passes through is not load).
-- While the engine works, every ``interval`` seconds: the machine's busy CPU time from
-  ``/proc/stat`` less this process's own (``/proc/self/stat``), over the time elapsed, in
-  cores. A change is applied to the live context with ``llama_set_n_threads``; a context
-  created later (growth) starts with the current count.
+- "Busy" is the machine's busy CPU time from ``/proc/stat`` less this process's own
+  (``/proc/self/stat``), over the time elapsed, in cores: an account, not a snapshot. (An
+  instantaneous count of runnable tasks, ``/proc/loadavg``, was tried first: on this VM it
+  read one phantom task when idle, which cost an idle solve its second thread.)
+- The engine starts with every usable core and takes its first reading at the first decode
+  at least ``first`` seconds (0.25) after it was created, which covers the model's loading;
+  then every ``interval`` seconds (2). A change is applied to the live context with
+  ``llama_set_n_threads``; a context created later (growth) starts with the current count.
 
 Where ``/proc`` cannot be read (not Linux), every usable core is used, llama.cpp's own
 default. An explicit ``n_threads`` turns all of this off.
@@ -31,8 +32,9 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-#: seconds between two readings while the engine works
+#: seconds between two readings while the engine works, and before the first
 INTERVAL = 2.0
+FIRST = 0.25
 
 
 def usable_cores() -> int:
@@ -45,21 +47,6 @@ def usable_cores() -> int:
 def threads_for(cores: int, others_busy: float) -> int:
     """The rule: the cores others leave free, rounded, between 1 and ``cores``."""
     return max(1, min(cores, int(cores - others_busy + 0.5)))
-
-
-def _runnable_others() -> float | None:
-    """Runnable tasks not of this process, from /proc/loadavg (instantaneous)."""
-    counts = []
-    for attempt in range(3):
-        try:
-            with open("/proc/loadavg") as f:
-                running = int(f.read().split()[3].split("/")[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        counts.append(running)
-        if attempt < 2:
-            time.sleep(0.002)
-    return float(max(0, min(counts) - 1))  # this thread, which is reading, is one of them
 
 
 def _cpu_times() -> tuple[float, float] | None:
@@ -91,29 +78,27 @@ class ThreadGovernor:
         *,
         cores: int | None = None,
         interval: float = INTERVAL,
+        first: float = FIRST,
         clock: Callable[[], float] = time.monotonic,
         cpu_times: Callable[[], tuple[float, float] | None] = _cpu_times,
-        runnable_others: Callable[[], float | None] = _runnable_others,
     ) -> None:
         self.cores = cores or usable_cores()
         self.apply = apply
         self.interval = interval
         self._clock = clock
         self._cpu_times = cpu_times
-        others = runnable_others()
-        self.threads = self.cores if others is None else threads_for(self.cores, others)
-        self.others_busy = others
+        self.threads = self.cores
+        self.others_busy: float | None = None
+        self._wait = first
         self._last = (clock(), cpu_times())
-        logger.debug(
-            "llama.cpp threads: %d of %d cores (others busy: %s)", self.threads, self.cores, others
-        )
 
     def tick(self) -> None:
         """Called by the engine between decodes; cheap unless ``interval`` has passed."""
         now = self._clock()
         then, before = self._last
-        if now - then < self.interval:
+        if now - then < self._wait:
             return
+        self._wait = self.interval
         after = self._cpu_times()
         self._last = (now, after)
         if before is None or after is None:
