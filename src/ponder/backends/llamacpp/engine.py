@@ -65,11 +65,10 @@ class Engine:
         self._wake = threading.Event()
         self._closed = False
         self._crash: str | None = None
-        # llama.cpp's threads follow the load unless the user set n_threads
+        # llama.cpp's threads follow the load unless the user set n_threads; the governor's
+        # first reading covers the model's loading (the model starts on every usable core)
         self.governor = None if config.n_threads else ThreadGovernor()
-        self.model = LlamaModel(
-            path, config, explicit, threads=self.governor.threads if self.governor else None
-        )
+        self.model = LlamaModel(path, config, explicit)
         if self.governor is not None:
             self.governor.apply = self.model.set_threads
         self.scheduler = Scheduler(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from ponder.backends.llamacpp.sizing import (
     check_cache_types,
     plan_kv,
 )
+from ponder.backends.llamacpp.threads import usable_cores
 from ponder.core.types import SamplingParams, TokenLogprob
 from ponder.errors import ConfigError, ModelLoadError
 
@@ -90,17 +90,12 @@ class LlamaModel:
     (the engine's worker), except for the read-only vocabulary calls."""
 
     def __init__(
-        self,
-        path: str,
-        config: EngineConfig,
-        explicit: frozenset[str] = frozenset(),
-        threads: int | None = None,
+        self, path: str, config: EngineConfig, explicit: frozenset[str] = frozenset()
     ) -> None:
-        """``explicit``: the options the user set (the others are fitted to the budget);
-        ``threads``: llama.cpp's thread count where ``config.n_threads`` is 0 (default: every
-        core)."""
+        """``explicit``: the options the user set (the others are fitted to the budget)."""
         self.path = path
-        self.threads = config.n_threads or threads or (os.cpu_count() or 1)
+        #: llama.cpp's thread count: every usable core unless set (``set_threads`` revises it)
+        self.threads = config.n_threads or usable_cores()
         ll = llama()
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         ll.llama_backend_init()

@@ -3,7 +3,8 @@
 llama.cpp's threads spin at every barrier of a decode. With a thread per core on cores that
 other processes also want, a thread that the OS has descheduled stalls all the others:
 measured on this project's 2-core machine, a 70-token greedy solve took 1.5 s idle and 4.0 s
-with both cores busy at two threads, 2.4 s at one (``benchmarks/threads_under_load.sh``).
+with both cores busy at two threads, 2.4 s at one (``benchmarks/bench_threads.py`` measures
+the rule against both fixed choices).
 Idle, one thread instead of two costs 5% on a single sequence and far more on wide batches
 (decode of 32 sequences is compute-bound), so a fixed choice is wrong one way or the other.
 
