@@ -3,9 +3,10 @@
 One worker thread owns the llama.cpp context (``model.LlamaModel``). Every step it asks the
 scheduler (``scheduler.Scheduler``) to admit waiting samples and lay out one batch: a token
 from every live sequence plus a chunk of any prompt still being prefilled, decoded in a
-single ``llama_decode``; then it samples each sequence's next token with its own native
-sampler chain (temperature, top-k, top-p, seeded distribution; all in C), cuts stop strings,
-streams text and logprobs, and finishes samples.
+single ``llama_decode``; then it draws every sequence's next token (argmax and temperature
+sampling for the whole batch at once in numpy, ``draw``; with top-k or top-p, llama.cpp's
+native sampler chain per sequence), cuts stop strings, streams text and logprobs, and
+finishes samples.
 
 KV layout. By default every sequence has a KV *stream* of its own (llama.cpp's non-unified
 cache, ``kv_unified=False``): attention for a token spans only its own sequence's cells, so a
@@ -260,14 +261,16 @@ class Engine:
             sched.drop_all_prompts()
             return
         sched.decoded(n_tokens, prefilling)
-        for sample in list(sched.samples):
-            if sample.out_idx >= 0:
-                self._step_sample(sample)
+        stepping = sorted(
+            (sample for sample in sched.samples if sample.out_idx >= 0), key=lambda s: s.out_idx
+        )
+        tokens = self.model.sample_many([(s.chain, s.out_idx) for s in stepping])
+        for sample, token in zip(stepping, tokens, strict=True):
+            self._step_sample(sample, token)
 
-    def _step_sample(self, sample: Sample) -> None:
+    def _step_sample(self, sample: Sample, token: int) -> None:
         model = self.model
         params = sample.job.params
-        token = model.sample(sample.chain, sample.out_idx)
         sample.n_sampled += 1
         self.scheduler.stats.tokens_sampled += 1
         sample.pos += 1

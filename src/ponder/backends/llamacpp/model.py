@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from ponder.backends.llamacpp.draw import Draw, draw_tokens
 from ponder.backends.llamacpp.sizing import (
     CACHE_TYPES,
     KVPlan,
@@ -24,7 +26,7 @@ from ponder.backends.llamacpp.sizing import (
 )
 from ponder.backends.llamacpp.threads import usable_cores
 from ponder.core.types import SamplingParams, TokenLogprob
-from ponder.errors import ConfigError, ModelLoadError
+from ponder.errors import BackendError, ConfigError, ModelLoadError
 
 
 def llama() -> Any:
@@ -320,7 +322,26 @@ class LlamaModel:
 
     def sample(self, chain: Any, out_idx: int) -> int:
         """The next token of the batch entry ``out_idx`` drawn by its sampler chain."""
-        return int(llama().llama_sampler_sample(chain, self._ctx, out_idx))
+        return self.sample_many([(chain, out_idx)])[0]
+
+    def sample_many(self, wanted: Sequence[tuple[Any, int]]) -> list[int]:
+        """The next token of each ``(chain, batch entry)`` of the last decode: ``draw.Draw``
+        chains all at once in numpy (``draw.draw_tokens``), native chains one by one."""
+        ll = llama()
+        tokens = [0] * len(wanted)
+        fast = [k for k, (chain, _) in enumerate(wanted) if isinstance(chain, Draw)]
+        for k, (chain, out_idx) in enumerate(wanted):
+            if not isinstance(chain, Draw):
+                tokens[k] = int(ll.llama_sampler_sample(chain, self._ctx, out_idx))
+        if not fast:
+            return tokens
+        logits = self._output_rows([wanted[k][1] for k in fast])
+        draws = [wanted[k][0] for k in fast]
+        temperatures = np.array([d.temperature for d in draws], dtype=np.float32)
+        uniforms = np.array([d.rng.random() if d.rng is not None else 0.0 for d in draws])
+        for k, token in zip(fast, draw_tokens(logits, temperatures, uniforms), strict=True):
+            tokens[k] = token
+        return tokens
 
     def logprob(self, out_idx: int, token: int, top: int) -> TokenLogprob:
         """The chosen token's log-probability at batch entry ``out_idx``, and the ``top`` most
@@ -340,15 +361,44 @@ class LlamaModel:
             self.token_text(token, special=False), float(logits[token] - lse), alternatives
         )
 
+    def _output_rows(self, entries: list[int]) -> npt.NDArray[np.float32]:
+        """The logits of the last decode's batch ``entries``, one row each. The engine asks
+        for logits of the samples' entries only, which come first in its batches, so entry i
+        is output row i; checked on the first and last asked (a ctypes call per entry would
+        hand the GIL over per sample), else looked up one by one."""
+        ll = llama()
+        row_bytes = 4 * self.n_vocab
+        base = ctypes.cast(ll.llama_get_logits(self._ctx), ctypes.c_void_p).value
+
+        def row_of(entry: int) -> int:
+            at = ctypes.cast(ll.llama_get_logits_ith(self._ctx, entry), ctypes.c_void_p).value
+            if not at or not base:
+                raise BackendError(f"llama.cpp has no logits for batch entry {entry}")
+            return int((at - base) // row_bytes)
+
+        lo, hi = min(entries), max(entries)
+        if row_of(lo) == lo and row_of(hi) == hi and hi - lo + 1 == len(set(entries)):
+            rows = entries  # contiguous entries, each its own row
+        else:
+            rows = [row_of(entry) for entry in entries]
+        n_rows = max(rows) + 1
+        table = np.frombuffer(
+            (ctypes.c_float * (n_rows * self.n_vocab)).from_address(base or 0), dtype=np.float32
+        ).reshape(n_rows, self.n_vocab)
+        if rows == list(range(n_rows)):
+            return table  # a view; read before the next decode
+        return table[rows]
+
 
 def make_chain(params: SamplingParams, seed: int) -> Any:
-    """The native sampler chain. Order as in vLLM and the OpenAI API: temperature, then
-    top-k and top-p on the tempered distribution, then a seeded draw."""
+    """How a sample draws: argmax and plain temperature sampling in numpy, for a whole step
+    at once (``draw.Draw``); with top-k or top-p, llama.cpp's native sampler chain. Order as
+    in vLLM and the OpenAI API: temperature, then top-k and top-p on the tempered
+    distribution, then a seeded draw."""
+    if params.greedy or (params.top_k is None and params.top_p >= 1.0):
+        return Draw.make(params.temperature, seed)
     ll = llama()
     chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    if params.greedy:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
-        return chain
     ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(params.temperature))
     if params.top_k is not None:
         ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(params.top_k))
@@ -359,4 +409,5 @@ def make_chain(params: SamplingParams, seed: int) -> Any:
 
 
 def free_chain(chain: Any) -> None:
-    llama().llama_sampler_free(chain)
+    if not isinstance(chain, Draw):
+        llama().llama_sampler_free(chain)
