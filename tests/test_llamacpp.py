@@ -456,6 +456,27 @@ async def test_a_sample_stuck_in_a_loop_ends_as_repetition(embedded: LlamaCppBac
     assert free.text.startswith(stopped.text)  # the same sample, ended early
 
 
+async def test_a_table_that_runs_on_ends_as_repetition_under_the_template_rule(
+    embedded: LlamaCppBackend,
+) -> None:
+    prompt = "1. 6 * 0 = 0\n2. 6 * 1 = 6\n3. 6 * 2 = 12\n4. 6 * 3 = 18\n5."
+    request = GenerationRequest(make_params(temperature=0, max_tokens=120), prompt=prompt)
+    free = (await embedded.generate(request)).completions[0]
+    verbatim = (
+        await embedded.generate(
+            dataclasses.replace(request, params=request.params.replace(loop_repeats=4))
+        )
+    ).completions[0]
+    template = (
+        await embedded.generate(
+            dataclasses.replace(request, params=request.params.replace(loop_template=6))
+        )
+    ).completions[0]
+    assert free.finish_reason == "length" and verbatim.finish_reason == "length"
+    assert template.finish_reason == "repetition" and template.completion_tokens < 80
+    assert free.text.startswith(template.text)
+
+
 async def test_the_kv_cache_is_fitted_to_a_memory_budget() -> None:
     small = LlamaCppBackend(kv_memory="300MiB")  # 23 KB a cell: 6 streams of 2048 cells
     try:

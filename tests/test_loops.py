@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ponder.api import asolve, make_strategy
-from ponder.backends.loops import loops
+from ponder.backends.loops import NUMBER, loops, template_loops
 from ponder.core.types import Completion, GenerationRequest, make_params
 from ponder.runtime.sampling import read
 from ponder.testing import FunctionBackend
@@ -48,10 +48,55 @@ def test_a_found_loop_is_really_there(tokens: list[int], repeats: int) -> None:
         assert all(tail[i] == tail[i % period] for i in range(len(tail)))
 
 
+# a made-up vocabulary: 0-9 are digit tokens, 100+ are words and punctuation
+DOT, TIMES, EQUALS, NEWLINE, PLUS = 100, 101, 102, 103, 104
+
+
+def digits(n: int) -> list[int]:
+    return [int(d) for d in str(n)]
+
+
+def table(rows: range, left: int = 6) -> list[int]:
+    """ "1. 6 * 0 = 0\n2. 6 * 1 = 6\n..." as tokens (numbers one token a digit)."""
+    out: list[int] = []
+    for i in rows:
+        out += digits(i + 1) + [DOT] + digits(left) + [TIMES] + digits(i) + [EQUALS]
+        out += digits(left * i) + [NEWLINE]
+    return out
+
+
+def is_digit(token: int) -> bool:
+    return token < 10
+
+
+def test_a_table_that_changes_only_its_numbers_is_a_template_loop() -> None:
+    prose = list(range(200, 240))
+    assert loops(prose + table(range(12)), 6) is None  # no block repeats verbatim
+    assert template_loops(prose + table(range(12)), 6, is_digit) == 8  # "D. D * D = D\n"
+    assert template_loops(prose + table(range(5)), 6, is_digit) is None  # five lines
+    # working of a few lines has the same shape, and stays under the repeats asked for
+    working = digits(2) + [PLUS] + digits(3) + [EQUALS] + digits(5) + [NEWLINE]
+    working += digits(5) + [PLUS] + digits(4) + [EQUALS] + digits(9) + [NEWLINE]
+    assert template_loops(prose + working + [300, 301], 6, is_digit) is None
+    assert template_loops(table(range(40)), 1, is_digit) is None
+
+
+@given(st.lists(st.integers(0, 12), max_size=300), st.integers(2, 8))
+def test_a_template_loop_is_a_loop_of_the_masked_tokens(tokens: list[int], repeats: int) -> None:
+    period = template_loops(tokens, repeats, is_digit)
+    masked: list[int] = []
+    for token in tokens[-4 * repeats * 64 :]:
+        if is_digit(token) and masked and masked[-1] == NUMBER:
+            continue
+        masked.append(NUMBER if is_digit(token) else token)
+    assert period == loops(masked, repeats)
+
+
 def test_a_sample_stopped_in_a_loop_abstains_and_the_option_is_validated() -> None:
     assert read("so so so so", "repetition", None) == (None, "stopped in a loop")
     assert read("The answer is 4. 4. 4.", "repetition", None, keep_cut_off=True)[0] == "4"
     assert make_params(loop_repeats=4).loop_repeats == 4
+    assert make_params(loop_template=6).loop_template == 6
 
 
 async def test_greedy_asks_for_the_loop_stop_and_a_looping_reply_abstains() -> None:

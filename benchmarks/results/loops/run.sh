@@ -11,3 +11,10 @@ cd "$(dirname "$0")/../../.."
   -s 'adaptive_consistency:n=8,loop_repeats=0|3|4|6'
 .venv/bin/ponder eval --out benchmarks/results/loops/dev-t08 -q --seed 0 \
   -s 'self_consistency:n=1|2|4|8,temperature=0.8,loop_repeats=0|4'
+# The template rule (loop_template: number runs taken as one token), measured against the
+# stop off with the batched numpy draw (a fresh store: the draw changed the seeded samples)
+.venv/bin/ponder eval --out benchmarks/results/loops/template -q --seed 0 \
+  -s 'greedy:loop_template=0|6' \
+  -s 'self_consistency:n=1|2|4|8,loop_template=0|6' \
+  -s 'adaptive_consistency:n=8,loop_template=0|6' \
+  -s 'self_consistency:n=1|2|4|8,temperature=0.8,loop_template=0|6'

@@ -4,11 +4,17 @@ reasoning and will run to ``max_tokens``; ending it early saves those tokens.
 The rule (``loops``): the sample's last tokens are one block of ``p`` tokens (1 <= p <=
 ``max_period``) repeated ``repeats`` times in a row, covering at least ``min_span`` tokens (so
 short blocks need more repeats: "ha ha ha" is not a loop, a paragraph said four times is).
+
+The template rule (``template_loops``) is the same with every run of number tokens counted as
+one placeholder: a reply that goes on writing lines that differ only in their numbers (a
+counting table, "5. 6 * 4 = 24\n6. 6 * 5 = 30\n...") is caught, which the verbatim rule
+never sees. Working of a few lines has the same shape ("2 + 3 = 5\n5 + 4 = 9"), so this rule
+wants more repeats (the engine's ``loop_lines``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 MIN_SPAN = 32
 MAX_PERIOD = 64
@@ -34,3 +40,31 @@ def loops(
         if tokens[start + period :] == tokens[start : n - period]:
             return period
     return None
+
+
+#: stands for a run of number tokens in ``template_loops``
+NUMBER = -1
+
+
+def template_loops(
+    tokens: Sequence[int],
+    repeats: int,
+    is_number: Callable[[int], bool],
+    *,
+    min_span: int = MIN_SPAN,
+    max_period: int = MAX_PERIOD,
+) -> int | None:
+    """``loops`` over the tokens with every run of number tokens (``is_number``) taken as one
+    ``NUMBER``: the length of the repeated block in those terms, or None. Only the last
+    ``4 * repeats * max_period`` tokens are looked at, so a check costs the same late in a
+    long reply."""
+    if repeats < 2:
+        return None
+    masked: list[int] = []
+    for token in tokens[-4 * max(repeats, 2) * max_period :]:
+        if is_number(token):
+            if masked and masked[-1] == NUMBER:
+                continue
+            token = NUMBER
+        masked.append(token)
+    return loops(masked, repeats, min_span=min_span, max_period=max_period)

@@ -55,6 +55,15 @@ class SamplingParams(BaseModel):
         "one block this many times (ponder.backends.loops; 0: off). The embedded engine does it; "
         "other backends ignore it.",
     )
+    loop_template: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="End a sample, with finish_reason 'repetition', once its last tokens repeat "
+        "one block this many times, every run of number tokens taken as one (a table that goes "
+        "on changing only its numbers; ponder.backends.loops.template_loops; 0: off). The "
+        "embedded engine does it; other backends ignore it.",
+    )
     top_logprobs: int = Field(
         0, ge=0, le=20, description="Also return the k most likely alternatives at each position."
     )

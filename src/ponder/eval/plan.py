@@ -90,7 +90,13 @@ class Plan:
 
 #: strategy options added after stores were first written, with their defaults: left out of a
 #: setting's key when at the default, so earlier stores still resume
-LATE_OPTIONS: dict[str, Any] = {"sampler": None, "stop": [], "logprobs": False, "top_logprobs": 0}
+LATE_OPTIONS: dict[str, Any] = {
+    "sampler": None,
+    "stop": [],
+    "logprobs": False,
+    "top_logprobs": 0,
+    "loop_template": 0,
+}
 #: the same, for options one strategy gained later than the others
 LATE_STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {"greedy": {"loop_repeats": 0}}
 

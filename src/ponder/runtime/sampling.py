@@ -48,6 +48,10 @@ class SamplingConfig(StrategyConfig):
     #: end a sample once its last tokens repeat one block this many times (0: off; the
     #: embedded engine; see ``ponder.backends.loops``): it abstains, as a cut-off one does
     loop_repeats: int = Field(0, ge=0, le=1000)
+    #: the same with every run of number tokens taken as one, so that a table changing only
+    #: its numbers counts (``ponder.backends.loops.template_loops``; 0: off; measured in
+    #: ``benchmarks/results/loops/``)
+    loop_template: int = Field(0, ge=0, le=1000)
     #: strings that end a sample (as the OpenAI API's ``stop``); search steps and thinking
     #: phases add their own delimiters to the calls that need them
     stop: tuple[str, ...] = ()

@@ -25,6 +25,8 @@ class GreedyConfig(StrategyConfig):
     #: end the reply once its last tokens repeat one block this many times (0: off; see
     #: SamplingConfig.loop_repeats); such a reply abstains like a cut-off one
     loop_repeats: int = Field(0, ge=0, le=1000)
+    #: the same with number runs taken as one token (SamplingConfig.loop_template)
+    loop_template: int = Field(0, ge=0, le=1000)
 
 
 class Greedy(Strategy):
@@ -45,6 +47,7 @@ class Greedy(Strategy):
             logprobs=config.logprobs or config.top_logprobs > 0,
             top_logprobs=config.top_logprobs,
             loop_repeats=config.loop_repeats,
+            loop_template=config.loop_template,
             answer=True,
         )
         candidate = candidate_from(

@@ -40,7 +40,7 @@ import time
 from ponder.backends.llamacpp.model import EngineConfig, LlamaModel, free_chain, make_chain
 from ponder.backends.llamacpp.scheduler import EngineStats, Job, Prompt, Sample, Scheduler
 from ponder.backends.llamacpp.threads import ThreadGovernor
-from ponder.backends.loops import loops
+from ponder.backends.loops import loops, template_loops
 from ponder.core.types import (
     Completion,
     FinishReason,
@@ -288,10 +288,12 @@ class Engine:
             self._finish_sample(sample, "length")
             return
         # checked every 4 tokens: a loop, once there, stays; this keeps the hot loop light
-        if (
-            params.loop_repeats
-            and sample.n_sampled % 4 == 0
-            and loops(sample.tokens, params.loop_repeats)
+        if sample.n_sampled % 4 == 0 and (
+            (params.loop_repeats and loops(sample.tokens, params.loop_repeats))
+            or (
+                params.loop_template
+                and template_loops(sample.tokens, params.loop_template, model.is_number)
+            )
         ):
             self._finish_sample(sample, "repetition")
             return

@@ -157,6 +157,7 @@ class LlamaModel:
             raise
         self._batch = ll.llama_batch_init(config.n_batch, 0, 1)
         self._piece_buf = ctypes.create_string_buffer(256)
+        self._numbers: frozenset[int] | None = None
 
     @property
     def at_full_size(self) -> bool:
@@ -284,6 +285,14 @@ class LlamaModel:
                 self._vocab, data, len(data), buf, cap, add_special, parse_special
             )
         return list(buf[:n])
+
+    def is_number(self, token: int) -> bool:
+        """Whether the token's text is digits (spaces aside); the set is made on first use."""
+        if self._numbers is None:
+            self._numbers = frozenset(
+                t for t in range(self.n_vocab) if self.piece(t).strip().isdigit()
+            )
+        return token in self._numbers
 
     def is_end(self, token: int) -> bool:
         return bool(llama().llama_vocab_is_eog(self._vocab, token))
