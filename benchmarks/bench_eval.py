@@ -60,7 +60,7 @@ async def sequential(
 
 async def concurrent(
     task: object, limit: int, concurrency: int | None, width: int
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, float]:
     backend = LlamaCppBackend(n_parallel=width)
     try:
         with tempfile.TemporaryDirectory() as out:
@@ -76,7 +76,8 @@ async def concurrent(
             )
             seconds = time.perf_counter() - start
         row = outcome.summary["results"][0]
-        return seconds, row["accuracy"], round(row["completion_tokens_mean"] * limit)
+        decoding = backend.stats.decode_seconds
+        return seconds, row["accuracy"], round(row["completion_tokens_mean"] * limit), decoding
     finally:
         await backend.aclose()
 
@@ -221,7 +222,7 @@ def main() -> None:
     # the machine drifts by several percent over minutes: the ceiling is measured before,
     # between and after the two runs, and the median counts
     ceilings = [decode_ceiling(args.width)]
-    eval_s, eval_acc, eval_tok = asyncio.run(
+    eval_s, eval_acc, eval_tok, eval_decoding = asyncio.run(
         concurrent(task, args.problems, args.concurrency, args.width)
     )
     ceilings.append(decode_ceiling(args.width))
@@ -239,6 +240,10 @@ def main() -> None:
         f"would give a ratio of {seq_tok / seq_s / ceiling:.3f}"
     )
     print(f"eval tokens/s / ceiling: {eval_tok / eval_s / ceiling:.3f} (target >= 0.95)")
+    print(
+        f"eval: {eval_decoding:.1f} s inside llama_decode, {eval_s - eval_decoding:.1f} s "
+        f"({(eval_s - eval_decoding) / eval_s:.1%}) the engine's own work and waiting"
+    )
     same = schedule_ceiling(lengths, args.width)
     print(
         f"plain llama.cpp decoding the eval's own {len(lengths)} samples at width {args.width} "

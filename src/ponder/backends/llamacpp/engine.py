@@ -154,7 +154,10 @@ class Engine:
                     continue
                 if self.governor is not None:
                     self.governor.tick()
-                self._decode(len(entries), prefilling, self.model.decode(entries))
+                start = time.perf_counter()
+                rc = self.model.decode(entries)
+                sched.stats.decode_seconds += time.perf_counter() - start
+                self._decode(len(entries), prefilling, rc)
         except BaseException as exc:  # the worker must never die silently
             logger.exception("embedded engine failed")
             self._crash = f"{type(exc).__name__}: {exc}"

@@ -61,6 +61,7 @@ class EngineStats:
     samples_cancelled: int = 0
     samples_retained: int = 0  # finished samples kept in the cache as prefixes to continue
     samples_moved: int = 0  # moved to a lower sequence id to keep the batch's ids consecutive
+    decode_seconds: float = 0.0  # wall time inside llama_decode (the rest is the engine's own)
 
 
 class Prompt:
