@@ -91,48 +91,61 @@ def _quiet_callback() -> object:
 _QUIET = _quiet_callback()  # llama.cpp's load log off (kept alive: llama.cpp holds it)
 
 
+class PlainLlama:
+    """Plain llama.cpp at the engine's settings (a KV stream per sequence, flash attention,
+    all cores), ``width`` streams each holding the same kind of ``prompt``-token prompt,
+    prefilled on entry."""
+
+    def __init__(self, width: int, prompt: int) -> None:
+        import os
+
+        import llama_cpp as ll
+
+        from ponder.backends.llamacpp import default_model_path
+
+        self.ll, self.prompt, self.width = ll, prompt, width
+        ll.llama_backend_init()
+        ll.llama_log_set(_QUIET, None)
+        self.model = ll.llama_model_load_from_file(
+            str(default_model_path()).encode(), ll.llama_model_default_params()
+        )
+        params = ll.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = 512 * width, 512, 512
+        params.n_seq_max, params.kv_unified, params.flash_attn_type = width, False, 1
+        params.n_threads = params.n_threads_batch = os.cpu_count() or 1
+        self.ctx = ll.llama_init_from_model(self.model, params)
+        self.mem = ll.llama_get_memory(self.ctx)
+        self.batch = ll.llama_batch_init(512, 0, 1)
+
+    def __enter__(self) -> PlainLlama:
+        for seq in range(self.width):
+            self.decode([(100 + (7 * pos + seq) % 1000, pos, seq) for pos in range(self.prompt)])
+        return self
+
+    def decode(self, entries: list[tuple[int, int, int]]) -> None:
+        batch = self.batch
+        for i, (token, pos, seq) in enumerate(entries):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, True
+        batch.n_tokens = len(entries)
+        self.ll.llama_decode(self.ctx, batch)
+
+    def __exit__(self, *exc: object) -> None:
+        self.ll.llama_batch_free(self.batch)
+        self.ll.llama_free(self.ctx)
+        self.ll.llama_model_free(self.model)
+
+
 def decode_ceiling(width: int = 32, prompt: int = 100, steps: int = 150) -> float:
-    """Tokens/s of plain llama.cpp decoding ``width`` sequences in lockstep (the engine's
-    settings: a KV stream per sequence, flash attention, all cores)."""
-    import os
-
-    import llama_cpp as ll
-
-    from ponder.backends.llamacpp import default_model_path
-
-    ll.llama_backend_init()
-    ll.llama_log_set(_QUIET, None)
-    model = ll.llama_model_load_from_file(
-        str(default_model_path()).encode(), ll.llama_model_default_params()
-    )
-    params = ll.llama_context_default_params()
-    params.n_ctx, params.n_batch, params.n_ubatch = 512 * width, 512, 512
-    params.n_seq_max, params.kv_unified, params.flash_attn_type = width, False, 1
-    params.n_threads = params.n_threads_batch = os.cpu_count() or 1
-    ctx = ll.llama_init_from_model(model, params)
-    batch = ll.llama_batch_init(512, 0, 1)
-
-    def put(i: int, token: int, pos: int, seq: int) -> None:
-        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
-        batch.seq_id[i][0], batch.logits[i] = seq, True
-
-    try:
-        for seq in range(width):
-            for pos in range(prompt):
-                put(pos, 100 + (7 * pos + seq) % 1000, pos, seq)
-            batch.n_tokens = prompt
-            ll.llama_decode(ctx, batch)
+    """Tokens/s of plain llama.cpp decoding ``width`` sequences of ``prompt`` + ``steps``
+    tokens in lockstep."""
+    with PlainLlama(width, prompt) as plain:
         start = time.perf_counter()
         for step in range(steps):
-            for seq in range(width):
-                put(seq, 200 + (13 * step + seq) % 1000, prompt + step, seq)
-            batch.n_tokens = width
-            ll.llama_decode(ctx, batch)
+            plain.decode(
+                [(200 + (13 * step + seq) % 1000, prompt + step, seq) for seq in range(width)]
+            )
         return width * steps / (time.perf_counter() - start)
-    finally:
-        ll.llama_batch_free(batch)
-        ll.llama_free(ctx)
-        ll.llama_model_free(model)
 
 
 def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> float:
@@ -143,35 +156,8 @@ def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> 
     does, since llama.cpp fuses only consecutive sequence ids. No sampling, no Python beyond
     filling the batch: what the workload's shape (its tail at falling width) costs on its
     own."""
-    import os
-
-    import llama_cpp as ll
-
-    from ponder.backends.llamacpp import default_model_path
-
-    ll.llama_backend_init()
-    ll.llama_log_set(_QUIET, None)
-    model = ll.llama_model_load_from_file(
-        str(default_model_path()).encode(), ll.llama_model_default_params()
-    )
-    params = ll.llama_context_default_params()
-    params.n_ctx, params.n_batch, params.n_ubatch = 512 * width, 512, 512
-    params.n_seq_max, params.kv_unified, params.flash_attn_type = width, False, 1
-    params.n_threads = params.n_threads_batch = os.cpu_count() or 1
-    ctx = ll.llama_init_from_model(model, params)
-    mem = ll.llama_get_memory(ctx)
-    batch = ll.llama_batch_init(512, 0, 1)
-
-    def put(i: int, token: int, pos: int, seq: int) -> None:
-        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
-        batch.seq_id[i][0], batch.logits[i] = seq, True
-
-    try:
-        for seq in range(width):
-            for pos in range(prompt):
-                put(pos, 100 + (7 * pos + seq) % 1000, pos, seq)
-            batch.n_tokens = prompt
-            ll.llama_decode(ctx, batch)
+    with PlainLlama(width, prompt) as plain:
+        ll, mem = plain.ll, plain.mem
         waiting = list(reversed(lengths))
         live: dict[int, list[int]] = {}  # stream -> [steps left, position]
         for seq in range(width):
@@ -180,10 +166,7 @@ def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> 
         start = time.perf_counter()
         step = 0
         while live:
-            for i, seq in enumerate(sorted(live)):
-                put(i, 200 + (13 * step + seq) % 1000, live[seq][1], seq)
-            batch.n_tokens = len(live)
-            ll.llama_decode(ctx, batch)
+            plain.decode([(200 + (13 * step + s) % 1000, live[s][1], s) for s in sorted(live)])
             step += 1
             for seq in sorted(live):
                 live[seq][0] -= 1
@@ -195,20 +178,12 @@ def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> 
                     live[seq] = [waiting.pop(), prompt]
                 else:
                     del live[seq]
-            while (
-                live and (gap := min(set(range(len(live))) - set(live), default=None)) is not None
-            ):
-                top = max(live)
-                if top < gap:
-                    break
+            while gaps := set(range(len(live))) - set(live):
+                gap, top = min(gaps), max(live)  # top > gap: some id is past len(live)
                 ll.llama_memory_seq_rm(mem, gap, -1, -1)
                 ll.llama_memory_seq_cp(mem, top, gap, -1, -1)
                 live[gap] = live.pop(top)
         return sum(lengths) / (time.perf_counter() - start)
-    finally:
-        ll.llama_batch_free(batch)
-        ll.llama_free(ctx)
-        ll.llama_model_free(model)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ponder.backends.llamacpp import LlamaCppBackend
-from ponder.core.types import GenerationRequest, Message, make_params
+from ponder.core.types import Completion, GenerationRequest, Message, make_params
 from ponder.errors import ConfigError, ContextLengthError, ModelLoadError, ModelNotFoundError
 
 pytestmark = pytest.mark.live
@@ -442,15 +442,16 @@ async def test_a_gguf_without_a_chat_template_says_what_to_pass(tmp_path: Path) 
         LlamaCppBackend(bare, chat_template="nonsense", **small)
 
 
+async def greedy_completion(backend: LlamaCppBackend, prompt: str, **params: int) -> Completion:
+    """One greedy completion of a plain prompt (120 tokens at most), with ``params``."""
+    request = GenerationRequest(make_params(temperature=0, max_tokens=120, **params), prompt=prompt)
+    return (await backend.generate(request)).completions[0]
+
+
 async def test_a_sample_stuck_in_a_loop_ends_as_repetition(embedded: LlamaCppBackend) -> None:
     prompt = "red green blue red green blue red green blue red green blue red green blue"
-    request = GenerationRequest(make_params(temperature=0, max_tokens=120), prompt=prompt)
-    free = (await embedded.generate(request)).completions[0]
-    stopped = (
-        await embedded.generate(
-            dataclasses.replace(request, params=request.params.replace(loop_repeats=4))
-        )
-    ).completions[0]
+    free = await greedy_completion(embedded, prompt)
+    stopped = await greedy_completion(embedded, prompt, loop_repeats=4)
     assert free.finish_reason == "length" and free.completion_tokens == 120  # it loops on
     assert stopped.finish_reason == "repetition" and stopped.completion_tokens < 40
     assert free.text.startswith(stopped.text)  # the same sample, ended early
@@ -460,18 +461,9 @@ async def test_a_table_that_runs_on_ends_as_repetition_under_the_template_rule(
     embedded: LlamaCppBackend,
 ) -> None:
     prompt = "1. 6 * 0 = 0\n2. 6 * 1 = 6\n3. 6 * 2 = 12\n4. 6 * 3 = 18\n5."
-    request = GenerationRequest(make_params(temperature=0, max_tokens=120), prompt=prompt)
-    free = (await embedded.generate(request)).completions[0]
-    verbatim = (
-        await embedded.generate(
-            dataclasses.replace(request, params=request.params.replace(loop_repeats=4))
-        )
-    ).completions[0]
-    template = (
-        await embedded.generate(
-            dataclasses.replace(request, params=request.params.replace(loop_template=6))
-        )
-    ).completions[0]
+    free = await greedy_completion(embedded, prompt)
+    verbatim = await greedy_completion(embedded, prompt, loop_repeats=4)
+    template = await greedy_completion(embedded, prompt, loop_template=6)
     assert free.finish_reason == "length" and verbatim.finish_reason == "length"
     assert template.finish_reason == "repetition" and template.completion_tokens < 80
     assert free.text.startswith(template.text)
