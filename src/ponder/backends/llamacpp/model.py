@@ -329,10 +329,6 @@ class LlamaModel:
         batch.n_tokens = len(entries)
         return int(llama().llama_decode(self._ctx, batch))
 
-    def sample(self, chain: Any, out_idx: int) -> int:
-        """The next token of the batch entry ``out_idx`` drawn by its sampler chain."""
-        return self.sample_many([(chain, out_idx)])[0]
-
     def sample_many(self, wanted: Sequence[tuple[Any, int]]) -> list[int]:
         """The next token of each ``(chain, batch entry)`` of the last decode: ``draw.Draw``
         chains all at once in numpy (``draw.draw_tokens``), native chains one by one."""
