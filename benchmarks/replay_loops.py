@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from collections import defaultdict
 from pathlib import Path
 
 from ponder.backends.loops import template_loops
+from ponder.eval.records import ProblemRecord
+from ponder.eval.store import Store
 from ponder.scoring.answers import majority_vote
 
 
@@ -48,6 +49,24 @@ def fires(tokens: list[int], repeats: int, numbers: set[int]) -> int | None:
     return None
 
 
+def sc_records(store_dir: Path) -> tuple[list[tuple[str, ProblemRecord]], set[float]]:
+    """Every stored ``self_consistency`` n=8 problem with both loop stops off, with its task;
+    and the temperatures they ran at."""
+    rows: list[tuple[str, ProblemRecord]] = []
+    temperatures = set()
+    with Store(store_dir) as store:
+        for task, strategy, model, seed in sorted(store.settings()):
+            name, _, raw = strategy.partition(":")
+            options = json.loads(raw or "{}")
+            if name != "self_consistency" or options.get("n") != 8:
+                continue
+            if options.get("loop_repeats") or options.get("loop_template"):
+                continue
+            temperatures.add(options["temperature"])
+            rows += [(task, r) for r in store.records(task, strategy, model, seed).values()]
+    return rows, temperatures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stores", nargs="+", type=Path)
@@ -61,26 +80,12 @@ def main() -> None:
     llm = Llama(str(default_model_path()), vocab_only=True, verbose=False)
     numbers = number_tokens(llm)
     for store in args.stores:
-        db = sqlite3.connect(store / "results.sqlite")
-        rows = [
-            (task, json.loads(record))
-            for task, strategy, record in db.execute("select task, strategy, record from results")
-            if strategy.startswith("self_consistency:")
-            and json.loads(strategy.split(":", 1)[1]).get("n") == 8
-            and not json.loads(strategy.split(":", 1)[1]).get("loop_repeats")
-            and not json.loads(strategy.split(":", 1)[1]).get("loop_template")
-        ]
-        temperature = {
-            json.loads(s.split(":", 1)[1])["temperature"]
-            for (s,) in db.execute(
-                "select distinct strategy from results where strategy like 'self_consistency:%'"
-            )
-        }
-        print(f"\n{store} ({len(rows)} problems, SC n=8, temperature {sorted(temperature)})")
+        rows, temperatures = sc_records(store)
+        print(f"\n{store} ({len(rows)} problems, SC n=8, temperature {sorted(temperatures)})")
         tokenised = {
-            (i, c["index"]): llm.tokenize(c["text"].encode(), add_bos=False, special=False)
+            (i, c.index): llm.tokenize(c.text.encode(), add_bos=False, special=False)
             for i, (_, record) in enumerate(rows)
-            for c in record["candidates"]
+            for c in record.candidates
         }
         for repeats in args.repeats:
             stats: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -88,32 +93,32 @@ def main() -> None:
             for i, (task, record) in enumerate(rows):
                 s = stats[task]
                 answers, stored, correct = [], [], {}
-                for c in record["candidates"]:
-                    tokens = tokenised[(i, c["index"])]
-                    stored.append(None if c["abstained"] else c["answer"])
+                for c in record.candidates:
+                    tokens = tokenised[(i, c.index)]
+                    stored.append(None if c.abstained else c.answer)
                     cut = fires(tokens, repeats, numbers)
-                    s["tokens before"] += c["completion_tokens"]
+                    s["tokens before"] += c.completion_tokens
                     s["candidates"] += 1
-                    if cut is None or cut >= c["completion_tokens"]:
-                        s["tokens after"] += c["completion_tokens"]
-                        answers.append(None if c["abstained"] else c["answer"])
+                    if cut is None or cut >= c.completion_tokens:
+                        s["tokens after"] += c.completion_tokens
+                        answers.append(stored[-1])
                     else:
                         s["tokens after"] += cut
                         s["cut"] += 1
                         answers.append(None)
-                        if c["finish_reason"] == "stop":
+                        if c.finish_reason == "stop":
                             s["cut that had ended"] += 1
-                            s["cut that had an answer"] += not c["abstained"]
-                            s["cut that had a right answer"] += bool(c["correct"])
+                            s["cut that had an answer"] += not c.abstained
+                            s["cut that had a right answer"] += c.correct
                             if shown < args.show:
                                 shown += 1
                                 print(
-                                    f"  --- cut at {cut} of {c['completion_tokens']} tokens "
-                                    f"(answer {c['answer']!r}, correct {c['correct']}):"
+                                    f"  --- cut at {cut} of {c.completion_tokens} tokens "
+                                    f"(answer {c.answer!r}, correct {c.correct}):"
                                 )
-                                print("  " + c["text"][:300].replace("\n", "\n  "))
-                    if c["answer"] is not None:
-                        correct[c["answer"]] = bool(c["correct"])
+                                print("  " + c.text[:300].replace("\n", "\n  "))
+                    if c.answer is not None:
+                        correct[c.answer] = c.correct
                 s["problems"] += 1
                 for key, pool in (("accuracy before", stored), ("accuracy after", answers)):
                     vote = majority_vote(pool)

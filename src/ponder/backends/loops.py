@@ -9,7 +9,7 @@ The template rule (``template_loops``) is the same with every run of number toke
 one placeholder: a reply that goes on writing lines that differ only in their numbers (a
 counting table, "5. 6 * 4 = 24\n6. 6 * 5 = 30\n...") is caught, which the verbatim rule
 never sees. Working of a few lines has the same shape ("2 + 3 = 5\n5 + 4 = 9"), so this rule
-wants more repeats (the engine's ``loop_lines``).
+wants more repeats (the sampling option ``loop_template``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def template_loops(
     if repeats < 2:
         return None
     masked: list[int] = []
-    for token in tokens[-4 * max(repeats, 2) * max_period :]:
+    for token in tokens[-4 * repeats * max_period :]:
         if is_number(token):
             if masked and masked[-1] == NUMBER:
                 continue

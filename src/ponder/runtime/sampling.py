@@ -30,21 +30,11 @@ class StrategyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SamplingConfig(StrategyConfig):
-    """Settings shared by strategies that sample.
-
-    The default temperature, 0.4, is measured: on the development suite (seed 0, 60
-    problems, the embedded SmolLM2-135M), self-consistency with 8 samples scored 0.550,
-    0.650, 0.583, 0.467 and 0.400 at temperatures 0.2, 0.4, 0.6, 0.8 and 1.0 (and greedy
-    0.483); lower temperatures also cost fewer tokens (fewer runaway samples). Checked on
-    held-out problems and tasks in ``benchmarks/results/auto/``. A strong model may want
-    more diversity: set ``temperature`` per strategy, or let ``auto`` choose from a plan."""
+class ReplyConfig(StrategyConfig):
+    """How each reply is generated and read, for every strategy that asks for replies (greedy
+    and the sampling ones)."""
 
     max_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.4, ge=0.0, le=10.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=1)
-    seed: int | None = None
     #: end a sample once its last tokens repeat one block this many times (0: off; the
     #: embedded engine; see ``ponder.backends.loops``): it abstains, as a cut-off one does
     loop_repeats: int = Field(0, ge=0, le=1000)
@@ -58,6 +48,22 @@ class SamplingConfig(StrategyConfig):
     #: read an answer from replies cut off at max_tokens too (by default they abstain: the
     #: number a reply stopped on is rarely its answer)
     keep_cut_off: bool = False
+
+
+class SamplingConfig(ReplyConfig):
+    """Settings shared by strategies that sample.
+
+    The default temperature, 0.4, is measured: on the development suite (seed 0, 60
+    problems, the embedded SmolLM2-135M), self-consistency with 8 samples scored 0.550,
+    0.650, 0.583, 0.467 and 0.400 at temperatures 0.2, 0.4, 0.6, 0.8 and 1.0 (and greedy
+    0.483); lower temperatures also cost fewer tokens (fewer runaway samples). Checked on
+    held-out problems and tasks in ``benchmarks/results/auto/``. A strong model may want
+    more diversity: set ``temperature`` per strategy, or let ``auto`` choose from a plan."""
+
+    temperature: float = Field(0.4, ge=0.0, le=10.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=1)
+    seed: int | None = None
     #: a sequential strategy that produces each candidate instead of one sample, e.g.
     #: ``budget_forcing(max_thinking=256)`` (its own options rule its calls); see ``compose``
     sampler: Any = None

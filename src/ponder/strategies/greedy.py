@@ -8,25 +8,15 @@ from pydantic import Field
 
 from ponder.core.problem import Problem
 from ponder.runtime import Context
-from ponder.runtime.sampling import StrategyConfig, candidate_from
+from ponder.runtime.sampling import ReplyConfig, StrategyConfig, candidate_from
 from ponder.strategies.base import Outcome, Strategy
 
 
-class GreedyConfig(StrategyConfig):
-    max_tokens: int = Field(256, ge=1)
-    #: strings that end the reply
-    stop: tuple[str, ...] = ()
+class GreedyConfig(ReplyConfig):
     #: return each token's log-probability (and the ``top_logprobs`` most likely
     #: alternatives) on the candidate, where the backend offers them
     logprobs: bool = False
     top_logprobs: int = Field(0, ge=0, le=20)
-    #: read an answer from a reply cut off at max_tokens too (by default it abstains)
-    keep_cut_off: bool = False
-    #: end the reply once its last tokens repeat one block this many times (0: off; see
-    #: SamplingConfig.loop_repeats); such a reply abstains like a cut-off one
-    loop_repeats: int = Field(0, ge=0, le=1000)
-    #: the same with number runs taken as one token (SamplingConfig.loop_template)
-    loop_template: int = Field(0, ge=0, le=1000)
 
 
 class Greedy(Strategy):
