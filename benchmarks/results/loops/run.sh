@@ -18,3 +18,7 @@ cd "$(dirname "$0")/../../.."
   -s 'self_consistency:n=1|2|4|8,loop_template=0|6' \
   -s 'adaptive_consistency:n=8,loop_template=0|6' \
   -s 'self_consistency:n=1|2|4|8,temperature=0.8,loop_template=0|6'
+# ... and on three tasks it was not designed on (20 problems each)
+.venv/bin/ponder eval --out benchmarks/results/loops/template-heldout -q --seed 0 \
+  -t syllogism -t letter_counting -t gsm_symbolic --limit 20 \
+  -s 'greedy:loop_template=0|6' -s 'self_consistency:n=1|2|4|8,loop_template=0|6'
