@@ -578,3 +578,48 @@ async def test_threads_follow_the_load_unless_set_and_a_change_reaches_a_grown_c
         assert (fixed.info()["threads_follow_load"], fixed.info()["n_threads_now"]) == (False, 1)
     finally:
         fixed.close()
+
+
+@pytest.mark.parametrize("cache_type", ["f16", "q8_0"])
+def test_a_copy_across_streams_continues_as_the_sequence_would(
+    cache_type: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prompt's first cells copied into another stream, through the sequence state (the
+    sequence's own cells) or llama.cpp's whole-stream copy, give the next token the same
+    logits; and the same, up to rounding, as the stream prefilling those tokens itself."""
+    import numpy as np
+
+    from ponder.backends.llamacpp import default_model_path
+    from ponder.backends.llamacpp import model as llama_model
+
+    config = llama_model.EngineConfig(
+        n_ctx=512, n_parallel=3, n_prompt_slots=1, cache_type_k=cache_type, cache_type_v=cache_type
+    )
+    model = llama_model.LlamaModel(
+        str(default_model_path()), config, frozenset({"n_parallel", "n_prompt_slots"})
+    )
+    try:
+        copied: list[bool] = []
+        copy_cells = model._copy_cells
+        monkeypatch.setattr(
+            model, "_copy_cells", lambda s, d: copied.append(copy_cells(s, d)) or copied[-1]
+        )
+        tokens = model.tokenize(
+            "The quick brown fox jumps over the lazy dog. " * 4,
+            add_special=True,
+            parse_special=False,
+        )
+        cut = len(tokens) - 6
+        assert model.decode([(t, i, 0, False) for i, t in enumerate(tokens)]) == 0
+        model.copy(0, 1, cut)  # through the state
+        monkeypatch.setattr(llama_model, "COPY_BUFFER_MAX", 0)
+        model.copy(0, 2, cut)  # the whole stream, then cut
+        assert copied == [True, False]
+        assert model.decode([(t, i, 3, False) for i, t in enumerate(tokens[:cut])]) == 0
+        assert model.decode([(tokens[cut], cut, seq, True) for seq in (1, 2, 3)]) == 0
+        state, stream, own = model._output_rows([0, 1, 2])
+        assert np.array_equal(state, stream)
+        assert np.argmax(state) == np.argmax(own)
+        assert np.allclose(state, own, atol=0.05)
+    finally:
+        model.close()

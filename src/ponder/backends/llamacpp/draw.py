@@ -64,7 +64,8 @@ def draw_tokens(
     np.exp(x, out=x)
     n, vocab = x.shape
     starts = np.arange(0, vocab, BLOCK)
-    cumulative = np.cumsum(np.add.reduceat(x, starts, axis=1, dtype=np.float64), axis=1)
+    # block sums in float32 (256 terms of at most 1 each), their running total in float64
+    cumulative = np.cumsum(np.add.reduceat(x, starts, axis=1), axis=1, dtype=np.float64)
     total = cumulative[:, -1]
     sound = np.isfinite(total) & (total > 0)  # NaN logits leave nothing sound to draw from
     target = np.where(sound, total, 0.0) * uniforms[hot]
