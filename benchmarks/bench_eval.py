@@ -8,24 +8,38 @@ SQLite store and report included); the other solves the problems one after anoth
 once. Both use the same per-problem seeds and a freshly loaded backend with the same engine
 settings; only the runs are timed (not model loading).
 
-Prints both wall times, both accuracies, eval's tokens/s as a share of llama.cpp's ceiling
-(target >= 0.95), and as its last line the ratio eval / sequential. The ceiling is plain
-llama.cpp's own decode rate on this machine, measured before, between and after the runs (the
-median counts): as many sequences as the engine decodes at once, of ~250 tokens, each in its own KV
-stream, one ``llama_decode`` per step, no sampling, nothing else. It also prints the ratio
-eval could reach if it decoded every token at that ceiling: the sequential run's tokens/s
-over the ceiling.
+The sequential side runs first (it also gives every sample's length and each problem's
+computed prompt tokens); then ``--rounds`` eval runs, each measured next to two ceilings,
+since this machine's speed drifts by several percent within minutes:
+
+- the lockstep ceiling, plain llama.cpp's own decode rate (before and after each run, their
+  mean counts): as many sequences as the engine decodes at once, each in its own KV stream
+  past a prompt of the problems' median length, 150 steps, one ``llama_decode`` a step, no
+  sampling, nothing else. Eval's completion tokens/s over it is issue 19's figure (target
+  >= 0.95).
+- the same work (right after each run): plain llama.cpp computing the eval's own prompt
+  tokens and decoding its own samples (their lengths, problems in order) with continuous
+  batching at the same width, no sampling, no Python beyond filling batches. Its time over
+  eval's is how close the engine comes to what llama.cpp itself needs for this workload;
+  its own tokens/s over the lockstep ceiling is what the workload (its final tail at
+  falling width, its prefill) allows any engine.
+
+Each round also splits the eval's wall into the time inside ``llama_decode`` and the
+engine's own work and waiting. The medians over the rounds are printed, and as the last line
+the ratio eval / sequential (median eval wall).
 
 ``--width W`` sets the engine's ``n_parallel`` (samples decoded at once, default 32) on both
 sides; the sequential side decodes at most 8 at a time whatever the width.
 
     .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8] [--width 64]
+        [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import tempfile
 import time
 
@@ -40,27 +54,42 @@ SETTING = "self_consistency:n=8,temperature=0.8"  # pinned: the default is 0.4
 SEED = 0
 
 
-async def sequential(
-    problems: list, task: object, width: int
-) -> tuple[float, float, int, list[int]]:
+@dataclasses.dataclass
+class Run:
+    seconds: float
+    accuracy: float
+    tokens: int  # completion tokens
+    prompts: int = 0  # prompt tokens computed (not served from the prefix cache)
+    decoding: float = 0.0  # seconds inside llama_decode
+    lengths: list[int] = dataclasses.field(default_factory=list)  # every sample's tokens
+    prompt_lengths: list[int] = dataclasses.field(default_factory=list)  # a problem each
+    computed: list[int] = dataclasses.field(default_factory=list)  # prompt tokens computed
+
+
+async def sequential(problems: list, task: object, width: int) -> Run:
     backend = LlamaCppBackend(n_parallel=width)
     try:
         start = time.perf_counter()
-        correct, tokens, lengths = 0, 0, []
+        run = Run(0.0, 0.0, 0)
+        correct = 0
         for problem in problems:
             strategy = SelfConsistency(n=8, temperature=0.8, seed=problem_seed(SEED, problem.id))
             result = await strategy.run(problem, Context(backend))
             correct += task.score(problem, result.text, result.answer).correct  # type: ignore[attr-defined]
-            tokens += result.usage.completion_tokens
-            lengths += [c.completion_tokens for c in result.candidates]
-        return time.perf_counter() - start, correct / len(problems), tokens, lengths
+            usage = result.usage
+            run.tokens += usage.completion_tokens
+            run.lengths += [c.completion_tokens for c in result.candidates]
+            run.prompt_lengths.append(usage.prompt_tokens)
+            run.computed.append(usage.prompt_tokens - usage.cached_prompt_tokens)
+        run.seconds = time.perf_counter() - start
+        run.accuracy = correct / len(problems)
+        run.prompts = sum(run.computed)
+        return run
     finally:
         await backend.aclose()
 
 
-async def concurrent(
-    task: object, limit: int, concurrency: int | None, width: int
-) -> tuple[float, float, int, float]:
+async def concurrent(task: object, limit: int, concurrency: int | None, width: int) -> Run:
     backend = LlamaCppBackend(n_parallel=width)
     try:
         with tempfile.TemporaryDirectory() as out:
@@ -76,8 +105,11 @@ async def concurrent(
             )
             seconds = time.perf_counter() - start
         row = outcome.summary["results"][0]
-        decoding = backend.stats.decode_seconds
-        return seconds, row["accuracy"], round(row["completion_tokens_mean"] * limit), decoding
+        stats = backend.stats
+        tokens = round(row["completion_tokens_mean"] * limit)
+        return Run(
+            seconds, row["accuracy"], tokens, stats.prompt_tokens_computed, stats.decode_seconds
+        )
     finally:
         await backend.aclose()
 
@@ -94,9 +126,9 @@ _QUIET = _quiet_callback()  # llama.cpp's load log off (kept alive: llama.cpp ho
 class PlainLlama:
     """Plain llama.cpp at the engine's settings (a KV stream per sequence, flash attention,
     all cores), ``width`` streams each holding the same kind of ``prompt``-token prompt,
-    prefilled on entry."""
+    prefilled on entry, and with ``scratch`` one more, empty."""
 
-    def __init__(self, width: int, prompt: int) -> None:
+    def __init__(self, width: int, prompt: int, scratch: bool = False) -> None:
         import os
 
         import llama_cpp as ll
@@ -110,8 +142,10 @@ class PlainLlama:
             str(default_model_path()).encode(), ll.llama_model_default_params()
         )
         params = ll.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = 512 * width, 512, 512
-        params.n_seq_max, params.kv_unified, params.flash_attn_type = width, False, 1
+        params.n_batch, params.n_ubatch = 512, 512
+        streams = width + 1 if scratch else width  # the scratch stream takes no prompt
+        params.n_ctx, params.n_seq_max = 512 * streams, streams
+        params.kv_unified, params.flash_attn_type = False, 1
         params.n_threads = params.n_threads_batch = os.cpu_count() or 1
         self.ctx = ll.llama_init_from_model(self.model, params)
         self.mem = ll.llama_get_memory(self.ctx)
@@ -128,7 +162,8 @@ class PlainLlama:
             batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
             batch.seq_id[i][0], batch.logits[i] = seq, True
         batch.n_tokens = len(entries)
-        self.ll.llama_decode(self.ctx, batch)
+        if rc := self.ll.llama_decode(self.ctx, batch):
+            raise RuntimeError(f"llama_decode failed (code {rc})")
 
     def __exit__(self, *exc: object) -> None:
         self.ll.llama_batch_free(self.batch)
@@ -148,25 +183,57 @@ def decode_ceiling(width: int = 32, prompt: int = 100, steps: int = 150) -> floa
         return width * steps / (time.perf_counter() - start)
 
 
-def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> float:
-    """Tokens/s of plain llama.cpp decoding the eval's own samples (their lengths, in the
-    order the problems come) with continuous batching at ``width``: a sample that ends frees
-    its stream for the next, which starts from the stream's prompt (prefilled before the
-    clock starts); once none wait, the highest live stream moves into each gap, as the engine
-    does, since llama.cpp fuses only consecutive sequence ids. No sampling, no Python beyond
-    filling the batch: what the workload's shape (its tail at falling width) costs on its
-    own."""
-    with PlainLlama(width, prompt) as plain:
-        ll, mem = plain.ll, plain.mem
-        waiting = list(reversed(lengths))
+def same_work_ceiling(
+    lengths: list[int], prompts: list[int], width: int = 32, prompt: int = 100
+) -> float:
+    """Seconds plain llama.cpp takes for the eval's own work, with continuous batching at
+    ``width``: each problem's computed prompt tokens (``prompts``, one count a problem) and
+    its ``len(lengths) // len(prompts)`` samples of the given lengths, problems in order. A
+    sample that ends frees its stream for the next, which starts from the stream's prompt
+    (prefilled before the clock starts); a problem's prompt tokens are decoded in the
+    batches after its first sample starts, next to the samples (as many as fit in 512
+    entries), one after another into a stream of their own (emptied once past 256 cells).
+    Once none wait, the highest live stream moves into each gap, as the engine does, since
+    llama.cpp fuses only consecutive sequence ids. No sampling, no copies of prompts into
+    the samples' streams, no Python beyond filling the batch: the workload's own cost, its
+    tail at falling width and its prefill included."""
+    per_problem = len(lengths) // len(prompts)
+    with PlainLlama(width, prompt, scratch=True) as plain:
+        ll, mem, scratch = plain.ll, plain.mem, width
+        waiting = [(k // per_problem, n) for k, n in enumerate(lengths)][::-1]
         live: dict[int, list[int]] = {}  # stream -> [steps left, position]
+        prefill: list[int] = []  # prompt tokens still to compute, a problem each
+        prefilled = 0  # of prefill[0]
+        scratch_at = 0  # the next position in the prompts' stream
+        started: set[int] = set()
+
+        def start_sample(seq: int) -> None:
+            problem, n = waiting.pop()
+            if problem not in started:
+                started.add(problem)
+                prefill.append(prompts[problem])
+            live[seq] = [n, prompt]
+
         for seq in range(width):
             if waiting:
-                live[seq] = [waiting.pop(), prompt]
+                start_sample(seq)
         start = time.perf_counter()
         step = 0
-        while live:
-            plain.decode([(200 + (13 * step + s) % 1000, live[s][1], s) for s in sorted(live)])
+        while live or prefill:
+            entries = [(200 + (13 * step + s) % 1000, live[s][1], s) for s in sorted(live)]
+            if scratch_at > 256:  # the prompts' stream holds 512 cells: start it again
+                ll.llama_memory_seq_rm(mem, scratch, -1, -1)
+                scratch_at = 0
+            while prefill and len(entries) < 512 and scratch_at < 512:
+                chunk = min(prefill[0] - prefilled, 512 - len(entries), 512 - scratch_at)
+                positions = range(scratch_at, scratch_at + chunk)  # one after another
+                entries += [(300 + p % 500, p, scratch) for p in positions]
+                prefilled += chunk
+                scratch_at += chunk
+                if prefilled == prefill[0]:
+                    prefill.pop(0)
+                    prefilled = 0
+            plain.decode(entries)
             step += 1
             for seq in sorted(live):
                 live[seq][0] -= 1
@@ -175,7 +242,7 @@ def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> 
                     continue
                 ll.llama_memory_seq_rm(mem, seq, prompt, -1)  # back to its prompt
                 if waiting:
-                    live[seq] = [waiting.pop(), prompt]
+                    start_sample(seq)
                 else:
                     del live[seq]
             while gaps := set(range(len(live))) - set(live):
@@ -183,7 +250,7 @@ def schedule_ceiling(lengths: list[int], width: int = 32, prompt: int = 100) -> 
                 ll.llama_memory_seq_rm(mem, gap, -1, -1)
                 ll.llama_memory_seq_cp(mem, top, gap, -1, -1)
                 live[gap] = live.pop(top)
-        return sum(lengths) / (time.perf_counter() - start)
+        return time.perf_counter() - start
 
 
 def main() -> None:
@@ -191,41 +258,59 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--width", type=int, default=32, help="the engine's n_parallel")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="eval runs, each next to its ceilings"
+    )
     args = parser.parse_args()
     task = make_task("products", {"max_digits": 1}, seed=SEED)
     problems = list(task.problems(args.problems))
-    # the machine drifts by several percent over minutes: the ceiling is measured before,
-    # between and after the two runs, and the median counts
-    ceilings = [decode_ceiling(args.width)]
-    eval_s, eval_acc, eval_tok, eval_decoding = asyncio.run(
-        concurrent(task, args.problems, args.concurrency, args.width)
-    )
-    ceilings.append(decode_ceiling(args.width))
-    seq_s, seq_acc, seq_tok, lengths = asyncio.run(sequential(problems, task, args.width))
-    ceilings.append(decode_ceiling(args.width))
-    ceiling = sorted(ceilings)[1]
+    seq = asyncio.run(sequential(problems, task, args.width))
+    prompt = sorted(seq.prompt_lengths)[len(problems) // 2]
     print(f"problems: {len(problems)} x {SETTING} (max_tokens 256), engine n_parallel {args.width}")
-    print(f"ponder eval : {eval_s:7.1f} s  accuracy {eval_acc:.3f}  completion tokens {eval_tok}")
-    print(f"sequential  : {seq_s:7.1f} s  accuracy {seq_acc:.3f}  completion tokens {seq_tok}")
-    print(f"eval tokens/s {eval_tok / eval_s:.0f}, sequential tokens/s {seq_tok / seq_s:.0f}")
     print(
-        f"plain llama.cpp decode ceiling ({args.width} sequences, no sampling): "
-        + ", ".join(f"{c:.0f}" for c in ceilings)
-        + f" tokens/s (before, between, after); median {ceiling:.0f}; eval at the median "
-        f"would give a ratio of {seq_tok / seq_s / ceiling:.3f}"
+        f"sequential  : {seq.seconds:7.1f} s  accuracy {seq.accuracy:.3f}  completion tokens "
+        f"{seq.tokens}  prompt tokens computed {seq.prompts}"
     )
-    print(f"eval tokens/s / ceiling: {eval_tok / eval_s / ceiling:.3f} (target >= 0.95)")
+    # the machine drifts by several percent over minutes: each eval run is measured next to
+    # its ceilings (lockstep before and after it, the same work right after it)
+    lockstep = [decode_ceiling(args.width, prompt)]
+    runs = []
+    for r in range(args.rounds):
+        run = asyncio.run(concurrent(task, args.problems, args.concurrency, args.width))
+        same = same_work_ceiling(seq.lengths, seq.computed, args.width, prompt)
+        lockstep.append(decode_ceiling(args.width, prompt))
+        ceiling = (lockstep[-2] + lockstep[-1]) / 2
+        runs.append((run, same, ceiling))
+        print(
+            f"round {r + 1}: ponder eval {run.seconds:5.1f} s (accuracy {run.accuracy:.3f}, "
+            f"completion tokens {run.tokens}, prompt tokens computed {run.prompts}): "
+            f"{run.decoding:.1f} s inside llama_decode, {run.seconds - run.decoding:.1f} s "
+            f"({(run.seconds - run.decoding) / run.seconds:.1%}) the engine's own work and "
+            f"waiting"
+        )
+        print(
+            f"         plain llama.cpp, the same work: {same:5.1f} s; lockstep ceiling "
+            f"{lockstep[-2]:.0f} before, {lockstep[-1]:.0f} after (tokens/s)"
+        )
+        print(
+            f"         eval tokens/s / lockstep ceiling {run.tokens / run.seconds / ceiling:.3f}; "
+            f"same work / eval {same / run.seconds:.3f}; same work's tokens/s / lockstep "
+            f"ceiling {seq.tokens / same / ceiling:.3f}"
+        )
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
+
+    eval_s = median([run.seconds for run, _, _ in runs])
     print(
-        f"eval: {eval_decoding:.1f} s inside llama_decode, {eval_s - eval_decoding:.1f} s "
-        f"({(eval_s - eval_decoding) / eval_s:.1%}) the engine's own work and waiting"
+        f"median over {len(runs)} rounds: eval tokens/s / lockstep ceiling "
+        f"{median([run.tokens / run.seconds / c for run, _, c in runs]):.3f} (target >= 0.95); "
+        f"plain llama.cpp's same work / eval {median([s / run.seconds for run, s, _ in runs]):.3f}"
+        f"; the same work's own tokens/s / lockstep ceiling "
+        f"{median([seq.tokens / s / c for _, s, c in runs]):.3f} (what the workload allows)"
     )
-    same = schedule_ceiling(lengths, args.width)
-    print(
-        f"plain llama.cpp decoding the eval's own {len(lengths)} samples at width {args.width} "
-        f"(continuous batching, no sampling): {same:.0f} tokens/s, {same / ceiling:.3f} of the "
-        f"lockstep ceiling; eval tokens/s / this: {eval_tok / eval_s / same:.3f}"
-    )
-    print(f"ratio eval/sequential wall time: {eval_s / seq_s:.3f}")
+    print(f"ratio eval/sequential wall time: {eval_s / seq.seconds:.3f}")
 
 
 if __name__ == "__main__":
