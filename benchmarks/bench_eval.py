@@ -126,7 +126,7 @@ _QUIET = _quiet_callback()  # llama.cpp's load log off (kept alive: llama.cpp ho
 class PlainLlama:
     """Plain llama.cpp at the engine's settings (a KV stream per sequence, flash attention,
     all cores), ``width`` streams each holding the same kind of ``prompt``-token prompt,
-    prefilled on entry, and with ``scratch`` one more, empty."""
+    prefilled on entry (with ``scratch``, one more stream, holding the same prompt)."""
 
     def __init__(self, width: int, prompt: int, scratch: bool = False) -> None:
         import os
@@ -136,6 +136,7 @@ class PlainLlama:
         from ponder.backends.llamacpp import default_model_path
 
         self.ll, self.prompt, self.width = ll, prompt, width
+        self.streams = width + 1 if scratch else width
         ll.llama_backend_init()
         ll.llama_log_set(_QUIET, None)
         self.model = ll.llama_model_load_from_file(
@@ -143,8 +144,7 @@ class PlainLlama:
         )
         params = ll.llama_context_default_params()
         params.n_batch, params.n_ubatch = 512, 512
-        streams = width + 1 if scratch else width  # the scratch stream takes no prompt
-        params.n_ctx, params.n_seq_max = 512 * streams, streams
+        params.n_ctx, params.n_seq_max = 512 * self.streams, self.streams
         params.kv_unified, params.flash_attn_type = False, 1
         params.n_threads = params.n_threads_batch = os.cpu_count() or 1
         self.ctx = ll.llama_init_from_model(self.model, params)
@@ -152,7 +152,7 @@ class PlainLlama:
         self.batch = ll.llama_batch_init(512, 0, 1)
 
     def __enter__(self) -> PlainLlama:
-        for seq in range(self.width):
+        for seq in range(self.streams):
             self.decode([(100 + (7 * pos + seq) % 1000, pos, seq) for pos in range(self.prompt)])
         return self
 
@@ -191,12 +191,13 @@ def same_work_ceiling(
     its ``len(lengths) // len(prompts)`` samples of the given lengths, problems in order. A
     sample that ends frees its stream for the next, which starts from the stream's prompt
     (prefilled before the clock starts); a problem's prompt tokens are decoded in the
-    batches after its first sample starts, next to the samples (as many as fit in 512
-    entries), one after another into a stream of their own (emptied once past 256 cells).
-    Once none wait, the highest live stream moves into each gap, as the engine does, since
-    llama.cpp fuses only consecutive sequence ids. No sampling, no copies of prompts into
-    the samples' streams, no Python beyond filling the batch: the workload's own cost, its
-    tail at falling width and its prefill included."""
+    batches after its first sample starts, next to the samples (one problem's a batch), at
+    the end of a stream of their own holding a prompt of the same length, as the engine
+    computes a prompt's new part past its cached prefix. Once none wait, the highest live
+    stream moves into each gap, as the engine does, since llama.cpp fuses only consecutive
+    sequence ids. No sampling, no copies of prompts into the samples' streams, no Python
+    beyond filling the batch: the workload's own cost, its tail at falling width and its
+    prefill included."""
     per_problem = len(lengths) // len(prompts)
     with PlainLlama(width, prompt, scratch=True) as plain:
         ll, mem, scratch = plain.ll, plain.mem, width
@@ -204,7 +205,6 @@ def same_work_ceiling(
         live: dict[int, list[int]] = {}  # stream -> [steps left, position]
         prefill: list[int] = []  # prompt tokens still to compute, a problem each
         prefilled = 0  # of prefill[0]
-        scratch_at = 0  # the next position in the prompts' stream
         started: set[int] = set()
 
         def start_sample(seq: int) -> None:
@@ -221,15 +221,13 @@ def same_work_ceiling(
         step = 0
         while live or prefill:
             entries = [(200 + (13 * step + s) % 1000, live[s][1], s) for s in sorted(live)]
-            if scratch_at > 256:  # the prompts' stream holds 512 cells: start it again
-                ll.llama_memory_seq_rm(mem, scratch, -1, -1)
-                scratch_at = 0
-            while prefill and len(entries) < 512 and scratch_at < 512:
-                chunk = min(prefill[0] - prefilled, 512 - len(entries), 512 - scratch_at)
-                positions = range(scratch_at, scratch_at + chunk)  # one after another
-                entries += [(300 + p % 500, p, scratch) for p in positions]
+            if prefill and len(entries) < 512:  # one problem's prompt tokens a batch
+                chunk = min(prefill[0] - prefilled, 512 - len(entries))
+                first = max(0, prompt - prefill[0]) + prefilled
+                if not prefilled:
+                    ll.llama_memory_seq_rm(mem, scratch, first, -1)
+                entries += [(300 + p % 500, p, scratch) for p in range(first, first + chunk)]
                 prefilled += chunk
-                scratch_at += chunk
                 if prefilled == prefill[0]:
                     prefill.pop(0)
                     prefilled = 0
