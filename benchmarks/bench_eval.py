@@ -18,7 +18,8 @@ since this machine's speed drifts by several percent within minutes:
   sampling, nothing else. Eval's completion tokens/s over it is issue 19's figure (target
   >= 0.95).
 - the same work (right after each run): plain llama.cpp computing the eval's own prompt
-  tokens and decoding its own samples (their lengths, problems in order) with continuous
+  tokens (as many as the eval computed, spread over the problems as the sequential side
+  computed them) and decoding its own samples (their lengths, problems in order) with continuous
   batching at the same width, no sampling, no Python beyond filling batches. Its time over
   eval's is how close the engine comes to what llama.cpp itself needs for this workload;
   its own tokens/s over the lockstep ceiling is what the workload (its final tail at
@@ -251,6 +252,16 @@ def same_work_ceiling(
         return time.perf_counter() - start
 
 
+def scaled(counts: list[int], total: int) -> list[int]:
+    """``counts`` in proportion, summing to ``total`` (the eval, running problems side by side,
+    serves more of its prompts from the prefix cache than the sequential side that counted
+    them per problem)."""
+    cumulative = [
+        round(total * sum(counts[: k + 1]) / max(1, sum(counts))) for k in range(len(counts))
+    ]
+    return [b - a for a, b in zip([0, *cumulative], cumulative, strict=False)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=32)
@@ -275,7 +286,7 @@ def main() -> None:
     runs = []
     for r in range(args.rounds):
         run = asyncio.run(concurrent(task, args.problems, args.concurrency, args.width))
-        same = same_work_ceiling(seq.lengths, seq.computed, args.width, prompt)
+        same = same_work_ceiling(seq.lengths, scaled(seq.computed, run.prompts), args.width, prompt)
         lockstep.append(decode_ceiling(args.width, prompt))
         ceiling = (lockstep[-2] + lockstep[-1]) / 2
         runs.append((run, same, ceiling))
