@@ -43,6 +43,7 @@ import asyncio
 import dataclasses
 import tempfile
 import time
+from typing import Any
 
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.eval import aevaluate
@@ -67,7 +68,7 @@ class Run:
     computed: list[int] = dataclasses.field(default_factory=list)  # prompt tokens computed
 
 
-async def sequential(problems: list, task: object, width: int) -> Run:
+async def sequential(problems: list[Any], task: object, width: int) -> Run:
     backend = LlamaCppBackend(n_parallel=width)
     try:
         start = time.perf_counter()

@@ -29,7 +29,7 @@ from ponder.backends.llamacpp import engine, model, scheduler  # noqa: E402
 from ponder.tasks import make_task  # noqa: E402
 
 CALLS: list[tuple[int, int, int, float]] = []  # (sample tokens, prompt tokens, copies, seconds)
-OUTSIDE: Counter[str] = Counter()  # seconds by call, outside llama_decode
+OUTSIDE: defaultdict[str, float] = defaultdict(float)  # seconds by call, outside decode
 COUNTS: Counter[str] = Counter()
 _copies = [0]
 
@@ -101,12 +101,12 @@ def main() -> None:
         kinds[kind][1] += seconds
         kinds[kind][2] += samples
         kinds[kind][3] += prompt
-    inside = sum(seconds for *_, seconds in CALLS)
+    inside = sum(call[3] for call in CALLS)
     print(f"inside llama_decode: {inside:.1f} s in {len(CALLS)} calls")
-    for kind, (calls, seconds, samples, prompt) in sorted(kinds.items()):
+    for kind, (calls, spent, tokens, prompts) in sorted(kinds.items()):
         print(
-            f"  {kind:28s} {calls:5.0f} calls {seconds:6.2f} s  sample tokens {samples:6.0f}"
-            f"  prompt tokens {prompt:5.0f}"
+            f"  {kind:28s} {calls:5.0f} calls {spent:6.2f} s  sample tokens {tokens:6.0f}"
+            f"  prompt tokens {prompts:5.0f}"
         )
     full = [s for n, p, _, s in CALLS if n == args.width and not p]
     if full:
@@ -123,7 +123,7 @@ def main() -> None:
     )
     print(f"copies: {sum(c for _, _, c, _ in CALLS)}")
     print(f"outside llama_decode: {run.seconds - inside:.2f} s, of which")
-    for label, seconds in OUTSIDE.most_common():
+    for label, seconds in sorted(OUTSIDE.items(), key=lambda item: -item[1]):
         print(f"  {label:28s} {seconds:6.3f} s in {COUNTS[label]} calls")
 
 
