@@ -259,6 +259,10 @@ def test_embedded_search_reuses_every_node(embedded: Any) -> None:
 
 @pytest.mark.live
 def test_embedded_stop_reason_and_token_ids(embedded: Any) -> None:
+    """What holds on any CPU (greedy text differs between machines): a reply that ends on a
+    stop string names it, and a retained sample continues from its own cached tokens."""
+    stops = ["\n", " ", ","]  # any reply to this prompt holds one of them within 40 tokens
+
     async def run() -> None:
         ctx = Context(embedded)
         first = await ctx.sample(
@@ -266,19 +270,19 @@ def test_embedded_stop_reason_and_token_ids(embedded: Any) -> None:
             n=1,
             temperature=0.0,
             max_tokens=40,
-            stop=["\n"],
+            stop=stops,
             retain=True,
         )
         c = first.completions[0]
-        assert c.finish_reason == "stop" and c.stop_reason == "\n"
+        assert c.finish_reason == "stop" and c.stop_reason in stops, c
         assert c.token_ids
         again = await ctx.sample(
             "Count from 1 to 9, one number per line.",
             n=1,
             temperature=0.0,
             max_tokens=40,
-            stop=["\n"],
-            prefix=c.text + "\n",
+            stop=stops,
+            prefix=c.text + c.stop_reason,
             prefix_ids=c.token_ids,
         )
         # the continuation's prompt was all in the cache: the retained sample's KV

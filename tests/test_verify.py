@@ -431,7 +431,9 @@ async def test_reward_model_failures_are_recorded_and_named(reward_server: Any) 
     url, _ = reward_server
     ctx = Context(FunctionBackend(lambda r, i: "x"))
     broken = await RewardModel(url=url + "/broken", api="json").score(Problem("q"), CANDS, ctx)
-    assert all(s.value is None and "malformed JSON" in (s.error or "") for s in broken)
+    assert all(s.value is None and "not JSON" in (s.error or "") for s in broken)
+    # never its body: scores and their errors reach whoever asked
+    assert all("{not json" not in (s.error or "") for s in broken)
     shape = await RewardModel(url=url + "/other", api="json").score(Problem("q"), CANDS, ctx)
     assert all("unexpected shape" in (s.error or "") for s in shape)
     with pytest.raises(VerifierError, match="could not be reached"):

@@ -428,6 +428,25 @@ def serve(
         list[str] | None,
         typer.Option(help="A strategy spec listed in /v1/models as MODEL@SPEC. Repeatable."),
     ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(help="A strategy or scorer requests may also use ('all': every one)."),
+    ] = None,
+    deny: Annotated[
+        list[str] | None, typer.Option(help="A strategy or scorer requests may not use.")
+    ] = None,
+    scorer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scorer",
+            help="NAME=SPEC: a scorer requests name (scorer=NAME), e.g. "
+            "rm=reward_model(url=http://gpu:8001/pooling). Repeatable.",
+        ),
+    ] = None,
+    plan_file: Annotated[
+        list[str] | None,
+        typer.Option("--plan", help="NAME=FILE: a plan requests name (auto:plan=NAME)."),
+    ] = None,
     max_n: Annotated[int, typer.Option(help="Most choices (n) per request.")] = 8,
     max_tokens: Annotated[int, typer.Option(help="Most max_tokens per sample.")] = 4096,
     run_tokens: Annotated[
@@ -450,6 +469,12 @@ def serve(
     from ponder.server import serve as run_server
 
     keys = [*(api_key or []), *os.environ.get("PONDER_API_KEYS", "").split(",")]
+    if api_key:
+        typer.echo(
+            "warning: --api-key shows in the process list (ps) to every user of this machine; "
+            "set PONDER_API_KEYS instead",
+            err=True,
+        )
     try:
         limits = {"--max-n": max_n, "--max-tokens": max_tokens, "--run-tokens": run_tokens}
         limits |= {"--max-concurrent": max_concurrent, "--max-body-bytes": max_body_bytes}
@@ -469,8 +494,9 @@ def serve(
             max_queue=max_queue,
             max_body_bytes=max_body_bytes,
             timeout=timeout or None,
+            policy=_policy(allow or [], deny or [], scorer or [], plan_file or []),
         )
-        _check_strategies([strategy, *config.presets])
+        _check_strategies([strategy, *config.presets], config.admission())
         asyncio.run(
             run_server(
                 model,
@@ -486,12 +512,36 @@ def serve(
         raise _fail(exc) from None
 
 
-def _check_strategies(specs: list[str]) -> None:
-    """Each spec names a strategy with valid options (before any model is loaded)."""
+def _policy(allow: list[str], deny: list[str], scorers: list[str], plans: list[str]) -> Any:
+    """What requests may reach: ``ponder.server.policy.Policy`` from the flags."""
+    from pathlib import Path
+
+    from ponder.errors import ConfigError
+    from ponder.scoring.scorers.base import make_scorer, parse_scorer_spec
+    from ponder.server.policy import Policy
+
+    named = {}
+    for name, spec in parse_assignments(scorers, "--scorer", "NAME=SPEC", typed=False).items():
+        scorer_name, options = parse_scorer_spec(spec)
+        make_scorer({"name": scorer_name, **options})  # checked now, before serving
+        named[name] = {"name": scorer_name, **options}
+    files = parse_assignments(plans, "--plan", "NAME=FILE", typed=False)
+    for name, path in files.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"--plan {name}={path}: no such file")
+    policy = Policy.default(named_scorers=named, plans=files)
+    return policy.widened(allow, deny)
+
+
+def _check_strategies(specs: list[str], policy: Any = None) -> None:
+    """Each spec names a strategy with valid options (before any model is loaded); with the
+    server's policy, its named scorers and plans resolved."""
     from ponder.api import make_strategy
 
     for spec in specs:
         name, options = parse_spec(spec)
+        if policy is not None:
+            options = policy.admit(name, options, {}, None)
         make_strategy(name, **options)
 
 

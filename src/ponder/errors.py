@@ -11,7 +11,8 @@ well-formed request::
     │   ├── ModelNotFoundError     the model file is not on disk (says where it looked)
     │   ├── ModelLoadError         the file exists but llama.cpp cannot load it
     │   ├── ContextLengthError     prompt + max_tokens do not fit the model's context
-    │   └── CapabilityError        a strategy needs what the backend does not offer
+    │   ├── CapabilityError        a strategy needs what the backend does not offer
+    │   └── LimitExceeded          a call asks for more than an operator's limit allows
     └── RunError                   a well-formed request failed while running
         ├── BackendError           the backend failed (carries url, status, request_id, ...)
         │   ├── BackendUnreachable     could not connect at all
@@ -67,6 +68,12 @@ class ContextLengthError(UserError):
 
 class CapabilityError(UserError):
     """A strategy or request needs a capability that the backend does not advertise."""
+
+
+class LimitExceeded(UserError):
+    """A generation call asks for more than a limit set by whoever runs ponder allows (the
+    tokens of one sample, its stop strings): refused before it starts, wherever in a
+    composition of strategies the call comes from."""
 
 
 class RunError(PonderError):

@@ -30,7 +30,13 @@ from ponder.core.types import (
     Usage,
     make_params,
 )
-from ponder.errors import BudgetExhausted, CapabilityError, ConfigError, UnknownNameError
+from ponder.errors import (
+    BudgetExhausted,
+    CapabilityError,
+    ConfigError,
+    LimitExceeded,
+    UnknownNameError,
+)
 from ponder.runtime.ledger import Budget, Ledger
 
 
@@ -356,9 +362,10 @@ class Context:
         return 0
 
     def _check(self, params: SamplingParams, prompt_guess: int) -> Usage:
+        b = self.budget
+        _check_limits(b, params)
         worst = Usage(prompt_tokens=prompt_guess, completion_tokens=params.n * params.max_tokens)
         spent = self._run.ledger.total() + self._run._reserved
-        b = self.budget
         if b.completion_tokens is not None and (
             spent.completion_tokens + worst.completion_tokens > b.completion_tokens
         ):
@@ -402,6 +409,25 @@ class Context:
             part.ledger.record(role, usage, seconds)
             part = part._parent
         self.trace.append(TraceEvent(role, model or DEFAULT_MODEL, n, usage, seconds))
+
+
+def _check_limits(budget: Budget, params: SamplingParams) -> None:
+    """Refuse a call over a per-call limit, whichever strategy (or option) asked for it."""
+    if budget.sample_tokens is not None and params.max_tokens > budget.sample_tokens:
+        raise LimitExceeded(
+            f"a call asked for max_tokens={params.max_tokens} a sample, over the limit of "
+            f"{budget.sample_tokens}: lower the option that sets it (max_tokens, "
+            "answer_tokens, max_thinking, step_tokens, reply_tokens, ...)"
+        )
+    if budget.stop_strings is not None and len(params.stop) > budget.stop_strings:
+        raise LimitExceeded(
+            f"a call gave {len(params.stop)} stop strings, over the limit of {budget.stop_strings}"
+        )
+    longest = max((len(s) for s in params.stop), default=0)
+    if budget.stop_chars is not None and longest > budget.stop_chars:
+        raise LimitExceeded(
+            f"a stop string of {longest} characters is over the limit of {budget.stop_chars}"
+        )
 
 
 def _prompt_estimate(request: GenerationRequest) -> int:

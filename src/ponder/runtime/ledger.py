@@ -90,9 +90,21 @@ class Budget:
 
     total_tokens: int | None = None
     completion_tokens: int | None = None
+    #: the most tokens any one sample may generate (every call's ``max_tokens``), the most
+    #: stop strings a call may give and the longest of them: limits on each call, however
+    #: deep in a composition of strategies it is made (``ponder serve`` sets them)
+    sample_tokens: int | None = None
+    stop_strings: int | None = None
+    stop_chars: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("total_tokens", "completion_tokens"):
+        for name in (
+            "total_tokens",
+            "completion_tokens",
+            "sample_tokens",
+            "stop_strings",
+            "stop_chars",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"budget {name} must be at least 1, got {value}")

@@ -15,6 +15,7 @@ from ponder.core.problem import DEFAULT_MODEL, AnswerSpec, Candidate, Problem
 from ponder.core.registry import default_registry
 from ponder.core.spec import parse_call
 from ponder.core.thinking import DEFAULT_THINKING, ThinkingFormat, split_thought
+from ponder.core.trust import component
 from ponder.core.types import Completion, TokenLogprob, ToolCall, Usage
 from ponder.errors import ConfigError
 from ponder.runtime.context import Context
@@ -66,7 +67,7 @@ class SamplingConfig(ReplyConfig):
     seed: int | None = None
     #: a sequential strategy that produces each candidate instead of one sample, e.g.
     #: ``budget_forcing(max_thinking=256)`` (its own options rule its calls); see ``compose``
-    sampler: Any = None
+    sampler: Any = component(None, "sampler")
 
 
 #: the fields of SamplingConfig that are sampling parameters (sent with every request)

@@ -54,13 +54,13 @@ from pathlib import Path
 from typing import Any
 
 
-def _load_kernel_layers() -> Any:
-    """``_sandbox_layers.py`` beside this file, loaded by its path (this file runs as a
-    script, so it has no package to import from)."""
+def _load_kernel_layers(name: str = "_sandbox_layers") -> Any:
+    """``_sandbox_layers.py`` (or another module) beside this file, loaded by its path (this
+    file runs as a script, so it has no package to import from)."""
     import importlib.util
 
-    path = Path(__file__).with_name("_sandbox_layers.py")
-    spec = importlib.util.spec_from_file_location("ponder_sandbox_layers", path)
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"ponder_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -68,6 +68,7 @@ def _load_kernel_layers() -> Any:
 
 
 kernel = _load_kernel_layers()
+wire = _load_kernel_layers("_sandbox_wire")
 
 
 def _send(fd: int, message: dict[str, Any]) -> None:
@@ -107,6 +108,16 @@ def _guard(scratch: str) -> None:
         "sys._current_frames",
         "gc.get_",
         "sys.addaudithook",
+        # a subinterpreter has no audit hook of its own: none may be made
+        "cpython.PyInterpreterState_New",
+    )
+    subinterpreters = (
+        "_xxsubinterpreters",
+        "_interpreters",
+        "_xxinterpchannels",
+        "_interpchannels",
+        "_xxinterpqueues",
+        "_interpqueues",
     )
     path_events = {
         "os.remove": 1,
@@ -135,6 +146,8 @@ def _guard(scratch: str) -> None:
     def hook(event: str, args: tuple[object, ...]) -> None:
         if event.startswith(blocked_prefixes) and event != "socket.gethostname":
             raise PermissionError(f"ponder sandbox: blocked {event}")
+        if event == "import" and str(args[0]).startswith(subinterpreters):
+            raise PermissionError(f"ponder sandbox: blocked importing {args[0]}")
         if event == "open":
             path, mode, flags = args
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
@@ -150,50 +163,89 @@ def _guard(scratch: str) -> None:
     sys.addaudithook(hook)
 
 
-def _runner(config: dict[str, Any], verdict_fd: int) -> None:
-    """Run the program, then each step in its namespace, reporting each on ``verdict_fd``
-    tagged with the run's nonce; "completed" only once everything has run. An early exit of
-    any kind leaves the verdicts incomplete, which the host counts as a failure."""
-    nonce = config.pop("nonce")
-    steps: list[str] = config.pop("steps")
+def _runner(config: dict[str, Any], to_judge: int, from_judge: int) -> None:
+    """Run the program, tell the judge how it went, then answer the judge's requests (the
+    names a test step uses, calls of the program's functions) until it says the end. The
+    runner holds no verdict: whatever the code does to this process, the judge compares the
+    plain data it gets back."""
+    has_steps = bool(config.pop("steps"))
     code: str = config.pop("code")
     path = os.path.join(str(config["scratch"]), "solution.py")
-
-    def report(record: dict[str, Any]) -> None:
-        _send(verdict_fd, {**record, "nonce": nonce})
-
     if config["guard"]:
         _guard(str(config["scratch"]))
     namespace: dict[str, Any] = {"__name__": "__main__", "__file__": path}
-    status = 0
     try:
         exec(compile(code, path, "exec"), namespace)
     except SystemExit as exc:
         status = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)  # as the interpreter would
-        report({"program": "exited", "exit": status})
-        if not steps:  # a program without tests may end with sys.exit()
-            report({"completed": True})
-            _finish(status)
-        _finish(status or 1)  # its tests never ran
+        _tell(to_judge, {"program": "exited", "exit": status})
+        _finish((status or 1) if has_steps else status)  # with tests, they never ran
     except BaseException:
         traceback.print_exc()
-        report({"program": "raised"})
+        _tell(to_judge, {"program": "raised"})
         _finish(1)
-    report({"program": "ran"})
-    for i, step in enumerate(steps):
+    _tell(to_judge, {"program": "ran"})
+    _serve(namespace, to_judge, from_judge)
+    _finish(0)
+
+
+def _tell(fd: int, message: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        data = wire.dumps(message)
+        while data:
+            data = data[os.write(fd, data) :]
+
+
+def _serve(namespace: dict[str, Any], to_judge: int, from_judge: int) -> None:
+    buffer = b""
+    while True:
+        while b"\n" not in buffer:
+            chunk = os.read(from_judge, 1 << 16)
+            if not chunk:
+                return  # the judge is gone
+            buffer += chunk
+        line, _, buffer = buffer.partition(b"\n")
+        request = wire.loads(line)
+        if request.get("op") == "end":
+            return
+        if request.get("op") == "names":
+            _tell(to_judge, {"names": _describe(namespace, request.get("names") or [])})
+        elif request.get("op") == "call":
+            _tell(to_judge, _call(namespace, request))
+
+
+def _describe(namespace: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in names:
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        if callable(value):
+            found[name] = {"kind": "callable"}
+            continue
+        with contextlib.suppress(Exception):
+            found[name] = {"kind": "value", "value": wire.encode(value)}
+    return found
+
+
+def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    name = str(request.get("name"))
+    try:
+        args = wire.decode(request.get("args"))
+        kwargs = wire.decode(request.get("kwargs"))
+        result = namespace[name](*args, **kwargs)
         try:
-            exec(compile(step, f"<test {i}>", "exec"), namespace)
-        except BaseException as exc:  # a failing test, SystemExit included
-            traceback.print_exc()
-            error = f"{type(exc).__name__}: {str(exc)[:300]}"
-            report({"step": i, "ok": False, "error": error})
-            status = 1
-        else:
-            report({"step": i, "ok": True})
-    report({"completed": True})
-    _finish(status)
+            return {"value": wire.encode(result)}
+        except wire.WireError as exc:
+            return {"raised": "TypeError", "message": f"{name} returned {exc}"}
+    except BaseException as exc:  # the function's own exception, SystemExit included
+        try:
+            message = str(exc)[:1000]
+        except BaseException:
+            message = "(its message could not be read)"
+        return {"raised": type(exc).__name__, "message": message}
 
 
 def _finish(status: int) -> None:
@@ -213,7 +265,7 @@ def _reap(pid: int) -> int:
             return os.WEXITSTATUS(status)
 
 
-def _init(config: dict[str, Any], layers: list[str], verdict_fd: int) -> None:
+def _init(config: dict[str, Any], layers: list[str]) -> None:
     """PID 1 of the new namespace: its own /proc, limits, no privileges; then the runner in
     a child of its own (PID 1 ignores signals it has no handler for, CPU-limit ones too)."""
     status = 1
@@ -229,6 +281,9 @@ def _init(config: dict[str, Any], layers: list[str], verdict_fd: int) -> None:
                 layers.append(f"host /proc visible ({exc})")
         kernel.limit(config["limits"], config["own_processes"], layers)
         kernel.drop_privileges(layers)
+        if config["isolate"]:
+            kernel.restrict_files(str(config["scratch"]), layers)
+            kernel.deny_syscalls(layers)
         os.chdir(str(config["scratch"]))  # the scratch mount, not the directory beneath it
         if config["guard"]:
             layers.append("audit hook")
@@ -236,8 +291,9 @@ def _init(config: dict[str, Any], layers: list[str], verdict_fd: int) -> None:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            _runner(config, verdict_fd)
-        os.close(verdict_fd)
+            _runner(config, config["to_judge"], config["from_judge"])
+        os.close(config["to_judge"])
+        os.close(config["from_judge"])
         status = _reap(pid)
     except BaseException:
         traceback.print_exc()
@@ -262,7 +318,7 @@ def _jail(config: dict[str, Any], layers: list[str], to_jail: int, from_jail: in
             layers.append("namespaces: net, pid, mount, ipc")
         else:
             layers.append("no namespaces")
-        python = kernel.python_dirs() if user else {}  # opened with the launcher's access
+        python = kernel.python_dirs(user) if made else {}  # opened with the launcher's access
         if user:  # from here on, the unprivileged user the namespace's root maps to
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
@@ -274,8 +330,9 @@ def _jail(config: dict[str, Any], layers: list[str], to_jail: int, from_jail: in
         pid = os.fork()
         if pid == 0:
             os.close(from_jail)
-            _init(config, layers, config["verdict_fd"])
-        os.close(config["verdict_fd"])
+            _init(config, layers)
+        os.close(config["to_judge"])
+        os.close(config["from_judge"])
         _send(from_jail, {"init": pid})
         os.close(from_jail)
         status = _reap(pid)
@@ -292,7 +349,7 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)  # the code reads nothing of the config
     os.dup2(devnull, 0)
     os.close(devnull)
-    status_fd, verdict_fd = int(config["status_fd"]), int(config["verdict_fd"])
+    status_fd = int(config["status_fd"])
     layers: list[str] = []
     root = os.geteuid() == 0
     cgroups = kernel.make_cgroups(config["limits"], layers) if root and config["isolate"] else []
@@ -310,7 +367,8 @@ def main() -> None:
         os.close(to_jail_w)
         os.close(from_jail_r)
         _jail(config, layers, to_jail_r, from_jail_w)
-    os.close(verdict_fd)
+    os.close(config["to_judge"])
+    os.close(config["from_judge"])
     os.close(to_jail_r)
     os.close(from_jail_w)
     status = 1

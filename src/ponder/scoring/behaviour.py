@@ -22,7 +22,8 @@ def behaviour_answer(text: str, spec: AnswerSpec) -> tuple[str | None, str | Non
     if spec.code_prompt and spec.entry_point:
         code = assemble(spec.code_prompt, code, spec.entry_point)
     execution = run_code(code, then=[behaviour_step(spec.examples)], limits=LIMITS)
-    seen = read_behaviour(execution.stdout) if execution.completed else None
+    ran = execution.steps[0].output if execution.completed and execution.steps else ""
+    seen = read_behaviour(ran)
     if seen is None or len(seen) != len(spec.examples):
         return (
             None,

@@ -74,8 +74,9 @@ def split_tests(source: str, function: str = "check") -> tuple[str, list[str]]:
 def test_steps(setup: str, tests: Sequence[str], *, entry_point: str | None = None) -> list[str]:
     """The sandbox steps that test a solution: first ``setup`` (binding ``candidate`` to
     ``entry_point``, as HumanEval's ``check(candidate)`` expects), then each test on its own.
-    The sandbox runs them after the solution, in its namespace, and reports each step's
-    verdict on a channel the solution cannot write to (``run_code(solution, then=steps)``)."""
+    The sandbox's judge runs them after the solution, in a process of its own that calls the
+    solution's functions with plain data and compares their results itself
+    (``run_code(solution, then=steps)``)."""
     binding = f"candidate = {entry_point}" if entry_point else ""
     return ["\n".join(part for part in (setup, binding) if part) or "pass", *tests]
 
@@ -107,13 +108,16 @@ def example_calls(prompt: str, entry_point: str, limit: int = 8) -> tuple[str, .
 
 
 def behaviour_step(calls: Sequence[str]) -> str:
-    """A sandbox step printing what each call returns (or raises), as one JSON line."""
+    """A sandbox step printing what each call returns (or raises), as one JSON line. The
+    calls are written into the step as code (each in a lambda), so the judge sees the names
+    they use and binds them to the program's functions."""
+    lambdas = ", ".join(f"lambda: ({call})" for call in calls)
     return (
         "import json as __ponder_json\n"
         "__ponder_seen = []\n"
-        f"for __ponder_call in {list(calls)!r}:\n"
+        f"for __ponder_call in [{lambdas}]:\n"
         "    try:\n"
-        "        __ponder_seen.append(repr(eval(__ponder_call)))\n"
+        "        __ponder_seen.append(repr(__ponder_call()))\n"
         "    except Exception as __ponder_exc:\n"
         "        __ponder_seen.append('raises ' + type(__ponder_exc).__name__)\n"
         "print('#ponder-behaviour ' + __ponder_json.dumps(__ponder_seen))\n"
@@ -121,7 +125,8 @@ def behaviour_step(calls: Sequence[str]) -> str:
 
 
 def read_behaviour(stdout: str) -> list[str] | None:
-    """What ``behaviour_step`` printed (its last line of that kind)."""
+    """What ``behaviour_step`` printed (its last line of that kind): the step's own output
+    (``Step.output``), which the code under test cannot write."""
     found = None
     for line in stdout.splitlines():
         if line.startswith("#ponder-behaviour "):

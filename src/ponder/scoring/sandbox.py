@@ -46,7 +46,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ponder.scoring import _sandbox_wire as wire
+
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
+_JUDGE = Path(__file__).with_name("_sandbox_judge.py")
 _BANNER = "#ponder-sandbox "
 
 
@@ -71,6 +74,8 @@ class Step:
 
     ok: bool
     error: str | None = None
+    #: what the step printed (the judge's side: the code's own prints go to stdout)
+    output: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,63 +146,97 @@ def _run(
     nonce = secrets.token_hex(16)
     verdict_r, verdict_w = os.pipe()
     status_r, status_w = os.pipe()
-    config = {
+    to_program_r, to_program_w = os.pipe()  # the judge's requests
+    from_program_r, from_program_w = os.pipe()  # the program's answers
+    kernel_limits = {
+        "cpu_seconds": limits.cpu_seconds,
+        "memory_bytes": limits.memory_bytes,
+        "file_bytes": limits.file_bytes,
+        "processes": limits.processes,
+        "scratch_bytes": limits.scratch_bytes,
+    }
+    program = {
         "scratch": str(scratch),
         "code": code,
-        "steps": steps,
-        "nonce": nonce,
+        "steps": len(steps),
         "isolate": isolate,
         "guard": guard,
-        "verdict_fd": verdict_w,
         "status_fd": status_w,
-        "limits": {
-            "cpu_seconds": limits.cpu_seconds,
-            "memory_bytes": limits.memory_bytes,
-            "file_bytes": limits.file_bytes,
-            "processes": limits.processes,
-            "scratch_bytes": limits.scratch_bytes,
-        },
+        "to_judge": from_program_w,
+        "from_judge": to_program_r,
+        "limits": kernel_limits,
+    }
+    judge = {
+        "steps": steps,
+        "nonce": nonce,
+        "verdict_fd": verdict_w,
+        "to_program": to_program_w,
+        "from_program": from_program_r,
+        "limits": kernel_limits,
     }
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(scratch)}
     env["TMPDIR"] = str(scratch)
     start = time.perf_counter()
-    with open(work / "stdout", "wb") as out, open(work / "stderr", "wb") as err:
+    processes: list[subprocess.Popen[bytes]] = []
+    with (
+        open(work / "stdout", "wb") as out,
+        open(work / "stderr", "wb") as err,
+        open(work / "judge", "wb") as judge_err,
+    ):
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-I", str(_CHILD)],
-                cwd=scratch,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=err,
-                pass_fds=(verdict_w, status_w),
-                start_new_session=True,
+            processes.append(
+                _start(
+                    [str(_CHILD)],
+                    program,
+                    scratch,
+                    env,
+                    out,
+                    err,
+                    (status_w, from_program_w, to_program_r),
+                )
+            )
+            processes.append(
+                _start(
+                    ["-S", str(_JUDGE)],
+                    judge,
+                    work,
+                    env,
+                    judge_err,
+                    judge_err,
+                    (verdict_w, to_program_w, from_program_r),
+                )
             )
         finally:
-            os.close(verdict_w)
-            os.close(status_w)
-        verdicts = _Reader(verdict_r, limit=1 << 20)
+            for fd in (
+                verdict_w,
+                status_w,
+                to_program_r,
+                to_program_w,
+                from_program_r,
+                from_program_w,
+            ):
+                os.close(fd)
+        verdicts = _Reader(verdict_r, limit=1 << 20, nonce=nonce)
         status = _Reader(status_r, limit=1 << 16)
-        assert process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(json.dumps(config).encode())
-            process.stdin.close()
+        process, judging = processes[0], processes[-1]
         timed_out = False
+        deadline = time.monotonic() + limits.wall_seconds
         try:
-            process.wait(timeout=limits.wall_seconds)
+            judging.wait(timeout=limits.wall_seconds)
+            process.wait(timeout=max(0.5, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            timed_out = True
+            timed_out = judging.poll() is None or not _completed(verdicts)
             _stop(process, status)
         finally:
-            _kill_group(process.pid)
-            process.wait()
+            for started in processes:
+                _kill_group(started.pid)
+                started.wait()
             status.join()
             verdicts.join()
             _clean_up(status.messages())
     seconds = time.perf_counter() - start
     stdout = _read(work / "stdout", limits.output_bytes)
     isolation, stderr = _split_banner(_read(work / "stderr", limits.output_bytes))
-    trusted = [v for v in verdicts.messages() if v.pop("nonce", None) == nonce]
     memory_hits = sum(int(m.get("memory_limit_hits") or 0) for m in status.messages())
     return _execution(
         process.returncode,
@@ -205,7 +244,7 @@ def _run(
         stderr,
         seconds,
         isolation,
-        trusted,
+        verdicts.messages(),
         steps,
         limits,
         timed_out=timed_out,
@@ -213,13 +252,47 @@ def _run(
     )
 
 
+def _start(
+    args: list[str],
+    config: dict[str, Any],
+    cwd: Path,
+    env: dict[str, str],
+    out: Any,
+    err: Any,
+    fds: tuple[int, ...],
+) -> subprocess.Popen[bytes]:
+    """A helper script (``python -I``), its configuration written to its stdin."""
+    process = subprocess.Popen(
+        [sys.executable, "-I", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=out,
+        stderr=err,
+        pass_fds=fds,
+        start_new_session=True,
+    )
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(json.dumps(config).encode())
+        process.stdin.close()
+    return process
+
+
+def _completed(verdicts: _Reader) -> bool:
+    return any(m.get("completed") is True for m in verdicts.messages())
+
+
 class _Reader:
     """Reads a pipe to its end on a thread of its own (so the writer never blocks), keeping
-    at most ``limit`` bytes; its lines are JSON messages."""
+    at most ``limit`` bytes; its lines are JSON messages. With a ``nonce``, only lines that
+    carry it are parsed (the rest are skipped unread), and whatever bytes arrive, a line that
+    is too long, too deeply nested or not JSON is dropped, never raised."""
 
-    def __init__(self, fd: int, *, limit: int) -> None:
+    def __init__(self, fd: int, *, limit: int, nonce: str | None = None) -> None:
         self._fd = fd
         self._limit = limit
+        self._nonce = nonce
         self._data = bytearray()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -235,10 +308,15 @@ class _Reader:
 
     def messages(self) -> list[dict[str, Any]]:
         found = []
+        tag = f'"nonce": "{self._nonce}"'.encode() if self._nonce else b""
         for line in bytes(self._data).split(b"\n"):
-            with contextlib.suppress(ValueError):
-                message = json.loads(line)
-                if isinstance(message, dict):
+            if tag not in line:
+                continue
+            with contextlib.suppress(wire.WireError):
+                message = wire.loads(line)
+                if isinstance(message, dict) and (
+                    self._nonce is None or message.pop("nonce", None) == self._nonce
+                ):
                     found.append(message)
         return found
 
@@ -320,9 +398,11 @@ def _execution(
 ) -> Execution:
     """How the run ended, from the harness's verdicts (trusted: nonce-tagged) and the exit."""
     results = {
-        int(v["step"]): Step(bool(v.get("ok")), v.get("error"))
+        int(v["step"]): Step(
+            v.get("ok") is True, _text(v.get("error")) or None, _text(v.get("output"))
+        )
         for v in verdicts
-        if isinstance(v.get("step"), int) and 0 <= v["step"] < len(steps)
+        if type(v.get("step")) is int and 0 <= v["step"] < len(steps)
     }
     ran = tuple(results[i] for i in sorted(results))
     completed = any(v.get("completed") is True for v in verdicts)
@@ -398,6 +478,10 @@ def _classify(
         return "blocked", f"process limit reached: {last}", "process limit"
     layer = next((layer for text, layer in _KERNEL_REFUSALS if text in last), None)
     return "failed", last or f"exit status {code}", layer
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _last_line(text: str) -> str:

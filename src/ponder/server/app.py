@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ponder.core.problem import Problem, Result
 from ponder.errors import PonderError
 from ponder.runtime.context import Progress
-from ponder.server.errors import APIError, from_ponder, invalid
+from ponder.server.errors import APIError, from_ponder, internal, invalid
 from ponder.server.run import (
     Plan,
     ProgressText,
@@ -273,6 +274,8 @@ class Handler:
         except (PonderError, APIError) as exc:
             error = from_ponder(exc) if isinstance(exc, PonderError) else exc
             yield sse(error.body())
+        except Exception as exc:  # a failure of ours: still an error event, never a cut
+            yield sse(internal(exc).body())
         finally:
             self.gate.leave()
 
@@ -307,6 +310,7 @@ def create_app(served: Served, config: ServeConfig | None = None) -> FastAPI:
     )
     handler = Handler(served, config)
     app.state.handler = handler
+    policy = config.admission()
     _error_handlers(app)
     keys = [k.encode() for k in config.api_keys]
 
@@ -323,7 +327,12 @@ def create_app(served: Served, config: ServeConfig | None = None) -> FastAPI:
             )
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
+        """Cheap; the load only to a client that could send requests (a valid key)."""
+        try:
+            await authorised(request)
+        except APIError:
+            return {"status": "ok"}
         return {"status": "ok", "requests": handler.gate.admitted}
 
     @app.get("/v1/models", dependencies=[Depends(authorised)])
@@ -339,7 +348,8 @@ def create_app(served: Served, config: ServeConfig | None = None) -> FastAPI:
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorised)], response_model=None)
     async def chat(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
-        chosen = plan(body, served, config)
+        refuse_surrogates(body)
+        chosen = plan(body, served, config, policy)
         problems = [chat_problem(body)]
         if body.stream:
             usage = body.stream_options.include_usage if body.stream_options else False
@@ -351,7 +361,8 @@ def create_app(served: Served, config: ServeConfig | None = None) -> FastAPI:
     async def completions(
         body: CompletionRequest, request: Request
     ) -> JSONResponse | StreamingResponse:
-        chosen = plan(body, served, config)
+        refuse_surrogates(body)
+        chosen = plan(body, served, config, policy)
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts or len(prompts) * body.n > config.max_n:
             raise invalid(
@@ -386,10 +397,38 @@ def _error_handlers(app: FastAPI) -> None:
         error = invalid("invalid request: " + "; ".join(parts), param=where or None)
         return JSONResponse(error.body(), status_code=400)
 
+    @app.exception_handler(Exception)
+    async def _ours(request: Request, exc: Exception) -> JSONResponse:
+        error = internal(exc)
+        return JSONResponse(error.body(), status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = APIError(exc.status_code, str(exc.detail))
         return JSONResponse(error.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+def refuse_surrogates(body: BaseModel) -> None:
+    """Text must be text: a lone surrogate (``\\ud800``, which JSON can carry) cannot be
+    encoded for any model, so it is a 400 here rather than a failure later."""
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise invalid(
+                    f"{where} holds a lone surrogate (not valid Unicode text)", param=where
+                ) from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key, where)
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+
+    walk(body.model_dump(), "")
 
 
 def with_body_limit(app: FastAPI, config: ServeConfig) -> ASGIApp:

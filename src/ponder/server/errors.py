@@ -8,6 +8,7 @@ time 504, each with the upstream's own message.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ponder.errors import (
@@ -15,9 +16,13 @@ from ponder.errors import (
     BackendTimeout,
     BudgetExhausted,
     ContextLengthError,
+    LimitExceeded,
     PonderError,
     UserError,
+    VerifierError,
 )
+
+logger = logging.getLogger("ponder.server")
 
 
 class APIError(Exception):
@@ -60,6 +65,10 @@ def from_ponder(exc: PonderError) -> APIError:
     """A ponder error as the client should see it."""
     if isinstance(exc, ContextLengthError):
         return APIError(400, str(exc), code="context_length_exceeded", param="messages")
+    if isinstance(exc, LimitExceeded):
+        return invalid(
+            f"the request asks for more than this server allows: {exc}", code="limit_exceeded"
+        )
     if isinstance(exc, UserError):
         return invalid(str(exc))
     if isinstance(exc, BudgetExhausted):
@@ -71,4 +80,18 @@ def from_ponder(exc: PonderError) -> APIError:
     if isinstance(exc, BackendError):
         status = f" (status {exc.status})" if exc.status else ""
         return APIError(502, f"upstream failed{status}: {exc}", type="upstream_error")
-    return APIError(500, f"{type(exc).__name__}: {exc}", type="server_error")
+    if isinstance(exc, VerifierError):
+        # the scorer the request chose could not score any candidate
+        return APIError(422, str(exc), code="verifier_failed")
+    return internal(exc)
+
+
+def internal(exc: BaseException) -> APIError:
+    """A failure of ours: logged in full, answered without internals."""
+    logger.error("request failed: %s", type(exc).__name__, exc_info=exc)
+    return APIError(
+        500,
+        "the server failed on this request; its log has the details",
+        type="server_error",
+        code="internal_error",
+    )

@@ -26,12 +26,14 @@ from ponder.api import make_strategy
 from ponder.backends.base import Backend
 from ponder.core.problem import DEFAULT_MODEL, Candidate, Problem, Result
 from ponder.core.spec import parse_spec
+from ponder.core.trust import MODELS
 from ponder.core.types import Message, TokenLogprob, ToolCall, Tools, Usage
 from ponder.errors import PonderError, UnknownNameError
 from ponder.runtime import Budget, Context
 from ponder.runtime.context import Progress
 from ponder.scoring.extraction import read_answer
 from ponder.server.errors import APIError, from_ponder, invalid
+from ponder.server.policy import Policy, PolicyError, token_field
 from ponder.server.schema import ChatMessage, ChatRequest, CompletionRequest, Sampling
 from ponder.strategies.base import Strategy
 
@@ -58,6 +60,25 @@ class ServeConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     #: seconds a request may take before it is cancelled and answered 504 (None: no limit)
     timeout: float | None = 600.0
+    #: what requests may reach (None: ``Policy.default``, capped at ``max_tokens``)
+    policy: Policy | None = None
+    #: every call of a run: the most stop strings, and the longest (the request's own ``stop``
+    #: is held to OpenAI's 4)
+    stop_strings: int = 16
+    stop_chars: int = 256
+
+    def admission(self) -> Policy:
+        policy = self.policy or Policy.default()
+        return dataclasses.replace(policy, sample_tokens=self.max_tokens)
+
+    def budget(self) -> Budget:
+        """What one run may spend, and what each of its calls may ask for."""
+        return Budget(
+            completion_tokens=self.run_tokens,
+            sample_tokens=self.max_tokens,
+            stop_strings=self.stop_strings,
+            stop_chars=self.stop_chars,
+        )
 
 
 @dataclasses.dataclass
@@ -112,8 +133,12 @@ class Plan:
         return [make_strategy(self.name, **options) for options in self.options]
 
 
-def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
-    """Validate the request against the limits and choose its strategy, before any work."""
+def plan(
+    request: Sampling, served: Served, config: ServeConfig, policy: Policy | None = None
+) -> Plan:
+    """Validate the request against the limits and the policy and choose its strategy,
+    before any work. The operator's own specs (``--strategy``, ``--preset``) may set what a
+    request may not (``ponder.server.policy``)."""
     model, from_name = served.resolve(request.model)
     given = request.ponder.strategy if request.ponder else None
     if from_name and given and from_name != given:
@@ -125,14 +150,23 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
     spec = from_name or given or config.strategy
     if request.n > config.max_n:
         raise invalid(f"n={request.n} is over this server's limit of {config.max_n}", param="n")
+    policy = policy or config.admission()
+    models = set(served.context_models(model))
     try:
-        name, options = parse_spec(spec)
-        options.update(request.ponder.options if request.ponder else {})
-        known = type(make_strategy(name, **options).config).model_fields
+        name, spec_options = parse_spec(spec)
+        trusted = spec in (config.strategy, *config.presets)
+        requested = {} if trusted else spec_options
+        requested.update(request.ponder.options if request.ponder else {})
+        options = policy.admit(name, spec_options if trusted else {}, requested, models)
+        strategy = make_strategy(name, **options)
+    except PolicyError as exc:
+        raise invalid(str(exc), param=exc.param, code="not_allowed") from None
     except UnknownNameError as exc:
         raise invalid(str(exc), param="ponder.strategy", code="unknown_strategy") from None
     except PonderError as exc:
         raise from_ponder(exc) from None
+    _check_models(strategy, models)
+    known = type(strategy.config).model_fields
     wanted = _sampling_fields(request)
     ignored: dict[str, str] = {}
     for field, value in wanted.items():
@@ -142,7 +176,7 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
             ignored[field] = f"strategy {name!r} has no {field} option"
         else:
             options[field] = value
-    _cap_max_tokens(options, known, ignored, config.max_tokens)
+    _cap_tokens(options, known, ignored, config.max_tokens)
     if wanted.get("logprobs") and "logprobs" not in known:
         raise invalid(
             f"logprobs need a strategy whose answer is one sample (greedy); {name!r} is not",
@@ -173,19 +207,39 @@ def plan(request: Sampling, served: Served, config: ServeConfig) -> Plan:
     )
 
 
-def _cap_max_tokens(
+def _check_models(strategy: Strategy, models: set[str]) -> None:
+    """The models a strategy's options name (its defaults too) are served: checked before
+    any sample is drawn."""
+    for key, field in type(strategy.config).model_fields.items():
+        extra = field.json_schema_extra
+        if not isinstance(extra, dict) or MODELS not in extra:
+            continue
+        value = getattr(strategy.config, key)
+        for model in value if isinstance(value, list) else [value]:
+            if model not in models:
+                raise invalid(
+                    f"strategy {strategy.name!r} would call the model {model!r} ({key}), which "
+                    f"this server does not serve; its models: {', '.join(sorted(models))}",
+                    param=key,
+                    code="model_not_found",
+                )
+
+
+def _cap_tokens(
     options: dict[str, Any], known: dict[str, Any], ignored: dict[str, str], cap: int
 ) -> None:
-    """Refuse a max_tokens over the server's cap; lower a strategy's default that is over."""
-    default = known["max_tokens"].default if "max_tokens" in known else 0
-    if "max_tokens" not in options and isinstance(default, int) and default > cap:
-        options["max_tokens"] = cap
-        ignored["max_tokens"] = f"the strategy's default {default} is over this server's limit"
-    limit = options.get("max_tokens", default)
-    if isinstance(limit, int) and limit > cap:
-        raise invalid(
-            f"max_tokens={limit} is over this server's limit of {cap}", param="max_tokens"
-        )
+    """Refuse a sample's tokens over the server's cap (max_tokens, answer_tokens,
+    max_thinking, ...); lower a strategy's default that is over."""
+    for key, field in known.items():
+        if not token_field(key):
+            continue
+        default = field.default
+        if key not in options and isinstance(default, int) and default > cap:
+            options[key] = cap
+            ignored[key] = f"the strategy's default {default} is over this server's limit"
+        limit = options.get(key, default)
+        if isinstance(limit, int) and limit > cap:
+            raise invalid(f"{key}={limit} is over this server's limit of {cap}", param=key)
 
 
 def _client_tools(request: Sampling) -> tuple[Tools | None, dict[str, Any] | None]:
@@ -243,6 +297,8 @@ def _refuse_unsupported(request: Sampling) -> None:
         raise invalid("stop strings must be non-empty", param="stop")
     if len(request.stops()) > 4:
         raise invalid("at most 4 stop strings", param="stop")
+    if any(len(s) > 256 for s in request.stops()):
+        raise invalid("a stop string may have at most 256 characters", param="stop")
     if isinstance(request, CompletionRequest) and (
         request.echo or request.suffix or (request.best_of or 1) > 1
     ):
@@ -317,7 +373,7 @@ async def run_plan(
         observer = (lambda event: sink(index, event)) if sink else None
         ctx = Context(
             models,
-            budget=Budget(completion_tokens=config.run_tokens),
+            budget=config.budget(),
             observer=observer,
             tools=plan_.tools,
             response_format=plan_.response_format,

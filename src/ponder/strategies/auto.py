@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ponder.core.problem import Problem
 from ponder.core.registry import default_registry
+from ponder.core.trust import operator_only
 from ponder.errors import ConfigError
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, StrategyConfig, sample_candidates
@@ -120,22 +121,44 @@ class PlanFile(_Frozen):
         )
 
 
+#: the largest plan file read
+PLAN_BYTES = 16 << 20
+
+
 @functools.cache
 def load_plan(path: str | None) -> PlanFile:
-    """A plan file (None: the one shipped with ponder), validated."""
+    """A plan file (None: the one shipped with ponder), validated. Only a regular file of at
+    most ``PLAN_BYTES`` is read, and no error quotes what the file holds."""
+    name = path or SHIPPED_PLAN
     try:
         if path is None:
             text = resources.files("ponder.strategies.plans").joinpath(SHIPPED_PLAN).read_text()
         else:
-            text = Path(path).expanduser().read_text()
+            file = Path(path).expanduser()
+            if not file.is_file():
+                raise FileNotFoundError(path)
+            with open(file, "rb") as f:
+                data = f.read(PLAN_BYTES + 1)
+            if len(data) > PLAN_BYTES:
+                raise ConfigError(f"{path} is over {PLAN_BYTES >> 20} MiB: not a ponder plan file")
+            text = data.decode("utf-8")
         plan = PlanFile.model_validate(json.loads(text))
     except FileNotFoundError:
         message = f"no plan file at {path}; write one with `ponder plan DIR --out FILE`"
         raise ConfigError(message) from None
-    except (ValueError, ValidationError) as exc:
-        raise ConfigError(f"{path or SHIPPED_PLAN} is not a ponder plan file: {exc}") from None
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'the file'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        raise ConfigError(f"{name} is not a ponder plan file ({where})") from None
+    except (ValueError, OSError) as exc:
+        kind = type(exc).__name__
+        raise ConfigError(
+            f"{name} is not a ponder plan file (it does not read as JSON: {kind})"
+        ) from None
     if not plan.bins or any(not b.options for b in plan.bins):
-        raise ConfigError(f"{path or SHIPPED_PLAN} has a bin without settings")
+        raise ConfigError(f"{name} has a bin without settings")
     return plan
 
 
@@ -143,7 +166,7 @@ class AutoConfig(StrategyConfig):
     #: mean computed tokens per problem to aim for (the plan's cost axis)
     budget: float = Field(gt=0)
     #: a plan file from ``ponder plan`` (None: the plan shipped with ponder)
-    plan: str | None = None
+    plan: str | None = operator_only(None, "a file path", named="plan")
     seed: int | None = None
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ponder.core.problem import Problem
+from ponder.core.trust import component
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
 from ponder.strategies.base import Outcome, Strategy
@@ -31,7 +32,7 @@ from ponder.strategies.selection import (
 class BestOfNConfig(SamplingConfig):
     n: int = Field(8, ge=1, le=4096)
     #: the verifier: a scorer name, ``name(key=value,...)``, an object, or a Scorer
-    scorer: Any = "judge"
+    scorer: Any = component("judge", "scorer")
 
 
 class BestOfN(Strategy):

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import component
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
 from ponder.scoring.answers import equivalent
@@ -42,7 +43,7 @@ class KnockoutConfig(SamplingConfig):
     #: comparisons per pair
     k: int = Field(2, ge=1, le=64)
     #: the pairwise comparator (a scorer that can compare: judge)
-    scorer: Any = "judge"
+    scorer: Any = component("judge", "scorer")
     skip_equal: bool = True
 
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import model_names
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
 from ponder.scoring.answers import group_answers, majority_vote
@@ -30,7 +31,7 @@ class ModelSwitchConfig(SamplingConfig):
     #: samples per model
     n: int = Field(4, ge=1, le=4096)
     #: the Context models to try, in order
-    models: list[str] = Field(default_factory=lambda: ["default", "second"], min_length=1)
+    models: list[str] = model_names(default_factory=lambda: ["default", "second"], min_length=1)
     #: stop once this share of a model's samples agree with its majority
     threshold: float = Field(1.0, gt=0.0, le=1.0)
     weighting: Literal["consistency", "none"] = "consistency"

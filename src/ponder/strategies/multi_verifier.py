@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from ponder.core.problem import Problem
+from ponder.core.trust import model_names
 from ponder.errors import VerifierError
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
@@ -50,7 +51,7 @@ class MultiVerifierConfig(SamplingConfig):
     aspects: list[str] = Field(
         default_factory=lambda: ["correctness", "arithmetic", "logic"], min_length=1
     )
-    verifier_models: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    verifier_models: list[str] = model_names(default_factory=lambda: ["default"], min_length=1)
     mode: Literal["auto", "logprob", "text"] = "auto"
     #: a verifier approves when its judge score is at least this
     approve_at: float = Field(0.5, gt=0.0, le=1.0)
@@ -90,7 +91,9 @@ class MultiVerifier(Strategy):
                 mode = "logprob" if ctx.model(model).capabilities.logprobs else "text"
             template = _TEXT_PROMPT if mode == "text" else _PROMPT
             for aspect in config.aspects:
-                prompt = template.replace("{aspect}", ASPECTS.get(aspect, aspect))
+                # a question of the user's own is text: its braces are not template fields
+                asked = ASPECTS.get(aspect, aspect).replace("{", "{{").replace("}", "}}")
+                prompt = template.replace("{aspect}", asked)
                 judge = Judge(model=model, mode=mode, pointwise_prompt=prompt)
                 judge.check(ctx)
                 verifiers.append((model, aspect, judge))

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import component, fill, operator_only
 from ponder.core.types import Message
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from
@@ -46,7 +47,7 @@ REVISE = (
 
 class ThinkTwiceConfig(SamplingConfig):
     rounds: int = Field(2, ge=1, le=16)
-    re_answer_prompt: str = RE_ANSWER
+    re_answer_prompt: str = operator_only(RE_ANSWER, "a prompt template")
 
 
 class ThinkTwice(Strategy):
@@ -81,7 +82,7 @@ class ThinkTwice(Strategy):
                 agreed = True
                 break
             answer = "(none given)" if candidate.answer is None else candidate.answer
-            question = config.re_answer_prompt.format(question=problem.question, answer=answer)
+            question = fill(config.re_answer_prompt, question=problem.question, answer=answer)
             messages = [*problem.preamble(), Message("user", question)]
         return sequential_outcome(rounds[-1], rounds, {"rounds": len(rounds), "agreed": agreed})
 
@@ -89,9 +90,9 @@ class ThinkTwice(Strategy):
 class SelfRefineConfig(SamplingConfig):
     rounds: int = Field(2, ge=1, le=16)
     #: keep the best version by this scorer, and stop when a revision does not improve it
-    scorer: Any = None
-    critique_prompt: str = CRITIQUE
-    revise_prompt: str = REVISE
+    scorer: Any = component(None, "scorer")
+    critique_prompt: str = operator_only(CRITIQUE, "a prompt template")
+    revise_prompt: str = operator_only(REVISE, "a prompt template")
 
 
 class SelfRefine(Strategy):
@@ -135,13 +136,16 @@ class SelfRefine(Strategy):
         for _ in range(config.rounds):
             latest = versions[-1]
             critique = await ask(
-                config.critique_prompt.format(question=problem.question, solution=latest.text),
+                fill(config.critique_prompt, question=problem.question, solution=latest.text),
                 role=VERIFY,
             )
             critiques.append(critique.text)
             revised = await ask(
-                config.revise_prompt.format(
-                    question=problem.question, solution=latest.text, feedback=critique.text
+                fill(
+                    config.revise_prompt,
+                    question=problem.question,
+                    solution=latest.text,
+                    feedback=critique.text,
                 )
             )
             versions.append(revised)

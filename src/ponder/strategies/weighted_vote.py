@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import component
 from ponder.errors import ConfigError, VerifierError
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
@@ -48,7 +49,7 @@ class WeightedConfig(SamplingConfig):
     n: int = Field(8, ge=1, le=4096)
     weighting: Literal["score", "probability"] = "score"
     #: the scorer whose values weigh the votes (weighting=score); default: confidence
-    scorer: Any = None
+    scorer: Any = component(None, "scorer")
 
 
 class WeightedSelfConsistency(Strategy):

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from ponder.core.problem import AnswerSpec, Problem
+from ponder.core.trust import fill
 from ponder.scoring.code import assemble, example_calls, extract_code, split_tests
 from ponder.scoring.sandbox import Limits, run_code
 from ponder.tasks.base import Score, Task, TaskConfig
@@ -63,7 +64,7 @@ class HumanEvalTask(Task):
                 "test_setup": setup,
                 "tests": tests,
             }
-            instruction = config.instruction.format(prompt=record["prompt"])
+            instruction = fill(config.instruction, prompt=record["prompt"])
             spec = AnswerSpec(
                 "code",
                 examples=example_calls(record["prompt"], record["entry_point"]),

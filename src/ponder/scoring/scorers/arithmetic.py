@@ -18,6 +18,7 @@ but arithmetic: a step whose reasoning is wrong but whose sums are right scores 
 from __future__ import annotations
 
 import ast
+import asyncio
 import math
 import operator
 import re
@@ -35,9 +36,16 @@ from ponder.scoring.scorers.base import (
     StepScorerConfig,
 )
 
-#: a run of arithmetic characters with at least one "=": the candidates for a claim
-_SIDE = r"[\d.+\-*/^()\[\] ]*\d[\d.+\-*/^()\[\] ]*"
-_CHAIN = re.compile(rf"{_SIDE}(?:={_SIDE})+")
+#: a maximal run of arithmetic characters (equals signs included): one pass, no backtracking
+_RUN = re.compile(r"[\d.+\-*/^()\[\] =]+")
+#: the most characters of a side kept next to its "=" (a claim is short; a 4,000-digit run
+#: of the model's is not one, and must not cost quadratic time to read)
+SIDE_CHARS = 80
+#: the most characters of one candidate's text read for claims
+TEXT_CHARS = 65536
+#: the most sides of one chain, and chains of one step, checked
+CHAIN_SIDES = 32
+STEP_CHAINS = 256
 _OPERATOR = re.compile(r"\d\s*[)\]]*\s*(?:[-+*/^])\s*[(\[]*\s*-?\d")
 _OPS: dict[type, Callable[..., float]] = {
     ast.Add: operator.add,
@@ -65,6 +73,10 @@ class ArithmeticChecker(StepScorer):
     async def score_steps(
         self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext
     ) -> list[ScoreValue]:
+        """Off the event loop (a server keeps answering while it checks)."""
+        return await asyncio.to_thread(self.check_all, candidates)
+
+    def check_all(self, candidates: Sequence[Candidate]) -> list[ScoreValue]:
         config = self.config
         assert isinstance(config, ArithmeticConfig)
         scored = []
@@ -114,8 +126,7 @@ def check_claims(step: str) -> list[tuple[str, bool]]:
     4 = 7 -`` reads ``3 + 4 = 7``); a chain such as ``2 + 3 = 5 + 1 = 6`` is read as the
     running computation it is meant as (each side equal to the next, or to its first number)."""
     found = []
-    for match in _CHAIN.finditer(normalise(step)):
-        sides = [s.strip() for s in match.group(0).split("=")]
+    for sides in chains(normalise(step[:TEXT_CHARS])):
         sides[0] = _longest(sides[0], suffix=True)
         sides[-1] = _longest(sides[-1], suffix=False)
         values = [evaluate(s) if s else None for s in sides]
@@ -127,6 +138,35 @@ def check_claims(step: str) -> list[tuple[str, bool]]:
             for i in range(len(sides) - 1)
         )
         found.append((" = ".join(sides), ok))
+    return found
+
+
+def chains(text: str) -> list[list[str]]:
+    """Every chain of sides joined by "=" in ``text``, each side holding a digit: linear in
+    the text's length (one regex pass over runs of arithmetic characters, then splits), each
+    side cut to its ``SIDE_CHARS`` characters nearest an "="."""
+    found = []
+    for match in _RUN.finditer(text):
+        run = match.group(0)
+        if "=" not in run:
+            continue
+        current: list[str] = []
+        for side in run.split("="):
+            if any(c.isdigit() for c in side):
+                current.append(side.strip())
+                continue
+            if len(current) > 1:
+                found.append(current)
+            current = []
+        if len(current) > 1:
+            found.append(current)
+    found = [sides[:CHAIN_SIDES] for sides in found[:STEP_CHAINS]]
+    for sides in found:
+        sides[0] = sides[0][-SIDE_CHARS:]
+        sides[-1] = sides[-1][:SIDE_CHARS]
+        for i in range(1, len(sides) - 1):
+            if len(sides[i]) > SIDE_CHARS:
+                sides[i] = sides[i][:SIDE_CHARS]
     return found
 
 

@@ -26,12 +26,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ponder.backends.base import Backend
 from ponder.core.problem import Candidate, Problem, validate_options
 from ponder.core.registry import Registry, default_registry
 from ponder.core.spec import parse_call
+from ponder.core.trust import model_names
 from ponder.core.types import (
     Capabilities,
     GenerationResult,
@@ -276,4 +277,4 @@ def working_scorers(capabilities: Capabilities, *, registry: Registry | None = N
 
 class ModelScorerConfig(ScorerConfig):
     #: the Context model that does the scoring ("default": the one that generated)
-    model: str = Field("default", min_length=1)
+    model: str = model_names(default="default", min_length=1)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import fill, operator_only
 from ponder.core.types import Completion, TokenLogprob
 from ponder.scoring.scorers.base import (
     PARTIAL,
@@ -82,10 +83,10 @@ class JudgeConfig(ModelScorerConfig):
     reply_tokens: int = Field(16, ge=1, le=512)
     #: longest solution shown to the judge, in characters (the end is kept: it has the answer)
     max_solution_chars: int = Field(4000, ge=100)
-    pointwise_prompt: str = ""
+    pointwise_prompt: str = operator_only("", "a prompt template")
     #: the prompt for partial solutions (search nodes); "" for the built-in process prompt
-    partial_prompt: str = ""
-    pairwise_prompt: str = PAIRWISE
+    partial_prompt: str = operator_only("", "a prompt template")
+    pairwise_prompt: str = operator_only(PAIRWISE, "a prompt template")
 
 
 class Judge(Scorer, Comparator):
@@ -122,8 +123,10 @@ class Judge(Scorer, Comparator):
         )
         partial = config.partial_prompt or (PARTIAL_LOGPROB if mode == "logprob" else PARTIAL_TEXT)
         prompts = [
-            (partial if c.finish_reason == PARTIAL else template).format(
-                question=problem.question, solution=self._clip(c.text)
+            fill(
+                partial if c.finish_reason == PARTIAL else template,
+                question=problem.question,
+                solution=self._clip(c.text),
             )
             for c in candidates
         ]
@@ -139,8 +142,11 @@ class Judge(Scorer, Comparator):
     ) -> list[Comparison]:
         mode = self.resolved_mode(ctx)
         prompts = [
-            self._config.pairwise_prompt.format(
-                question=problem.question, first=self._clip(a.text), second=self._clip(b.text)
+            fill(
+                self._config.pairwise_prompt,
+                question=problem.question,
+                first=self._clip(a.text),
+                second=self._clip(b.text),
             )
             for a, b in pairs
         ]

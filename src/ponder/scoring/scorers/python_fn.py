@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import operator_only
 from ponder.errors import ConfigError
 from ponder.scoring.scorers.base import Scorer, ScorerConfig, ScoreValue, ScoringContext
 
@@ -28,7 +29,7 @@ ScoreFunction = Callable[[Problem, Candidate], Any]
 
 class PythonConfig(ScorerConfig):
     #: ``module:attribute`` of the function (not needed when ``fn`` is given in Python)
-    function: str | None = None
+    function: str | None = operator_only(None, "a module to import")
 
 
 class PythonScorer(Scorer):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
@@ -37,6 +36,7 @@ from pydantic import Field, field_validator
 
 from ponder.backends.http import HttpClient, HttpPolicy
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import operator_only
 from ponder.core.types import Usage
 from ponder.errors import BackendError, BackendProtocolError, BackendTimeout, BackendUnreachable
 from ponder.scoring.scorers.base import (
@@ -53,7 +53,7 @@ Post = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class RewardModelConfig(StepScorerConfig):
-    url: str
+    url: str = operator_only(..., "a URL")
     api: Literal["pooling", "classify", "json"] = "pooling"
     #: the served model's name, sent as ``model`` (omitted when None)
     model_name: str | None = None
@@ -133,15 +133,17 @@ class RewardModel(StepScorer):
         """The decoded JSON answer, or a str saying what went wrong."""
         try:
             return await client(body)
-        except BackendProtocolError as exc:
-            return f"the reward model answered malformed JSON ({exc})"
+        except BackendProtocolError:
+            # never its body: the scores (and their errors) reach whoever asked for them
+            return "the reward model answered something that is not JSON"
         except (BackendUnreachable, BackendTimeout) as exc:
             return (
                 f"the reward model could not be reached ({exc}); is the server running, and is "
                 "the url option right?"
             )
         except BackendError as exc:
-            return f"the reward model failed: {exc}"
+            status = f" with status {exc.status}" if exc.status else ""
+            return f"the reward model failed{status}"
 
     async def _pooling(
         self, client: Post, problem: Problem, candidate: Candidate
@@ -203,10 +205,9 @@ class RewardModel(StepScorer):
         return scored, _usage(answer)
 
     def _malformed(self, answer: Any, exc: Exception) -> ScoreValue:
-        shown = json.dumps(answer)[:200]
         return ScoreValue.failed(
-            f"the reward model at {self.endpoint()} answered JSON of an unexpected shape "
-            f"({type(exc).__name__}: {exc}): {shown}"
+            "the reward model answered JSON of an unexpected shape "
+            f"({type(exc).__name__}); see its api option (pooling, classify, json)"
         )
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import component
 from ponder.core.types import Completion, TokenLogprob
 from ponder.errors import BudgetExhausted, CapabilityError, ConfigError
 from ponder.runtime import Context
@@ -50,7 +51,7 @@ class SearchConfig(SamplingConfig):
 
     max_tokens: int = Field(512, ge=1)
     #: the verifier of partial solutions (a scorer that can score them)
-    scorer: Any = "judge"
+    scorer: Any = component("judge", "scorer")
     #: what ends a step: a string or several; "" or [] for none (steps end at step_tokens)
     delimiter: str | list[str] = "\n\n"
     #: most tokens of one step
