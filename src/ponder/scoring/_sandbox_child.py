@@ -1,44 +1,51 @@
 """The sandbox's launcher: run as a script (``python -I _sandbox_child.py``) by
 ``ponder.scoring.sandbox``; never imported. Standard library only.
 
-It reads its configuration (the program, its test steps, a per-run nonce, the limits) from
-stdin, never from its arguments or a file the code could read, and runs the code four
-processes down::
+It reads its configuration (the program, the number of test steps, the limits) from stdin,
+never from its arguments or a file the code could read, and runs the code four processes
+down::
 
     launcher  the host's child; makes the cgroups, maps the user namespace, reports the
       |       namespace's init on the status descriptor (the code never holds it), reaps,
       |       and removes the cgroups
       jail    new user, mount, network, PID and IPC namespaces; becomes an unprivileged user;
-      |       every mount read-only but a size-capped tmpfs scratch; a private /dev
-      init    PID 1 of the new PID namespace: its own /proc; limits; drops capabilities; reaps.
-      |       When it dies, the kernel kills everything left in the namespace.
-      runner  the audit hook; runs the program, then each test step, writing nonce-tagged
-              verdicts on the verdict descriptor as they happen, and "completed" at the end
+      |       every mount read-only but a size-capped tmpfs scratch; homes hidden; a private
+      |       /dev
+      init    PID 1 of the new PID namespace: its own /proc; limits; drops capabilities;
+      |       landlock; seccomp; reaps. When it dies, the kernel kills everything left in the
+      |       namespace.
+      runner  the audit hook; runs the program, tells the judge how that went, then answers
+              the judge's requests (names, calls) with plain data
+
+The verdicts are the judge's (``_sandbox_judge.py``), a process outside all of this.
 
 Layers, each applied where the kernel allows it and reported on stderr's first line
 (``#ponder-sandbox [...]``):
 
-- namespaces: user (the code runs as an unprivileged user id of its own, even when ponder runs
-  as root: ``RLIMIT_NPROC`` applies and root-only files are out of reach), network (no
-  interface but a downed loopback), PID (with its own /proc: host processes are invisible),
-  mount, IPC;
-- every mount read-only except the scratch directory, a tmpfs capped at ``scratch_bytes``, and
-  a private ``/dev`` holding only null, zero, random and urandom;
+- namespaces: user (the code runs as an unprivileged user id of its own when ponder runs as
+  root: ``RLIMIT_NPROC`` applies and root-only files are out of reach; when ponder runs as a
+  normal user the namespace maps that user's own id, and landlock keeps its files out of
+  reach), network (no interface but a downed loopback), PID (with its own /proc: host
+  processes are invisible), mount, IPC;
+- every mount read-only except the scratch directory, a tmpfs capped at ``scratch_bytes``;
+  every home directory (``/root``, ``/home``, the user's own) covered by an empty tmpfs
+  holding only the interpreter's directories; a private ``/dev`` holding only null, zero,
+  random and urandom;
+- landlock: reads only under the system's and the interpreter's directories, ``/proc`` and
+  ``/dev``, writes only in scratch; no TCP, and (ABI 6) no abstract unix socket or signal
+  outside the sandbox;
+- seccomp: ``socket`` of every family (an ``AF_UNIX`` path reaches host services through
+  any read-only mount and any network namespace), ptrace and process_vm, unshare/setns,
+  mounts, bpf, perf, keys, userfaultfd, io_uring, modules, kexec fail with EPERM; another
+  architecture's (or x32's) calls kill the process;
 - cgroups (v2, or v1's memory and pids controllers) capping the whole process tree's memory
   and process count, where the host lets ponder create them; otherwise only the per-process
   limits below hold (address space per process, processes per user);
 - all capabilities dropped and ``no_new_privs`` set, so the code cannot undo the above;
 - resource limits: CPU seconds, address space, file size, open files, processes, no core dumps;
 - a Python audit hook refusing process creation, sockets, ctypes, signals, other threads'
-  frames, garbage-collector introspection, and file changes outside the scratch directory,
-  with a message.
-
-The verdicts: the nonce reaches the runner through stdin and stays in its memory; the code's
-text, files, arguments and environment never hold it, and stdout is not read for results. So
-an early exit (``os._exit(0)``, ``sys.exit`` before the tests, a killed process) or printed
-lines that look like results cannot pass. Code that deliberately reads the harness's memory
-(walking up its own call frames) could still find the nonce: only a verifier in a process of
-its own would stop that, which running a test against the code in its own process rules out.
+  frames, garbage-collector introspection, new subinterpreters (which have no hook of their
+  own), and file changes outside the scratch directory, with a message.
 """
 
 from __future__ import annotations

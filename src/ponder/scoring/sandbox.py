@@ -13,18 +13,34 @@
 Each run gets a fresh scratch directory (its only writable place: a size-capped tmpfs,
 deleted afterwards), a clean environment (none of the caller's variables), a wall-clock limit
 enforced from outside, and the layers listed in ``ponder.scoring._sandbox_child``: user,
-network, PID and mount namespaces (the code runs as an unprivileged user of its own, even when
-ponder runs as root), a read-only view of the file system, cgroups capping the whole process
-tree's memory and processes where the host allows them, no capabilities, resource limits (CPU,
-memory, file size, processes) and a Python audit hook. ``Execution.isolation`` says which
-layers held on this machine and ``Execution.stopped_by`` which one stopped the code.
+network, PID and mount namespaces (the code runs as an unprivileged user of its own when
+ponder runs as root), a read-only view of the file system with every home directory hidden,
+landlock (the code reads only the system's and the interpreter's files and writes only its
+scratch, whatever its user id: the layer that keeps a normal user's own files out of reach),
+a seccomp filter (no sockets of any family: a host unix socket is unreachable; no ptrace,
+namespaces, mounts, bpf, io_uring), cgroups capping the whole process tree's memory and
+processes where the host allows them, no capabilities, resource limits and a Python audit
+hook (which also refuses subinterpreters). ``Execution.isolation`` says which layers held on
+this machine and ``Execution.stopped_by`` which one stopped the code.
 
-Nothing the code can write is trusted: the host tracks the namespace's init by a pidfd whose
-PID the launcher (never the code) reports, and a run passes only when the harness says so
-with the run's nonce on a descriptor of its own, so an early ``exit(0)`` is a failure.
-Whatever the code does (loop forever, fork without end, allocate without end, delete files,
-open sockets, kill processes) ends as an ``Execution`` whose ``status`` and ``reason`` say what
-happened; the call never hangs and never raises for the code's misbehaviour.
+**Verdicts the code cannot touch.** The test steps (``then``) run in the *judge*
+(``_sandbox_judge.py``), a process of its own outside the code's namespaces: it calls the
+program's functions in the sandbox with plain data, gets their results back as plain data
+(``_sandbox_wire``: builtin types only, size and nesting capped) and compares them itself.
+So patching ``compile``, ``exec``, ``os.write`` or ``json`` in the code's interpreter, an
+always-true ``__eq__``, walking frames, or writing on every descriptor changes no verdict:
+the code holds neither the verdict descriptor nor anything the judge reads as a verdict.
+A run passes only when the judge says every step passed and it completed, so an early
+``exit(0)`` is a failure. The host reads the judge's verdicts skipping every line without
+the run's nonce, and drops (never raises on) anything malformed. Whatever the code does (loop
+forever, fork without end, allocate without end, delete files, open sockets, kill processes)
+ends as an ``Execution`` whose ``status`` and ``reason`` say what happened; the call never
+hangs and never raises for the code's misbehaviour.
+
+A step sees the program's definitions of the names it uses: functions (any callable) as
+proxies that call into the sandbox, plain-data values as copies. A test that passes an
+object the wire cannot carry (a lambda, an instance of a class of the program's) fails with
+a TypeError that says so.
 """
 
 from __future__ import annotations
@@ -412,10 +428,15 @@ def _execution(
         status, reason, layer = "failed", f"test step {failed}: {ran[failed].error}", None
     elif status == "passed":
         if not completed:
+            why = (
+                f"test step {failed}: {ran[failed].error}"
+                if failed is not None
+                else "the program ended before it finished (os._exit, or its channel to the "
+                "judge closed)"
+            )
             status, reason, layer = (
                 "failed",
-                "the program ended before it finished (os._exit, or the harness's channel "
-                "closed): no verdict came"
+                f"{why}: no verdict came"
                 + (f"; {len(ran)} of {len(steps)} test step(s) ran" if steps else ""),
                 "harness verdict",
             )
