@@ -318,9 +318,20 @@ def _jail(config: dict[str, Any], layers: list[str], to_jail: int, from_jail: in
         if config["isolate"]:
             made, user = kernel.unshare(layers)
         _send(from_jail, {"unshared": made, "user": user})
-        _receive(to_jail)  # the launcher has mapped the user namespace and joined the cgroups
+        # the launcher has mapped the user namespace and joined the cgroups
+        whose = _receive(to_jail).get("ids")
         if user:
-            layers.append("namespaces: user (an unprivileged id), net, pid, mount, ipc")
+            layers.append(
+                {
+                    "own": "namespaces: user (an unprivileged id of its own), net, pid, mount, ipc",
+                    "subordinate": "namespaces: user (a subordinate id of its own, newuidmap), "
+                    "net, pid, mount, ipc",
+                }.get(
+                    str(whose),
+                    "namespaces: user (ponder's own user id: no subordinate ids to map, so "
+                    "landlock alone keeps that user's files out of reach), net, pid, mount, ipc",
+                )
+            )
         elif made:
             layers.append("namespaces: net, pid, mount, ipc")
         else:
@@ -364,8 +375,11 @@ def main() -> None:
     # processes the code's user already runs (the per-user limit counts them): the launcher,
     # jail and init when ponder runs as root (the code gets a user id of its own), else all
     config["own_processes"] = 3 if root else kernel.count_own_processes()
+    subordinate = None
     if root:
         uid = gid = random.randrange(*kernel.SANDBOX_IDS)
+    elif config["isolate"]:
+        subordinate = kernel.subordinate_ids()  # a normal user's own range, where it has one
     to_jail_r, to_jail_w = os.pipe()
     from_jail_r, from_jail_w = os.pipe()
     pid = os.fork()
@@ -382,11 +396,21 @@ def main() -> None:
     report: dict[str, Any] = {"cgroups": cgroups}
     try:
         unshared = _receive(from_jail_r)
-        if unshared["user"]:
+        whose = "own" if root else "same"
+        if unshared["user"] and subordinate is not None:
+            try:
+                kernel.map_subordinate(pid, *subordinate)
+                whose = "subordinate"
+            except OSError as exc:
+                print(f"ponder sandbox: newuidmap failed ({exc})", file=sys.stderr)
+                kernel.map_user(pid, uid, gid)
+        elif unshared["user"]:
             kernel.map_user(pid, uid, gid)
-            os.chown(config["scratch"], uid, gid)  # where the tmpfs cannot be mounted
+        if unshared["user"]:
+            with contextlib.suppress(OSError):  # where the tmpfs cannot be mounted
+                os.chown(config["scratch"], uid, gid)
         kernel.join_cgroups(cgroups, pid)
-        _send(to_jail_w, {"go": True})
+        _send(to_jail_w, {"go": True, "ids": whose})
         with contextlib.suppress(OSError, ValueError):
             report["init"] = _receive(from_jail_r)["init"]
         _send(status_fd, report)

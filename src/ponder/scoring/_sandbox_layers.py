@@ -205,6 +205,48 @@ def map_user(pid: int, uid: int, gid: int) -> None:
         f.write(f"0 {gid} 1")
 
 
+def subordinate_ids() -> tuple[int, int] | None:
+    """A user id and a group id of this (normal) user's own subordinate ranges
+    (``/etc/subuid``, ``/etc/subgid``), when ``newuidmap`` and ``newgidmap`` are installed to
+    map them: the code then runs as an id that owns none of the user's files. None where
+    either is missing."""
+    import pwd
+    import shutil
+
+    if not (shutil.which("newuidmap") and shutil.which("newgidmap")):
+        return None
+    uid = os.getuid()
+    names = {str(uid)}
+    with contextlib.suppress(KeyError):
+        names.add(pwd.getpwuid(uid).pw_name)
+    picked = []
+    for path in ("/etc/subuid", "/etc/subgid"):
+        ranges = []
+        with contextlib.suppress(OSError), open(path) as f:
+            for line in f:
+                owner, _, rest = line.strip().partition(":")
+                start, _, count = rest.partition(":")
+                if owner in names and start.isdigit() and count.isdigit() and int(count) > 0:
+                    ranges.append((int(start), int(count)))
+        if not ranges:
+            return None
+        start, count = random.choice(ranges)
+        picked.append(start + random.randrange(count))
+    return picked[0], picked[1]
+
+
+def map_subordinate(pid: int, uid: int, gid: int) -> None:
+    """Map the jail's root to a subordinate id through the setuid helpers."""
+    import subprocess
+
+    for helper, value in (("newgidmap", gid), ("newuidmap", uid)):
+        done = subprocess.run(
+            [helper, str(pid), "0", str(value), "1"], capture_output=True, timeout=10
+        )
+        if done.returncode != 0:
+            raise OSError(f"{helper}: {done.stderr.decode(errors='replace').strip()[:200]}")
+
+
 def private_dev(scratch: str) -> None:
     stage = os.path.join(scratch, ".ponder-dev")
     os.mkdir(stage)
