@@ -219,19 +219,19 @@ def subordinate_ids() -> tuple[int, int] | None:
     names = {str(uid)}
     with contextlib.suppress(KeyError):
         names.add(pwd.getpwuid(uid).pw_name)
-    picked = []
+    picked: list[int] = []
     for path in ("/etc/subuid", "/etc/subgid"):
-        ranges = []
+        ranges: list[tuple[int, int]] = []
         with contextlib.suppress(OSError), open(path) as f:
             for line in f:
                 owner, _, rest = line.strip().partition(":")
-                start, _, count = rest.partition(":")
-                if owner in names and start.isdigit() and count.isdigit() and int(count) > 0:
-                    ranges.append((int(start), int(count)))
+                first, _, size = rest.partition(":")
+                if owner in names and first.isdigit() and size.isdigit() and int(size) > 0:
+                    ranges.append((int(first), int(size)))
         if not ranges:
             return None
-        start, count = random.choice(ranges)
-        picked.append(start + random.randrange(count))
+        low, count = random.choice(ranges)
+        picked.append(low + random.randrange(count))
     return picked[0], picked[1]
 
 

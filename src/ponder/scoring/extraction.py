@@ -156,19 +156,24 @@ def _declared(text: str) -> str | None:
 
 
 def _last_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` whose braces close (one pass over the
+    text: each brace's match found with a stack, not by a scan per ``\\boxed``)."""
+    if "\\boxed" not in text:
+        return None
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for i, char in enumerate(text):
+        if char == "{":
+            opened.append(i)
+        elif char == "}" and opened:
+            closing[opened.pop()] = i
     start = text.rfind("\\boxed")
     while start >= 0:
         brace = text.find("{", start)
         if brace < 0:
             return None
-        depth = 0
-        for i in range(brace, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[brace + 1 : i].strip()
+        if brace in closing:
+            return text[brace + 1 : closing[brace]].strip()
         start = text.rfind("\\boxed", 0, start)
     return None
 
@@ -291,11 +296,18 @@ def _no_value(answer: str) -> bool:
     return bool(_UNKNOWN.search(answer) or _UNEVALUATED.search(answer))
 
 
+#: the most characters before an "=" read as its equation's left side
+CLAUSE_WINDOW = 240
+
+
 def _is_equation(text: str, at: int) -> bool:
     """Whether the "= N" at ``at`` ends an equation in an unknown ("6*h + 66 = 456"), which
     states no solution, unlike "h = 65"."""
+    # the clause ends within a window before the "=" (a longer one is not an equation's side;
+    # reading all of the text before every "=" would be quadratic in the reply's length)
     clause = re.split(
-        r"[,;:\n]|\.\s|\b(?:so|then|thus|therefore|hence|and|which|gives?)\b", text[:at]
+        r"[,;:\n]|\.\s|\b(?:so|then|thus|therefore|hence|and|which|gives?)\b",
+        text[max(0, at - CLAUSE_WINDOW) : at],
     )[-1]
     return _UNKNOWN.search(clause) is not None
 
@@ -317,11 +329,17 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
     for found in (phrase, _equals(text, solved=True)):
         if found and not _no_value(found) and (number := _last_number(found)):
             return number
-    claims = [
-        c
-        for c in _CLAIM.finditer(text)
-        if not (c.group(0).startswith(("=", "equal")) and _is_equation(text, c.start()))
-    ]
+    # the last number the reply states (an equation's right side in an unknown is not one),
+    # looked for from the end
+    last_claim = next(
+        (
+            c
+            for c in reversed(list(_CLAIM.finditer(text)))
+            if not (c.group(0).startswith(("=", "equal")) and _is_equation(text, c.start()))
+        ),
+        None,
+    )
+    claims = [] if last_claim is None else [last_claim]
     if not conclusion.rstrip().endswith("?") and not _no_value(conclusion):
         copula = _COPULA.search(conclusion)
         if copula and (number := _last_number(copula.group("ans"))):
