@@ -66,19 +66,29 @@ async def asolve(
     *,
     strategy: str | Strategy = "self_consistency",
     backend: Backend | str | None = None,
-    budget: Budget | None = None,
+    budget: Budget | float | None = None,
     registry: Registry | None = None,
     named_models: Mapping[str, Backend | str] | None = None,
     backend_options: Mapping[str, Any] | None = None,
-    **options: Any,
+    options: Mapping[str, Any] | None = None,
+    **more: Any,
 ) -> Result:
     """Solve one problem. A backend given by spec (or None) is created and closed here, with
     ``backend_options`` (``n_ctx``, ``n_parallel``, ... for the embedded engine; ``api_key``,
     ``timeout``, ... for a server). ``named_models`` adds models for strategies that use
     several (``model_switch``, ``multi_verifier``, a judge with ``model=``): name -> backend
-    or spec."""
+    or spec.
+
+    The strategy's options come as keywords or as ``options`` (which may hold any name,
+    these keywords' included). ``budget`` is a ``Budget`` (what the run may spend); a number
+    is the strategy's own ``budget`` option (``auto``'s tokens a problem):
+    ``solve(q, strategy="auto", budget=300)``."""
     registry = registry or default_registry()
-    chosen = make_strategy(strategy, registry=registry, **options)  # fail before loading
+    given = {**(options or {}), **more}
+    if budget is not None and not isinstance(budget, Budget):
+        given.setdefault("budget", budget)
+        budget = None
+    chosen = make_strategy(strategy, registry=registry, **given)  # fail before loading
     async with open_models(backend, named_models, registry, backend_options) as backends:
         result = await chosen.run(problem, Context(backends, budget=budget))
         return dataclasses.replace(result, backend=backends[DEFAULT_MODEL].info())

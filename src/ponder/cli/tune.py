@@ -1,0 +1,3 @@
+"""``ponder tune``."""
+
+from __future__ import annotations
