@@ -47,7 +47,7 @@ from typing import Any
 
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.eval import aevaluate
-from ponder.eval.plan import problem_seed
+from ponder.eval.scope import problem_seed
 from ponder.runtime import Context
 from ponder.strategies.self_consistency import SelfConsistency
 from ponder.tasks import make_task

@@ -22,7 +22,7 @@ import asyncio
 import time
 
 from ponder.backends.llamacpp import LlamaCppBackend
-from ponder.eval.plan import problem_seed
+from ponder.eval.scope import problem_seed
 from ponder.runtime import Context
 from ponder.strategies.first_finish import FirstFinish
 from ponder.strategies.self_consistency import SelfConsistency

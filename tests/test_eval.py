@@ -21,7 +21,7 @@ from ponder.cli import app
 from ponder.core.types import GenerationRequest, ModelShape
 from ponder.errors import BackendUnreachable, ConfigError, ContextLengthError
 from ponder.eval import evaluate, report
-from ponder.eval.plan import problem_seed
+from ponder.eval.scope import problem_seed
 from ponder.eval.store import Store
 from ponder.tasks import make_task
 from ponder.testing import FunctionBackend

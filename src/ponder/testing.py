@@ -338,3 +338,101 @@ class MisbehavingServer:
         self._events(conn)
         while self._sleep(deadline):
             pass
+
+
+ServerReply = Callable[[str, int, int | None], str]
+
+
+class ScriptedServer:
+    """An OpenAI-compatible server on loopback whose model is a plain function (``reply(
+    question, index, seed) -> text``: the last user message, or the prompt, the choice's
+    index and the request's seed), for testing the HTTP path end to end, command lines
+    included (``ponder solve --model URL#scripted``)::
+
+        with ScriptedServer(lambda q, i, seed: "The answer is 4.") as url:
+            ponder.solve("2 + 2?", backend=f"{url}#scripted")
+
+    It serves ``GET /v1/models``, ``POST /v1/chat/completions`` and ``/v1/completions``
+    (``n`` choices, streamed when asked, usage counted in words, a reply over ``max_tokens``
+    words cut there with ``finish_reason="length"``) and counts the generation requests it
+    gets in ``requests``."""
+
+    def __init__(self, reply: ServerReply) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        server = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._send({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                server.requests += 1
+                messages = body.get("messages") or []
+                users = [m for m in messages if m.get("role") == "user"]
+                content = users[-1].get("content") if users else body.get("prompt", "")
+                question = content if isinstance(content, str) else json.dumps(content)
+                texts = [
+                    reply(question, i, body.get("seed")) for i in range(int(body.get("n") or 1))
+                ]
+                limit = body.get("max_completion_tokens") or body.get("max_tokens")
+                cut = [bool(limit) and len(t.split()) > limit for t in texts]
+                texts = [
+                    " ".join(t.split()[:limit]) if c else t for t, c in zip(texts, cut, strict=True)
+                ]
+                words = sum(max(1, len(t.split())) for t in texts)
+                usage = {"prompt_tokens": len(question.split()) + 4, "completion_tokens": words}
+                usage["total_tokens"] = usage["prompt_tokens"] + words
+                chat = "messages" in body
+                choices = [
+                    {"index": i, "finish_reason": "length" if cut[i] else "stop"}
+                    | ({"message": {"role": "assistant", "content": t}} if chat else {"text": t})
+                    for i, t in enumerate(texts)
+                ]
+                if not body.get("stream"):
+                    self._send(
+                        {"id": "s", "object": "chat.completion", "choices": choices, "usage": usage}
+                    )
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                for choice in choices:
+                    if chat:
+                        choice["delta"] = choice.pop("message")
+                    self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
+                self.wfile.write(
+                    f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode()
+                )
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def _send(self, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -62,6 +62,11 @@ class Backend(abc.ABC):
         """Parameter count, layers and width, where the backend knows them (FLOP estimates)."""
         return None
 
+    def spec(self) -> str | None:
+        """How to name this model on the command line (``--model SPEC``), where it can be
+        said: a GGUF's path, a server's ``URL#MODEL``."""
+        return None
+
     def info(self) -> dict[str, Any]:
         """What the backend chose for itself (the embedded engine: its KV layout), shown by
         ``ponder solve --json``."""

@@ -72,6 +72,14 @@ def solve(
         )
     except PonderError as exc:
         raise _fail(exc) from None
+    cut = [c for c in result.candidates if c.finish_reason == "length"]
+    if result.candidates and len(cut) / len(result.candidates) > 0.10:
+        typer.echo(
+            f"warning: {len(cut)} of {len(result.candidates)} samples were cut off at "
+            "max_tokens and abstain: raise it (--max-tokens, or max_tokens= in the spec), or "
+            "let `ponder tune` choose it for this model",
+            err=True,
+        )
     if as_json:
         typer.echo(json.dumps({"model": model or "default", **result.as_dict()}, indent=2))
         return

@@ -36,7 +36,6 @@ from ponder.core.types import ModelShape
 from ponder.errors import ConfigError, PonderError
 from ponder.eval.html import problem_views
 from ponder.eval.kinetics import DEFAULT_HARDWARE
-from ponder.eval.plan import Plan, Setting, TaskPlan, make_settings, model_id
 from ponder.eval.progress import Progress
 from ponder.eval.records import ProblemRecord
 from ponder.eval.render import format_table, write_report
@@ -50,6 +49,7 @@ from ponder.eval.runner import (
     run_jobs,
     solve_problem,
 )
+from ponder.eval.scope import Plan, Setting, TaskPlan, make_settings, model_id
 from ponder.eval.store import Store
 from ponder.eval.summary import summarize
 from ponder.tasks.base import Task
@@ -246,7 +246,30 @@ async def _run(
     store.finish_run(run_id)
     summary = summarize(plan, store, elapsed=time.time() - started, started=started)
     files = write_report(summary, store.directory, problem_views(plan, store))
+    notes += cut_off_notes(summary)
     return EvalOutcome(summary, format_table(summary), files, len(ran), notes)
+
+
+#: the share of a setting's samples cut off at max_tokens past which eval and solve warn
+CUT_OFF_WARNING = 0.10
+
+
+def cut_off_notes(summary: dict[str, Any]) -> list[str]:
+    """A warning for each run setting that had more than ``CUT_OFF_WARNING`` of its samples
+    cut off at ``max_tokens`` (they abstain), naming the option to raise."""
+    notes = []
+    for row in summary["results"]:
+        share = row.get("cut_off_share")
+        if row.get("estimated") or share is None or share <= CUT_OFF_WARNING:
+            continue
+        limit = row["options"].get("max_tokens")
+        raise_it = f"max_tokens={2 * limit}" if isinstance(limit, int) else "max_tokens"
+        notes.append(
+            f"{row['strategy']} on {row['task']}: {share:.0%} of its samples were cut off at "
+            f"max_tokens={limit} and abstain; raise it ({row['name']}:...,{raise_it}), or let "
+            "`ponder tune` choose it for this model"
+        )
+    return notes
 
 
 def _check_request(

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ponder.eval.plan import Plan
 from ponder.eval.records import ProblemRecord
+from ponder.eval.scope import Plan
 from ponder.eval.store import Store
 
 #: longest candidate text kept in the page (the store keeps all of it)

@@ -39,8 +39,8 @@ import numpy as np
 from ponder.errors import ConfigError
 from ponder.eval.estimators import interval, maj_at_k, pass_at_k
 from ponder.eval.kinetics import intensity_of, record_cost
-from ponder.eval.plan import Plan, Setting
 from ponder.eval.records import ProblemRecord
+from ponder.eval.scope import Plan, Setting
 from ponder.eval.store import Store
 from ponder.scoring.answers import majority_vote
 from ponder.strategies.auto import PlanBin, PlanFile, PlanOption, Probe

@@ -20,8 +20,8 @@ from ponder.core.problem import Problem, Result
 from ponder.core.registry import Registry
 from ponder.core.types import ModelShape
 from ponder.eval.flops import estimate_flops
-from ponder.eval.plan import Plan, Setting, problem_seed
 from ponder.eval.records import CandidateRecord, GroupRecord, ProblemRecord, UsageRecord
+from ponder.eval.scope import Plan, Setting, problem_seed
 from ponder.eval.store import Store
 from ponder.runtime import Context
 from ponder.scoring.answers import majority_vote

@@ -48,8 +48,8 @@ from ponder.eval.flops import estimate_flops
 from ponder.eval.kinetics import DEFAULT_HARDWARE, intensity_of, record_cost
 from ponder.eval.paired import compare as paired_compare
 from ponder.eval.paired import significant
-from ponder.eval.plan import Plan, Setting, TaskPlan
 from ponder.eval.records import ProblemRecord
+from ponder.eval.scope import Plan, Setting, TaskPlan
 from ponder.eval.store import Store
 
 

@@ -24,13 +24,21 @@ The result's ``details`` say what the probe saw, the bin, the choice and why (it
 accuracy and cost, the budget). Without ``plan=``, auto uses the plan shipped with ponder,
 measured on the development suite with the embedded SmolLM2-135M; a plan file made for
 another model is refused, naming both.
+
+For any other model, ``ponder tune`` measures a plan once and writes it where auto finds it
+for that model (``tuned_plan_path``: keyed by the model's identity, under ``$PONDER_PLANS``
+or ``~/.cache/ponder/plans``), so ``-s auto:budget=N`` works after one ``ponder tune``; without
+one, auto says the exact command to run.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
+import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -162,6 +170,22 @@ def load_plan(path: str | None) -> PlanFile:
     return plan
 
 
+def plans_dir() -> Path:
+    """Where ``ponder tune`` writes plans: ``$PONDER_PLANS``, else ``$XDG_CACHE_HOME/ponder/
+    plans`` or ``~/.cache/ponder/plans``."""
+    if os.environ.get("PONDER_PLANS"):
+        return Path(os.environ["PONDER_PLANS"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "ponder" / "plans"
+
+
+def tuned_plan_path(identity: str) -> Path:
+    """The plan file of the model whose identity is ``identity`` (``Backend.identity``)."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", identity.split("@")[0].split("#")[-1])[-60:]
+    return plans_dir() / f"{name.strip('-') or 'model'}-{digest}.json"
+
+
 class AutoConfig(StrategyConfig):
     #: mean computed tokens per problem to aim for (the plan's cost axis)
     budget: float = Field(gt=0)
@@ -180,17 +204,41 @@ class Auto(Strategy):
         super().__init__(**options)
         config = self.config
         assert isinstance(config, AutoConfig)
-        self.plan = load_plan(config.plan)  # a bad plan fails here, before any work
+        # a plan file given is loaded now (a bad one fails before any work); without one,
+        # the model's own plan is found when the model is known
+        self.plan = load_plan(config.plan) if config.plan is not None else None
+
+    async def plan_for(self, backend: Any) -> tuple[PlanFile, str]:
+        """The plan to run on ``backend``'s model, and where it came from: the file given,
+        else the one ``ponder tune`` wrote for this model, else the shipped one if it was
+        measured on this model; otherwise a ConfigError with the command that makes one."""
+        config = self.config
+        assert isinstance(config, AutoConfig)
+        model = await backend.identity()
+        if self.plan is not None:
+            if self.plan.model != model:
+                raise ConfigError(
+                    f"the plan {config.plan} was measured on {self.plan.model}, not on {model}: "
+                    "build one for this model with `ponder tune` (or `ponder plan`)"
+                )
+            return self.plan, str(config.plan)
+        tuned = tuned_plan_path(model)
+        if tuned.is_file():
+            return load_plan(str(tuned)), str(tuned)
+        shipped = load_plan(None)
+        if shipped.model == model:
+            return shipped, SHIPPED_PLAN
+        spec = backend.spec() or "MODEL"
+        raise ConfigError(
+            f"auto has no plan for {model}: measure one once with `ponder tune --model {spec} "
+            "-t TASK -t TASK --limit 20` (tasks like the problems you will ask; it writes "
+            f"{tuned}), or give plan=FILE"
+        )
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
-        config, plan = self.config, self.plan
+        config = self.config
         assert isinstance(config, AutoConfig)
-        model = await ctx.backend.identity()
-        if config.plan is not None and plan.model != model:
-            raise ConfigError(
-                f"the plan {config.plan} was measured on {plan.model}, not on {model}: "
-                "build one for this model with `ponder plan`"
-            )
+        plan, source = await self.plan_for(ctx.backend)
         choices, why = plan.choose(config.budget)
         probe = plan.probe
         sampling = SamplingConfig.model_validate(
@@ -215,7 +263,7 @@ class Auto(Strategy):
             "chosen": chosen.label,
             "why": f"{why}; in bin {plan.bins[index].name!r} it measured {chosen.accuracy:.3f} "
             f"at {chosen.cost:.0f} tokens",
-            "plan": config.plan or SHIPPED_PLAN,
+            "plan": source,
         }
         if chosen.reuses_probe:
             more = int(chosen.options.get("n", probe.n)) - probe.n

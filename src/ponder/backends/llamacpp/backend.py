@@ -137,6 +137,9 @@ class LlamaCppBackend(Backend):
         digest = await asyncio.to_thread(file_digest, self._path)
         return f"{self.name}:{self._path.name}@sha256:{digest[:16]}"
 
+    def spec(self) -> str | None:
+        return str(self._path)
+
     def info(self) -> dict[str, Any]:
         config = self._engine.config
         return {

@@ -157,6 +157,9 @@ class OpenAIBackend(Backend):
     async def _json(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self._http.json(path, body)
 
+    def spec(self) -> str | None:
+        return f"{self.base_url}#{self._model}" if self._model else self.base_url
+
     async def identity(self) -> str:
         """The server and the model it serves: ``openai:URL#MODEL``."""
         return f"{self.name}:{self.base_url}#{await self.model_id()}"
