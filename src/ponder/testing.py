@@ -389,7 +389,7 @@ class ScriptedServer:
                 usage = {"prompt_tokens": len(question.split()) + 4, "completion_tokens": words}
                 usage["total_tokens"] = usage["prompt_tokens"] + words
                 chat = "messages" in body
-                choices = [
+                choices: list[dict[str, Any]] = [
                     {"index": i, "finish_reason": "length" if cut[i] else "stop"}
                     | ({"message": {"role": "assistant", "content": t}} if chat else {"text": t})
                     for i, t in enumerate(texts)

@@ -77,6 +77,30 @@ def _task_args(task: str, pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+#: --data of eval and tune
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="A benchmark's own files (parquet or JSONL, or a directory of them) for the tasks "
+        "that read a dataset (gsm8k, math500, aime24, aime25, gpqa_diamond, mbpp, mbpp_plus, "
+        "livecodebench); without it they use Hugging Face `datasets` (the hub or its cache).",
+    ),
+]
+
+
+def _with_data(name: str, args: dict[str, Any], data: str | None) -> dict[str, Any]:
+    """``args`` with ``data`` for a task that reads a dataset's files (and not for others)."""
+    if data is None or "data" in args:
+        return args
+    from ponder.tasks.base import task_class
+
+    cls = task_class(name)
+    if cls is not None and "data" in getattr(cls.Config, "model_fields", {}):
+        return {**args, "data": data}
+    return args
+
+
 def _model_shape(spec: str | None) -> Any:
     if spec is None:
         return None

@@ -11,11 +11,13 @@ import typer
 
 from ponder.cli.common import (
     BackendOptions,
+    DataOption,
     _backend_options,
     _extra_models,
     _fail,
     _model_shape,
     _task_args,
+    _with_data,
     app,
 )
 
@@ -81,6 +83,7 @@ def eval_command(
         ),
     ] = None,
     backend_option: BackendOptions = None,
+    data: DataOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -92,7 +95,9 @@ def eval_command(
 
     try:
         if task:
-            specs = [(name, _task_args(name, task_arg or [])) for name in task]
+            specs = [
+                (name, _with_data(name, _task_args(name, task_arg or []), data)) for name in task
+            ]
         else:
             extra = _task_args("", task_arg or [])
             specs = [(name, {**args, **extra}) for name, args in DEV_SUITE]

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ponder.cli.common import BackendOptions, _backend_options, _fail, _task_args, app
+from ponder.cli.common import (
+    BackendOptions,
+    DataOption,
+    _backend_options,
+    _fail,
+    _task_args,
+    _with_data,
+    app,
+)
 
 
 @app.command("tune")
@@ -52,6 +60,7 @@ def tune_command(
         str | None, typer.Option("--plan-out", help="Also write the plan file here.")
     ] = None,
     backend_option: BackendOptions = None,
+    data: DataOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure a model once and write the plan `-s auto:budget=N` then uses for it."""
@@ -63,7 +72,10 @@ def tune_command(
     from ponder.tasks import make_task
 
     try:
-        tasks = [make_task(name, _task_args(name, task_arg or []), seed=seed) for name in task]
+        tasks = [
+            make_task(name, _with_data(name, _task_args(name, task_arg or []), data), seed=seed)
+            for name in task
+        ]
         where = out or "results/tune/" + "+".join(t.replace("/", "_") for t in task)[:80]
         outcome = asyncio.run(
             atune(

@@ -1,4 +1,4 @@
-"""The sandbox's judge: run as a script (``python -I -S _sandbox_judge.py``) by
+"""The sandbox's judge: run as a script (``python -I _sandbox_judge.py``) by
 ``ponder.scoring.sandbox``; never imported. Standard library only.
 
 The judge runs a run's test steps and writes their verdicts, in a process of its own that the

@@ -213,7 +213,7 @@ def _run(
             )
             processes.append(
                 _start(
-                    ["-S", str(_JUDGE)],
+                    [str(_JUDGE)],
                     judge,
                     work,
                     env,

@@ -219,6 +219,15 @@ def make_task(
     raise UnknownNameError("task", spec, task_names(registry))
 
 
+def task_class(spec: str, registry: Registry | None = None) -> type[Task] | None:
+    """The Task class registered under ``spec`` itself (None for family members and files)."""
+    registry = registry or default_registry()
+    if spec not in registry.names("task"):
+        return None
+    component = registry.get("task", spec)
+    return component if isinstance(component, type) and issubclass(component, Task) else None
+
+
 def _from_family(family: TaskFamily, member: str, args: dict[str, Any]) -> Task:
     if member not in family.names():
         raise UnknownNameError(f"{family.name} task", member, family.names())
