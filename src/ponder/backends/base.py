@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +23,9 @@ from ponder.core.types import (
     StreamChunk,
 )
 from ponder.errors import CapabilityError, UnknownNameError
+
+#: told of each sample as it finishes: (index, text, completion tokens, finish reason)
+SampleObserver = Callable[[int, str, int, str], None]
 
 
 class Backend(abc.ABC):
@@ -80,6 +83,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """All ``n`` samples of the request, in index order, with exact usage."""
+
+    async def generate_observed(
+        self, request: GenerationRequest, on_sample: SampleObserver
+    ) -> GenerationResult:
+        """``generate``, calling ``on_sample(index, text, completion_tokens, finish_reason)``
+        as each sample finishes (a server that streams progress reports each sample when it
+        ends, not all of them when the last does). By default, after they all return; a
+        backend that can tell sooner (the embedded engine) does."""
+        result = await self.generate(request)
+        for c in result.completions:
+            on_sample(c.index, c.text, c.completion_tokens, c.finish_reason)
+        return result
 
     @abc.abstractmethod
     def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:

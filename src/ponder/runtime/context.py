@@ -204,11 +204,19 @@ class Context:
         streams = streams and request.tools is None
         if streams and self.observer is not None and request.params.n == 1:
             return await self._streamed(request, role, model)
-        self._tell(Progress("call", role, model or DEFAULT_MODEL, request.params.n))
+        name, n = model or DEFAULT_MODEL, request.params.n
+        self._tell(Progress("call", role, name, n))
         worst = self._reserve(request, backend)
         start = time.perf_counter()
+
+        def finished(index: int, text: str, tokens: int, finish_reason: str) -> None:
+            self._tell(Progress("sample", role, name, n, index, text, tokens, finish_reason))
+
         try:
-            result = await backend.generate(request)
+            if self.observer is None:
+                result = await backend.generate(request)
+            else:  # the observer hears each sample as it finishes
+                result = await backend.generate_observed(request, finished)
         finally:
             self._run._reserved = _minus(self._run._reserved, worst)
         if thinking:
@@ -216,20 +224,7 @@ class Context:
                 result.usage, reasoning_tokens=result.usage.completion_tokens
             )
             result = dataclasses.replace(result, usage=usage)
-        self._record(role, model, request.params.n, result.usage, time.perf_counter() - start)
-        for c in result.completions:
-            self._tell(
-                Progress(
-                    "sample",
-                    role,
-                    model or DEFAULT_MODEL,
-                    request.params.n,
-                    c.index,
-                    c.text,
-                    c.completion_tokens,
-                    c.finish_reason,
-                )
-            )
+        self._record(role, model, n, result.usage, time.perf_counter() - start)
         return result
 
     async def _streamed(

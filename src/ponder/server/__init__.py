@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ponder.server.app import create_app, with_body_limit
+from ponder.server.app import create_app
+from ponder.server.guards import with_body_limit
 from ponder.server.run import ServeConfig, Served
 
 __all__ = ["Running", "ServeConfig", "Served", "create_app", "serve", "with_body_limit"]

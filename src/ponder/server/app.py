@@ -1,7 +1,8 @@
 """``ponder serve``: an OpenAI-compatible endpoint in front of any backend, thinking harder.
 
-Routes: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models``,
-``GET /health``, and FastAPI's ``/openapi.json`` and ``/docs``.
+Routes: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``POST /v1/responses``
+(``ponder.server.responses``), ``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /health``,
+and FastAPI's ``/openapi.json`` and ``/docs``.
 
 - **Streaming is real**: the first chunk leaves before any work; the strategy's progress
   follows as ``reasoning_content`` deltas as samples finish; a single-sample answer (greedy,
@@ -22,114 +23,38 @@ import asyncio
 import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.core.problem import Problem, Result
+from ponder.core.spec import parse_spec
 from ponder.errors import PonderError
 from ponder.runtime.context import Progress
-from ponder.server.errors import APIError, from_ponder, internal, invalid
-from ponder.server.run import (
-    Plan,
+from ponder.server.answers import (
     ProgressText,
-    ServeConfig,
-    Served,
     chat_logprobs,
-    chat_problem,
     chat_response,
     completion_response,
     extension,
     finish_reason,
     new_id,
-    plan,
-    run_plan,
     sse,
     tool_calls_json,
     usage_of,
     winner,
 )
+from ponder.server.errors import APIError, from_ponder, internal, invalid
+from ponder.server.guards import Gate, refuse_surrogates
+from ponder.server.responses import register_responses
+from ponder.server.run import Plan, ServeConfig, Served, chat_problem, plan, run_plan
 from ponder.server.schema import ChatRequest, CompletionRequest
 
 T = TypeVar("T")
-
-
-class Gate:
-    """At most ``running`` requests at work and ``waiting`` more in line; beyond, 429."""
-
-    def __init__(self, running: int, waiting: int) -> None:
-        self.limit = running + waiting
-        self.admitted = 0
-        self.slots = asyncio.Semaphore(running)
-
-    def admit(self) -> None:
-        if self.admitted >= self.limit:
-            raise APIError(
-                429,
-                f"the server is at its limit of {self.limit} requests (working and queued); "
-                "retry shortly",
-                type="rate_limit_error",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": "1"},
-            )
-        self.admitted += 1
-
-    def leave(self) -> None:
-        self.admitted -= 1
-
-
-class BodyLimit:
-    """Refuses (413) a request body over ``limit`` bytes, declared or as it arrives."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(send)
-            return
-        seen = 0
-        refused = False
-
-        async def counted() -> Message:
-            nonlocal seen, refused
-            message = await receive()
-            if message["type"] == "http.request" and not refused:
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    # answer now; the app sees a client that left, and its answer is dropped
-                    refused = True
-                    await self._refuse(send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded(message: Message) -> None:
-            if not refused:
-                await send(message)
-
-        with contextlib.suppress(ClientDisconnect):
-            await self.app(scope, counted, guarded)
-
-    async def _refuse(self, send: Send) -> None:
-        error = APIError(413, f"the request body is over {self.limit} bytes")
-        response = JSONResponse(error.body(), status_code=413)
-        await response({"type": "http"}, _nothing, send)
-
-
-async def _nothing() -> Message:
-    return {"type": "http.disconnect"}
 
 
 class ChunkWriter:
@@ -233,6 +158,23 @@ class Handler:
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
+    async def progress(
+        self, plan_: Plan, problems: list[Problem]
+    ) -> AsyncGenerator[tuple[int, Progress] | list[Result] | None, None]:
+        """The work of a streamed request, under the gate's slots and the deadline: each
+        progress event ``(choice, event)`` as it comes, None when there has been none for
+        ``keepalive`` seconds, and the results last. Closing it early cancels the work."""
+        async with self.gate.slots:
+            events: asyncio.Queue[tuple[int, Progress]] = asyncio.Queue()
+            sink = lambda i, e: events.put_nowait((i, e))  # noqa: E731
+            work = asyncio.ensure_future(self.deadline(self.run(plan_, problems, sink)))
+            try:
+                async for item in _events(events, work, self.config.keepalive):
+                    yield item
+                yield work.result()
+            finally:
+                await _cancel(work)
+
     async def chunks(
         self, plan_: Plan, problems: list[Problem], out: ChunkWriter, include_usage: bool
     ) -> AsyncIterator[str]:
@@ -242,16 +184,19 @@ class Handler:
         choices = len(problems) * len(plan_.options)
         streamed = [False] * choices
         try:
-            async with self.gate.slots:
-                if out.chat:
-                    for i in range(choices):
-                        yield out.delta(i, role="assistant", content="")
-                events: asyncio.Queue[tuple[int, Progress]] = asyncio.Queue()
-                sink = lambda i, e: events.put_nowait((i, e))  # noqa: E731
-                work = asyncio.ensure_future(self.deadline(self.run(plan_, problems, sink)))
-                try:
-                    progress = [ProgressText() for _ in range(choices)]
-                    async for index, event in _events(events, work):
+            if out.chat:
+                for i in range(choices):
+                    yield out.delta(i, role="assistant", content="")
+            progress = [ProgressText() for _ in range(choices)]
+            results: list[Result] = []
+            async with contextlib.aclosing(self.progress(plan_, problems)) as items:
+                async for item in items:
+                    if item is None:
+                        yield ": keep-alive\n\n"  # an SSE comment: clients skip it
+                    elif isinstance(item, list):
+                        results = item
+                    else:
+                        index, event = item
                         if event.kind == "answer":
                             streamed[index] = True
                             yield out.delta(index, content=event.text)
@@ -259,9 +204,6 @@ class Handler:
                             line = progress[index].line(event)
                             if line:
                                 yield out.delta(index, reasoning_content=line)
-                    results: list[Result] = work.result()
-                finally:
-                    await _cancel(work)
             for index, result in enumerate(results):
                 if not streamed[index]:
                     yield out.delta(index, content=result.text)
@@ -281,15 +223,27 @@ class Handler:
 
 
 async def _events(
-    events: asyncio.Queue[tuple[int, Progress]], work: asyncio.Future[Any]
-) -> AsyncIterator[tuple[int, Progress]]:
-    """The runs' progress events as they come, until the work is done and all are read."""
-    while not (work.done() and events.empty()):
-        getter = asyncio.ensure_future(events.get())
-        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            yield getter.result()
-        else:
+    events: asyncio.Queue[tuple[int, Progress]], work: asyncio.Future[Any], quiet: float
+) -> AsyncIterator[tuple[int, Progress] | None]:
+    """The runs' progress events as they come, until the work is done and all are read; None
+    after ``quiet`` seconds without one (the caller sends a keep-alive). A consumer that stops
+    early (the client left) leaves no task behind."""
+    getter: asyncio.Future[tuple[int, Progress]] | None = None
+    try:
+        while not (work.done() and events.empty()):
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait(
+                {getter, work}, timeout=quiet, return_when=asyncio.FIRST_COMPLETED
+            )
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+                if not done:
+                    yield None
+            getter = None
+    finally:
+        if getter is not None and not getter.done():
             getter.cancel()
 
 
@@ -345,6 +299,30 @@ def create_app(served: Served, config: ServeConfig | None = None) -> FastAPI:
         ]
         data = [{"id": i, "object": "model", "created": created, "owned_by": "ponder"} for i in ids]
         return {"object": "list", "data": data}
+
+    @app.get("/v1/models/{model_id:path}", dependencies=[Depends(authorised)])
+    async def model(model_id: str) -> dict[str, Any]:
+        """A served model, or ``MODEL@SPEC`` with a strategy this server offers."""
+        base, spec = served.resolve(model_id)
+        if spec is not None:
+            try:
+                name, options = parse_spec(spec)
+                policy.admit(name, options, {}, set(served.context_models(base)))
+            except PonderError as exc:
+                raise APIError(
+                    404,
+                    f"the model {model_id!r} is not offered here: {exc}",
+                    code="model_not_found",
+                    param="model",
+                ) from None
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "ponder",
+        }
+
+    register_responses(app, handler, authorised, policy)
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorised)], response_model=None)
     async def chat(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
@@ -406,31 +384,3 @@ def _error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = APIError(exc.status_code, str(exc.detail))
         return JSONResponse(error.body(), status_code=exc.status_code, headers=exc.headers)
-
-
-def refuse_surrogates(body: BaseModel) -> None:
-    """Text must be text: a lone surrogate (``\\ud800``, which JSON can carry) cannot be
-    encoded for any model, so it is a 400 here rather than a failure later."""
-
-    def walk(value: Any, where: str) -> None:
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise invalid(
-                    f"{where} holds a lone surrogate (not valid Unicode text)", param=where
-                ) from None
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                walk(key, where)
-                walk(item, f"{where}.{key}" if where else str(key))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                walk(item, f"{where}[{i}]")
-
-    walk(body.model_dump(), "")
-
-
-def with_body_limit(app: FastAPI, config: ServeConfig) -> ASGIApp:
-    """The app behind the body size limit (what ``ponder serve`` runs)."""
-    return BodyLimit(app, config.max_body_bytes)

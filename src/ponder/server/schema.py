@@ -1,10 +1,13 @@
 """The OpenAI request bodies ``ponder serve`` accepts, validated before any work.
 
-Fields follow OpenAI's chat and legacy completions APIs. Unknown fields are refused (OpenAI
-answers "Unrecognized request argument"), except vLLM's ``top_k`` and the ``ponder`` object
-(``extra_body={"ponder": {...}}`` in the OpenAI SDK), which chooses the strategy.
-Parameters OpenAI has but ponder cannot honour are refused when set to anything but their
-neutral value, rather than dropped silently.
+Fields follow OpenAI's chat and legacy completions APIs. Every field of OpenAI's current
+schemas is accepted; those ponder does not act on (``service_tier``, ``prompt_cache_key``,
+``verbosity``, ``modalities``, ...: ``IGNORED``) are listed in the answer's
+``ponder.ignored``. Parameters that would change what is sampled and that ponder cannot honour
+(penalties, ``logit_bias``) are refused when set to anything but their neutral value, rather
+than dropped silently. Unknown fields are refused (OpenAI answers "Unrecognized request
+argument"), except vLLM's ``top_k`` and the ``ponder`` object (``extra_body={"ponder":
+{...}}`` in the OpenAI SDK), which chooses the strategy.
 """
 
 from __future__ import annotations
@@ -47,6 +50,13 @@ class TextPart(Strict):
     text: str
 
 
+class RefusalPart(Strict):
+    """An earlier assistant turn's refusal, as the SDK writes it back."""
+
+    type: Literal["refusal"]
+    refusal: str
+
+
 class FunctionCall(Strict):
     name: str
     arguments: str
@@ -59,20 +69,26 @@ class ToolCall(Strict):
 
 
 class ChatMessage(Strict):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[TextPart | RefusalPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     #: what a reasoning model thought before an earlier reply (sent back by some clients)
     reasoning_content: str | None = None
+    #: an assistant turn as the SDK dumps its own message (``model_dump()``): accepted, not
+    #: read (a refusal, the deprecated function call, audio, annotations)
+    refusal: str | None = None
+    function_call: FunctionCall | None = None
+    audio: dict[str, Any] | None = None
+    annotations: list[Any] | None = None
 
     def text(self) -> str:
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
 
 
 class FunctionDef(Strict):
@@ -98,6 +114,32 @@ class ToolChoice(Strict):
 
 class StreamOptions(Strict):
     include_usage: bool = False
+    #: OpenAI's padding of stream events against length side channels: not needed here
+    include_obfuscation: bool | None = None
+
+
+#: fields of OpenAI's schemas that ponder accepts and does not act on (listed in
+#: ``ponder.ignored`` when a request sets them)
+IGNORED = (
+    "user",
+    "service_tier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "safety_identifier",
+    "verbosity",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+    "moderation",
+    "functions",
+    "function_call",
+    "metadata",
+    "store",
+    "reasoning_effort",
+    "parallel_tool_calls",
+)
 
 
 class ResponseFormat(Strict):
@@ -119,6 +161,11 @@ class Sampling(Strict):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    safety_identifier: str | None = None
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
@@ -143,7 +190,15 @@ class ChatRequest(Sampling):
     parallel_tool_calls: bool | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    moderation: Any = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
 
 
 class CompletionRequest(Sampling):

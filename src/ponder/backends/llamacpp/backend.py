@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from ponder.backends.base import Backend
+from ponder.backends.base import Backend, SampleObserver
 from ponder.backends.llamacpp.engine import Engine
 from ponder.backends.llamacpp.model import EngineConfig
 from ponder.backends.llamacpp.scheduler import EngineStats, Job
@@ -241,9 +241,27 @@ class LlamaCppBackend(Backend):
         )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
+        return await self._generate(request, None)
+
+    async def generate_observed(
+        self, request: GenerationRequest, on_sample: SampleObserver
+    ) -> GenerationResult:
+        """Each sample is told as the engine finishes it (its pieces joined here)."""
+        pieces: dict[int, list[str]] = {}
+        loop = asyncio.get_running_loop()
+
+        def told(chunk: StreamChunk) -> None:
+            pieces.setdefault(chunk.index, []).append(chunk.text)
+            if chunk.finish_reason is not None:
+                text = "".join(pieces.pop(chunk.index))
+                on_sample(chunk.index, text, chunk.completion_tokens, chunk.finish_reason)
+
+        return await self._generate(request, lambda chunk: _post(loop, told, chunk))
+
+    async def _generate(self, request: GenerationRequest, on_chunk: Any) -> GenerationResult:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[GenerationResult] = loop.create_future()
-        job = self._job(request, None, loop, future)
+        job = self._job(request, on_chunk, loop, future)
         self._engine.submit(job)
         try:
             return await asyncio.shield(future)
