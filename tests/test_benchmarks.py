@@ -157,3 +157,7 @@ def test_eval_gsm8k_from_a_data_file_end_to_end(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     [row] = summary["results"]
     assert row["task"] == "gsm8k" and row["accuracy"] == 1.0 and row["n_problems"] == 2
+    # what produced the run is stored with it and shown in the report
+    assert summary["environment"]["backend"] == "openai"
+    assert summary["environment"]["server"] == url
+    assert "- produced by: backend openai" in (tmp_path / "report.md").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ponder.backends.llamacpp.model import EngineConfig
+from ponder.backends.llamacpp.config import EngineConfig
 from ponder.backends.llamacpp.sizing import GIB, MIB, KVShape, parse_memory, plan_kv
 from ponder.errors import ConfigError
 from test_scheduler import PROMPT, Driver

@@ -210,3 +210,10 @@ def test_the_embedded_engine_tells_each_sample_as_it_finishes(embedded: Any) -> 
     if lengths[0] < lengths[-1]:  # samples of different lengths finish at different steps
         assert seen[0][1] < seen[-1][1], seen
     assert sorted(tokens for tokens, _ in seen) == lengths
+
+
+@pytest.mark.live
+def test_the_embedded_engine_says_what_produced_its_results(embedded: Any) -> None:
+    env = embedded.environment()
+    assert env["backend"] == "llamacpp" and env["llama_cpp_python"]
+    assert env["cpu"] and isinstance(env["cpu_features"], list) and env["n_threads"] >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ponder.backends.llamacpp.model import EngineConfig
+from ponder.backends.llamacpp.config import EngineConfig
 from ponder.backends.llamacpp.scheduler import Job, Sample, Scheduler
 from ponder.core.types import Completion, make_params
 

@@ -70,6 +70,14 @@ class Backend(abc.ABC):
         said: a GGUF's path, a server's ``URL#MODEL``."""
         return None
 
+    def environment(self) -> dict[str, Any]:
+        """What besides the model decides its outputs, stored with every eval run and shown
+        in reports: the engine's build, the CPU's features, the thread count (llama.cpp's
+        numerics differ between CPUs and thread counts), or the server answering."""
+        import platform
+
+        return {"backend": self.name, "python": platform.python_version()}
+
     def info(self) -> dict[str, Any]:
         """What the backend chose for itself (the embedded engine: its KV layout), shown by
         ``ponder solve --json``."""

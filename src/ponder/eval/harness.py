@@ -161,6 +161,7 @@ async def _run(
         limit=limit,
         model_shape=model_shape or instance.model_shape,
         command=command,
+        environment=instance.environment(),
     )
     notes = _side_by_side(store, plan)
     by_key = {t.key: t for t in tasks}

@@ -138,7 +138,9 @@ const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;
   '"':"&quot;"}[c]));
 document.getElementById("facts").textContent =
   `seed ${S.seed} · ${S.tasks.length} task(s) · started ${S.started ?? "?"} · ` +
-  `${S.elapsed_seconds ?? "?"} s · ${S.command ?? ""}`;
+  `${S.elapsed_seconds ?? "?"} s · ${S.command ?? ""}` +
+  (S.environment ? ` · ${Object.entries(S.environment).map(([k, v]) =>
+    `${k} ${Array.isArray(v) ? v.join(" ") : v}`).join("; ")}` : "");
 const tables = document.getElementById("tables");
 for (const t of S.tasks) {
   const sec = document.createElement("div");

@@ -192,6 +192,16 @@ def _html_rows(rows: list[list[str]]) -> str:
     return f"<tr>{head}</tr>{body}"
 
 
+def _environment(env: dict[str, Any] | None) -> str | None:
+    """What produced the run, in a line: results move between CPUs and thread counts."""
+    if not env:
+        return None
+    parts = [f"{k} {v}" for k, v in env.items() if k not in ("cpu_features",) and v is not None]
+    if env.get("cpu_features"):
+        parts.append("CPU features " + " ".join(env["cpu_features"]))
+    return "; ".join(parts)
+
+
 def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
     lines = ["# ponder eval report", ""]
     facts = [
@@ -201,6 +211,7 @@ def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         ("started", summary["started"]),
         ("elapsed", f"{summary['elapsed_seconds']} s" if summary["elapsed_seconds"] else None),
         ("command", f"`{summary['command']}`" if summary["command"] else None),
+        ("produced by", _environment(summary.get("environment"))),
     ]
     lines += [f"- {name}: {value}" for name, value in facts if value is not None]
     for task in summary["tasks"]:

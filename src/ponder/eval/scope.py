@@ -66,6 +66,9 @@ class Plan:
     limit: int | None
     model_shape: ModelShape | None = None
     command: str | None = None
+    #: what produced the run beyond the model: the backend's build, CPU features and
+    #: threads (``Backend.environment``); results move between machines, and this says why
+    environment: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -81,6 +84,7 @@ class Plan:
             limit=data["limit"],
             model_shape=ModelShape(**shape) if shape else None,
             command=data.get("command"),
+            environment=data.get("environment"),
         )
 
     @property

@@ -125,6 +125,7 @@ def summarize(
         "seed": plan.seed,
         "limit": plan.limit,
         "command": plan.command,
+        "environment": plan.environment,
         # the results' own span (a re-run that ran nothing keeps the original timing); the
         # run's clock where records carry no timestamps
         "started": _iso(first) if (first := _first(spans) or started) else None,

@@ -75,6 +75,7 @@ def _load_kernel_layers(name: str = "_sandbox_layers") -> Any:
 
 
 kernel = _load_kernel_layers()
+filters = _load_kernel_layers("_sandbox_filters")
 wire = _load_kernel_layers("_sandbox_wire")
 
 
@@ -289,8 +290,8 @@ def _init(config: dict[str, Any], layers: list[str]) -> None:
         kernel.limit(config["limits"], config["own_processes"], layers)
         kernel.drop_privileges(layers)
         if config["isolate"]:
-            kernel.restrict_files(str(config["scratch"]), layers)
-            kernel.deny_syscalls(layers)
+            filters.restrict_files(str(config["scratch"]), layers)
+            filters.deny_syscalls(layers)
         os.chdir(str(config["scratch"]))  # the scratch mount, not the directory beneath it
         if config["guard"]:
             layers.append("audit hook")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ponder.backends.base import Backend, SampleObserver
+from ponder.backends.llamacpp.config import EngineConfig, EngineStats
 from ponder.backends.llamacpp.engine import Engine
-from ponder.backends.llamacpp.model import EngineConfig
-from ponder.backends.llamacpp.scheduler import EngineStats, Job
+from ponder.backends.llamacpp.scheduler import Job
 from ponder.backends.llamacpp.templates import resolve_template
 from ponder.core.types import (
     Capabilities,
@@ -139,6 +139,26 @@ class LlamaCppBackend(Backend):
 
     def spec(self) -> str | None:
         return str(self._path)
+
+    def environment(self) -> dict[str, Any]:
+        import llama_cpp
+
+        features = llama_cpp.llama_print_system_info().decode(errors="replace")
+        on = [
+            part.split("=")[0].strip()
+            for block in features.split("|")
+            for part in [block.split(":")[-1]]
+            if part.strip().endswith("= 1")
+        ]
+        return {
+            **super().environment(),
+            "llama_cpp_python": llama_cpp.__version__,
+            "cpu": _cpu_name(),
+            "cpu_features": on,
+            "n_threads": self._engine.model.threads,
+            "threads_follow_load": self._engine.governor is not None,
+            "n_parallel": self._engine.config.n_parallel,
+        }
 
     def info(self) -> dict[str, Any]:
         config = self._engine.config
@@ -298,6 +318,20 @@ class LlamaCppBackend(Backend):
 
     def close(self) -> None:
         self._engine.close()
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), or the platform's word for it."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:

@@ -37,8 +37,9 @@ import queue
 import threading
 import time
 
-from ponder.backends.llamacpp.model import EngineConfig, LlamaModel, free_chain, make_chain
-from ponder.backends.llamacpp.scheduler import EngineStats, Job, Prompt, Sample, Scheduler
+from ponder.backends.llamacpp.config import EngineConfig, EngineStats
+from ponder.backends.llamacpp.model import LlamaModel, free_chain, make_chain
+from ponder.backends.llamacpp.scheduler import Job, Prompt, Sample, Scheduler
 from ponder.backends.llamacpp.threads import ThreadGovernor
 from ponder.backends.loops import loops, template_loops
 from ponder.core.types import (

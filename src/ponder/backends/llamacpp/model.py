@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ponder.backends.llamacpp.config import BatchEntry, EngineConfig
 from ponder.backends.llamacpp.draw import Draw, draw_tokens
 from ponder.backends.llamacpp.sizing import (
     CACHE_TYPES,
     KVPlan,
     KVShape,
-    check_cache_types,
     plan_kv,
 )
 from ponder.backends.llamacpp.threads import usable_cores
@@ -39,57 +39,6 @@ def llama() -> Any:
     import llama_cpp
 
     return llama_cpp
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineConfig:
-    """Sizes of the engine.
-
-    ``n_ctx`` is the most tokens (prompt + completion) one sequence can hold (llama.cpp rounds
-    it up to a multiple of 256). By default each of the ``n_parallel + n_prompt_slots``
-    sequences has ``n_ctx`` KV cells of its own (memory grows with all three; SmolLM2-135M
-    needs 23 KB per cell, about 1.9 GB for the defaults). With ``kv_unified=True`` all
-    sequences share ``n_ctx`` cells: less memory, slower wide batches. The sizes the user
-    does not set are fitted to ``kv_memory`` (``ponder.backends.llamacpp.sizing``);
-    ``cache_type_k``/``cache_type_v`` (f16, q8_0, q4_0, ...) quantise the cache.
-    """
-
-    n_ctx: int = 2048
-    n_batch: int = 512
-    n_parallel: int = 32  # most samples decoding at once
-    n_prompt_slots: int = 8  # cached prompt sequences
-    n_threads: int = 0  # 0: the cores other processes leave free (threads.ThreadGovernor)
-    flash_attn: bool = True  # ~15% faster decode at 32 sequences on CPU
-    kv_unified: bool = False
-    kv_memory: str = ""  # a budget such as 4GiB; "" for the default
-    cache_type_k: str = "f16"
-    cache_type_v: str = "f16"
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.type == "str":
-                if not isinstance(value, (str, int)) or isinstance(value, bool):
-                    raise ConfigError(f"llamacpp option {field.name} must be a string")
-                object.__setattr__(self, field.name, str(value))
-            elif field.type == "bool":
-                if not isinstance(value, bool):
-                    raise ConfigError(f"llamacpp option {field.name} must be true or false")
-            elif not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"llamacpp option {field.name} must be an integer, not {value!r}")
-            elif value < (0 if field.name == "n_threads" else 1):
-                raise ConfigError(f"llamacpp option {field.name} must be positive, not {value}")
-        if self.n_parallel + self.n_prompt_slots > 256:
-            raise ConfigError("llamacpp: n_parallel + n_prompt_slots must be at most 256")
-        check_cache_types(self.cache_type_k, self.cache_type_v)
-        if self.cache_type_v not in ("f16", "f32", "bf16") and not self.flash_attn:
-            raise ConfigError(
-                "a quantised V cache (cache_type_v) needs flash_attn=true in llama.cpp"
-            )
-
-
-#: one token of a decode batch: (token, position, sequence id, whether to compute logits)
-BatchEntry = tuple[int, int, int, bool]
 
 
 class LlamaModel:

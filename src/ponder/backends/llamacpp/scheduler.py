@@ -21,14 +21,13 @@ leaves a gap, the highest live sample moves down into it.
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from ponder.backends.llamacpp.model import BatchEntry, EngineConfig
+from ponder.backends.llamacpp.config import BatchEntry, EngineConfig, EngineStats, KVStore
 from ponder.core.types import (
     Completion,
     GenerationResult,
@@ -39,29 +38,6 @@ from ponder.core.types import (
 
 #: a request waits for a prompt being prefilled when it would share this many more tokens
 MIN_SHARED_WAIT = 32
-
-
-class KVStore(Protocol):
-    """The KV-cache operations the scheduler needs (``LlamaModel`` is one)."""
-
-    def clear(self, seq: int) -> None: ...
-
-    def copy(self, src: int, dst: int, n: int | None = None) -> None: ...
-
-
-@dataclasses.dataclass
-class EngineStats:
-    """Counters of the work the engine really did (for tests and the ledger)."""
-
-    decode_calls: int = 0
-    tokens_decoded: int = 0
-    tokens_sampled: int = 0  # every token sampled (end-of-generation tokens included)
-    prompt_tokens_computed: int = 0
-    prompt_tokens_reused: int = 0
-    samples_cancelled: int = 0
-    samples_retained: int = 0  # finished samples kept in the cache as prefixes to continue
-    samples_moved: int = 0  # moved to a lower sequence id to keep the batch's ids consecutive
-    decode_seconds: float = 0.0  # wall time inside llama_decode (the rest is the engine's own)
 
 
 class Prompt:

@@ -157,6 +157,9 @@ class OpenAIBackend(Backend):
     async def _json(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self._http.json(path, body)
 
+    def environment(self) -> dict[str, Any]:
+        return {**super().environment(), "server": self.base_url, "model": self._model}
+
     def spec(self) -> str | None:
         return f"{self.base_url}#{self._model}" if self._model else self.base_url
 
