@@ -157,7 +157,7 @@ class LlamaCppBackend(Backend):
             "cpu_features": on,
             "n_threads": self._engine.model.threads,
             "threads_follow_load": self._engine.governor is not None,
-            "n_parallel": self._engine.config.n_parallel,
+            "n_parallel": self._engine.model.kv_plan.n_parallel,
         }
 
     def info(self) -> dict[str, Any]:
