@@ -9,7 +9,6 @@ import re
 import shlex
 from pathlib import Path
 
-import click
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -51,10 +50,10 @@ def test_the_readme_shows_commands() -> None:
 def test_each_readme_command_parses(line: str) -> None:
     args = argv(line)
     group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
-    command = group.get_command(click.Context(group), args[0])
+    parent = group.make_context("ponder", list(args), resilient_parsing=False)
+    command = group.get_command(parent, args[0])  # type: ignore[attr-defined]
     assert command is not None, f"no command {args[0]!r}"
-    context = command.make_context(args[0], args[1:], resilient_parsing=False)
+    context = command.make_context(args[0], args[1:], parent=parent)
     for spec in _strategies(context.params):
         for _, name, options in expand_spec(spec):
             if "plan" in options or name == "auto" and "budget" not in options:
@@ -74,15 +73,25 @@ def right(question: str, index: int, seed: int | None) -> str:
     return f"Answer: {numbers[0] * numbers[1] if len(numbers) >= 2 else 4}"
 
 
-CHEAP = [c for c in COMMANDS if argv(c)[0] == "solve" and "--model" not in c and "plan=" not in c]
+SOLVES = [c for c in COMMANDS if argv(c)[0] == "solve" and "--model" not in c and "plan=" not in c]
+#: what a plain OpenAI-compatible server cannot do: continue a reply (budget forcing), give
+#: logprobs to a judge; these run on the embedded model
+EMBEDDED = ("budget_forcing", "judge", "auto")
+CHEAP = [c for c in SOLVES if not any(word in c for word in EMBEDDED)]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("line", [c for c in SOLVES if c not in CHEAP])
+def test_the_readme_solve_commands_run_on_the_embedded_model(line: str) -> None:
+    cheaper = [] if "auto:" in line else ["--max-tokens", "32"]  # auto's plan sets its own
+    result = CliRunner().invoke(app, [*argv(line), *cheaper, "--json"])
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert "answer" in result.stdout
 
 
 @pytest.mark.parametrize("line", CHEAP)
 def test_the_readme_solve_commands_run(line: str) -> None:
     with ScriptedServer(right) as url:
-        args = argv(line)
-        if any(a.startswith("auto") for a in args):
-            pytest.skip("auto runs on the embedded model's shipped plan (test_auto.py)")
-        result = CliRunner().invoke(app, [*args, "--model", f"{url}#scripted"])
+        result = CliRunner().invoke(app, [*argv(line), "--model", f"{url}#scripted"])
     assert result.exit_code == 0, result.stderr + result.stdout
     assert "answer" in result.stdout
