@@ -37,8 +37,11 @@ def _live_only_loads_the_model(
 
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[LlamaCppBackend]:
-    """The real embedded model, loaded once for the whole suite."""
-    backend = LlamaCppBackend(n_ctx=2048, n_parallel=8, n_prompt_slots=4)
+    """The real embedded model, loaded once for the whole suite. ``PONDER_TEST_LOGIT_JITTER``
+    perturbs its logits (``logit_jitter``): another machine's numerics, simulated, under which
+    every live test must still pass (``test_portability.py``)."""
+    jitter = float(os.environ.get("PONDER_TEST_LOGIT_JITTER") or 0)
+    backend = LlamaCppBackend(n_ctx=2048, n_parallel=8, n_prompt_slots=4, logit_jitter=jitter)
     yield backend
     backend.close()
 

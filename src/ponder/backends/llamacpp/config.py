@@ -33,11 +33,19 @@ class EngineConfig:
     kv_memory: str = ""  # a budget such as 4GiB; "" for the default
     cache_type_k: str = "f16"
     cache_type_v: str = "f16"
+    #: the standard deviation of seeded Gaussian noise added to the logits before ponder's
+    #: own draw (greedy and plain temperature sampling): another machine's numerics,
+    #: simulated, to check that a result (or a test) does not hang on one CPU's rounding
+    logit_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type == "str":
+            if field.type == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ConfigError(f"llamacpp option {field.name} must be a number >= 0")
+                object.__setattr__(self, field.name, float(value))
+            elif field.type == "str":
                 if not isinstance(value, (str, int)) or isinstance(value, bool):
                     raise ConfigError(f"llamacpp option {field.name} must be a string")
                 object.__setattr__(self, field.name, str(value))

@@ -52,6 +52,7 @@ class LlamaModel:
         self.path = path
         #: llama.cpp's thread count: every usable core unless set (``set_threads`` revises it)
         self.threads = config.n_threads or usable_cores()
+        self.logit_jitter = config.logit_jitter
         ll = llama()
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         ll.llama_backend_init()
@@ -324,6 +325,8 @@ class LlamaModel:
         if not fast:
             return tokens
         logits = self._output_rows([wanted[k][1] for k in fast])
+        if self.logit_jitter > 0:  # another machine's numerics, simulated
+            logits = jittered(logits, self.logit_jitter)
         draws = [wanted[k][0] for k in fast]
         temperatures = np.array([d.temperature for d in draws], dtype=np.float32)
         uniforms = np.array([d.rng.random() if d.rng is not None else 0.0 for d in draws])
@@ -376,6 +379,20 @@ class LlamaModel:
         if rows == list(range(n_rows)):
             return table  # a view; read before the next decode
         return table[rows]
+
+
+def jittered(logits: npt.NDArray[np.float32], scale: float) -> npt.NDArray[np.float32]:
+    """``logits`` with Gaussian noise of standard deviation ``scale`` that is a function of
+    each row's own values: the same logits always get the same noise, as one CPU's rounding
+    is the same every run, and different logits different noise, as another CPU's is."""
+    import hashlib
+
+    out = np.array(logits, dtype=np.float32, copy=True)
+    for i, row in enumerate(out):
+        digest = hashlib.blake2b(row[:512].tobytes(), digest_size=8).digest()
+        rng = np.random.default_rng(int.from_bytes(digest, "little"))
+        row += rng.normal(0.0, scale, row.shape).astype(np.float32)
+    return out
 
 
 def make_chain(params: SamplingParams, seed: int) -> Any:
