@@ -388,7 +388,7 @@ def jittered(logits: npt.NDArray[np.float32], scale: float) -> npt.NDArray[np.fl
     import hashlib
 
     out = np.array(logits, dtype=np.float32, copy=True)
-    for i, row in enumerate(out):
+    for row in out:
         digest = hashlib.blake2b(row[:512].tobytes(), digest_size=8).digest()
         rng = np.random.default_rng(int.from_bytes(digest, "little"))
         row += rng.normal(0.0, scale, row.shape).astype(np.float32)
