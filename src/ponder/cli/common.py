@@ -18,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help text: rich's formatting costs more than the rest of `ponder --help`
+    rich_markup_mode=None,
 )
 
 #: --backend-option of solve and eval
