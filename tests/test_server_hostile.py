@@ -15,12 +15,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from ponder.testing import ScriptedServer
 
 KEY = "hostile-test-key"
 SECRET = "S3CRET-client-secret-value"
@@ -29,72 +30,10 @@ INTERNAL = "INTERNAL-ONLY text: db_password=hunter2"
 MAX_TOKENS = 64
 
 
-class Upstream:
-    """A scripted OpenAI-compatible model: 'DIGITS' in a question gets 4,096 digits back,
-    anything else 'The answer is 4.'; it counts the generation requests it gets."""
-
-    def __init__(self) -> None:
-        upstream = self
-        self.requests = 0
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._send({"object": "list", "data": [{"id": "fake", "object": "model"}]})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                upstream.requests += 1
-                asked = json.dumps(body.get("messages") or body.get("prompt"))
-                text = "7" * 4096 if "DIGITS" in asked else "The answer is 4.\nAnswer: 4"
-                n = int(body.get("n") or 1)
-                usage = {"prompt_tokens": 10, "completion_tokens": 8 * n, "total_tokens": 18 * n}
-                if body.get("stream"):
-                    self.send_response(200)
-                    self.send_header("content-type", "text/event-stream")
-                    self.end_headers()
-                    for i in range(n):
-                        delta = {"index": i, "delta": {"content": text}, "finish_reason": "stop"}
-                        self.wfile.write(f"data: {json.dumps({'choices': [delta]})}\n\n".encode())
-                    self.wfile.write(
-                        f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode()
-                    )
-                    self.wfile.write(b"data: [DONE]\n\n")
-                    return
-                choices = [
-                    {
-                        "index": i,
-                        "message": {"role": "assistant", "content": text},
-                        "text": text,
-                        "finish_reason": "stop",
-                    }
-                    for i in range(n)
-                ]
-                self._send(
-                    {"id": "x", "object": "chat.completion", "choices": choices, "usage": usage}
-                )
-
-            def _send(self, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def upstream_reply(question: str, index: int, seed: int | None) -> str:
+    """The scripted upstream model: 'DIGITS' in a question gets 4,096 digits back, anything
+    else 'The answer is 4.'."""
+    return "7" * 4096 if "DIGITS" in question else "The answer is 4.\nAnswer: 4"
 
 
 class Listener:
@@ -151,7 +90,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (canary / "ponder_canary.py").write_text(
         f"open({str(home / 'imported')!r}, 'w').write('imported')\ndef f(*a): return 1.0\n"
     )
-    upstream, listener = Upstream(), Listener()
+    upstream, listener = ScriptedServer(upstream_reply), Listener()
     port = _free_port()
     env = {**os.environ, "PONDER_API_KEYS": KEY, "PYTHONPATH": str(canary)}
     command = [sys.executable, "-m", "ponder.cli", "serve", "--model", f"{upstream.url}#fake"]
