@@ -30,7 +30,7 @@ def test_fill_replaces_plain_fields_and_refuses_the_rest() -> None:
 def test_the_default_offers_shipped_strategies_and_safe_scorers() -> None:
     policy = Policy.default()
     assert {"self_consistency", "best_of_n", "auto", "mcts"} <= policy.strategies
-    assert policy.scorers == {"judge", "confidence", "arithmetic"}
+    assert policy.scorers == {"judge", "confidence", "arithmetic", "gen_verify"}
     wider = policy.widened(["tests", "python"], ["mcts"])
     assert {"tests", "python"} <= wider.scorers and "mcts" not in wider.strategies
     assert "reward_model" in policy.widened(["all"], []).scorers

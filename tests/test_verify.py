@@ -528,7 +528,9 @@ def test_scorer_specs_parse_with_nested_options() -> None:
     assert options == {"n": 8, "scorer": "judge(mode=text,model=big)", "temperature": 0.7}
     scorer = make_scorer(options["scorer"])
     assert isinstance(scorer, Judge) and scorer.model == "big"
-    with pytest.raises(UnknownNameError, match="choose one of: arithmetic, confidence, judge"):
+    with pytest.raises(
+        UnknownNameError, match="choose one of: arithmetic, confidence, gen_verify, judge"
+    ):
         make_strategy("best_of_n", scorer="oracle")
     with pytest.raises(ConfigError, match="cannot; pairwise scorers: judge"):
         make_strategy("knockout", scorer="confidence")

@@ -7,7 +7,8 @@ decides what is offered:
 
 - ``strategies`` and ``scorers``: the registered names a request may use. By default every
   strategy ponder ships, and the scorers that need nothing of the host (``judge``,
-  ``confidence``, ``arithmetic``); ``--allow NAME`` widens and ``--deny NAME`` narrows it.
+  ``confidence``, ``arithmetic``, ``gen_verify``); ``--allow NAME`` widens and ``--deny NAME``
+  narrows it.
 - ``named_scorers``: ``--scorer NAME=SPEC`` (``rm=reward_model(url=http://gpu:8001/...)``,
   ``check=python(function=mypkg.checks:score)``): a request names ``rm``, never the URL.
 - ``plans``: ``--plan NAME=FILE``: ``auto:plan=NAME``.
@@ -33,7 +34,7 @@ from ponder.core.trust import COMPONENT, MODELS, NAMED, OPERATOR
 from ponder.errors import ConfigError, UserError
 
 #: scorers offered by default: they read nothing and reach nothing of the host
-DEFAULT_SCORERS = frozenset({"judge", "confidence", "arithmetic"})
+DEFAULT_SCORERS = frozenset({"judge", "confidence", "arithmetic", "gen_verify"})
 #: nesting of components in components (a sampler's scorer's ...)
 MAX_DEPTH = 4
 
