@@ -19,6 +19,14 @@ class Limits:
     #: the scratch directory's size (a tmpfs, where mount namespaces are available)
     scratch_bytes: int = 64 << 20
 
+    @classmethod
+    def for_tests(cls, timeout: float, memory_mb: int) -> Limits:
+        """The limits of a test run given as a task's or scorer's options: ``timeout``
+        seconds of wall clock (and as many of CPU), ``memory_mb`` of memory."""
+        return cls(
+            wall_seconds=timeout, cpu_seconds=max(1, int(timeout)), memory_bytes=memory_mb << 20
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Step:

@@ -80,6 +80,16 @@ def declared_answer(
     return AnswerSpec(answer_type or infer_answer_type(references), instruction)
 
 
+def tests_score(program: str, steps: list[str], timeout: float, memory_mb: int) -> Score:
+    """Correct when ``program`` passes every test step in the sandbox; else why not."""
+    from ponder.scoring.sandbox import Limits, run_code
+
+    execution = run_code(program, then=steps, limits=Limits.for_tests(timeout, memory_mb))
+    if execution.ok:
+        return Score(1.0, True)
+    return Score(0.0, False, f"{execution.status}: {execution.reason}")
+
+
 def ask(question: str, spec: AnswerSpec) -> str:
     """The question with the instruction that asks for the declared answer."""
     return f"{question.rstrip()}\n\n{spec.prompt}" if spec.prompt else question

@@ -34,8 +34,7 @@ from typing import Any
 from ponder.core.problem import AnswerSpec, Problem
 from ponder.errors import ConfigError
 from ponder.scoring.code import example_calls, extract_code
-from ponder.scoring.sandbox import Limits, run_code
-from ponder.tasks.base import Score
+from ponder.tasks.base import Score, tests_score
 from ponder.tasks.hub import HubConfig, HubTask, data_files, first
 
 FENCE = "Write the whole program in one ```python code block."
@@ -73,16 +72,8 @@ class CodeBenchmark(HubTask):
     def score(self, problem: Problem, text: str, answer: str | None) -> Score:
         config = self.config
         assert isinstance(config, CodeConfig)
-        limits = Limits(
-            wall_seconds=config.timeout,
-            cpu_seconds=max(1, int(config.timeout)),
-            memory_bytes=config.memory_mb << 20,
-        )
         program, steps = self.program(problem, text)
-        execution = run_code(program, then=steps, limits=limits)
-        if execution.ok:
-            return Score(1.0, True)
-        return Score(0.0, False, f"{execution.status}: {execution.reason}")
+        return tests_score(program, steps, config.timeout, config.memory_mb)
 
 
 def entry_point(tests: Sequence[str]) -> str:

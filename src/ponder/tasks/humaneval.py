@@ -21,8 +21,7 @@ from pydantic import Field
 from ponder.core.problem import AnswerSpec, Problem
 from ponder.core.trust import fill
 from ponder.scoring.code import assemble, example_calls, extract_code, split_tests
-from ponder.scoring.sandbox import Limits, run_code
-from ponder.tasks.base import Score, Task, TaskConfig
+from ponder.tasks.base import Score, Task, TaskConfig, tests_score
 
 INSTRUCTION = (
     "Complete the following Python function. Reply with the complete function in a "
@@ -85,16 +84,8 @@ class HumanEvalTask(Task):
     def score(self, problem: Problem, text: str, answer: str | None) -> Score:
         config = self.config
         assert isinstance(config, HumanEvalConfig)
-        limits = Limits(
-            wall_seconds=config.timeout,
-            cpu_seconds=max(1, int(config.timeout)),
-            memory_bytes=config.memory_mb << 20,
-        )
         solution, steps = self.program(problem, text)
-        execution = run_code(solution, then=steps, limits=limits)
-        if execution.ok:
-            return Score(1.0, True)
-        return Score(0.0, False, f"{execution.status}: {execution.reason}")
+        return tests_score(solution, steps, config.timeout, config.memory_mb)
 
 
 __all__ = ["HumanEvalTask", "extract_code"]

@@ -83,11 +83,7 @@ class UnitTestScorer(Scorer):
         if meta.get("code_prompt") is not None and entry:
             code = assemble(str(meta["code_prompt"]), code, str(entry))
         steps = test_steps(str(meta.get("test_setup") or ""), tests, entry_point=entry)
-        limits = Limits(
-            wall_seconds=config.timeout,
-            cpu_seconds=max(1, int(config.timeout)),
-            memory_bytes=config.memory_mb << 20,
-        )
+        limits = Limits.for_tests(config.timeout, config.memory_mb)
         execution = run_code(code, then=steps, limits=limits)
         passed = sum(step.ok for step in execution.steps[1:])
         details = {"status": execution.status, "passed": passed, "of": len(tests)}
