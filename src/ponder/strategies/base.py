@@ -59,8 +59,9 @@ class Strategy(abc.ABC):
                 raise ConfigError(
                     f"strategy {self.name!r} cannot take a sampler: it "
                     f"{self.not_composable_because}; strategies that can: "
-                    "self_consistency, best_of_n, fuse, weighted_self_consistency, "
-                    "shortest_majority, knockout, multi_verifier, model_switch"
+                    "self_consistency, best_of_n, fuse, moa, debate, self_verify, "
+                    "weighted_self_consistency, shortest_majority, knockout, multi_verifier, "
+                    "model_switch"
                 )
             build_sampler(sampler, what=f"sampler of strategy {self.name!r}")
 

@@ -1,0 +1,196 @@
+"""``debate``: agents answer, read each other's answers, and revise, for a few rounds.
+
+Du et al. 2023, "Improving Factuality and Reasoning in Language Models through Multiagent
+Debate" (arXiv 2305.14325): several agents answer a question independently; in each round,
+every agent is shown the other agents' latest responses and asked for an updated answer; the
+final answer is the majority of the last round. Agents are Context models named in ``agents``
+(a name may repeat: three samples of one model are three agents, as in the paper's own runs;
+``agents=[default,gemma,qwen]`` is a cross-family debate).
+
+- Round 0 draws through ``draw_candidates`` (role ``propose``), so ``sampler=`` makes each
+  first answer with a sequential strategy; each later round is one call per agent (role
+  ``debate``).
+- **Early stop**: when every agent gives the same answer, no further round is spent (the
+  details say after which round). Later studies of debate (e.g. "Debate or Vote", Choi et al.
+  2025) find most of its gain is the vote; the early stop keeps a settled debate at a vote's
+  cost.
+- ``final=vote`` (the paper's) takes the last round's majority; ``final=judge`` has the
+  ``judge`` model read the last round's responses and write the final answer (role
+  ``aggregate``), falling back to the vote when the judge gives none.
+
+Deviations, on purpose: the paper keeps each agent's whole conversation, so prompts grow with
+every round; here an agent's turn holds the question, its own latest response and the others'
+latest responses (each clipped to its last ``max_reference_chars`` characters), so a round's
+prompt stays the same size however many rounds run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ponder.core.problem import Candidate, Problem
+from ponder.core.trust import fill, model_names, operator_only
+from ponder.core.types import Message
+from ponder.runtime import Context
+from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from
+from ponder.scoring.answers import majority_vote
+from ponder.strategies.base import Outcome, Strategy, outcome_of, vote_details
+from ponder.strategies.fuse import AGGREGATE
+from ponder.strategies.moa import PROPOSE, as_read, first_answers
+
+DEBATE = "debate"
+
+UPDATE = (
+    "These are the latest responses of other agents to the problem:\n\n{responses}\n\n"
+    "Using their reasoning as additional advice, and checking it, give an updated solution "
+    "to the problem, ending with your answer."
+)
+JUDGE = (
+    "{question}\n\nSeveral agents debated this problem. Their final responses:\n\n"
+    "{responses}\n\nDecide which reasoning is right and write one complete solution, ending "
+    "with the answer."
+)
+
+
+class DebateConfig(SamplingConfig):
+    #: the Context models that debate (a name may repeat)
+    agents: list[str] = model_names(
+        default_factory=lambda: ["default", "default", "default"], min_length=2, max_length=16
+    )
+    #: rounds of reading and revising after the first answers
+    rounds: int = Field(2, ge=1, le=8)
+    #: how the last round becomes one answer
+    final: Literal["vote", "judge"] = "vote"
+    #: the Context model that judges, with final=judge
+    judge: str = model_names(default="default", min_length=1)
+    #: stop once every agent gives the same answer
+    early_stop: bool = True
+    #: the most characters of each response shown to the others (its end is kept)
+    max_reference_chars: int = Field(1500, ge=100)
+    #: the revising turn: ``{responses}`` (the operator's to set)
+    update_prompt: str = operator_only(UPDATE, "a prompt template")
+    #: the judge's prompt: ``{question}`` and ``{responses}`` (the operator's to set)
+    judge_prompt: str = operator_only(JUDGE, "a prompt template")
+
+
+class Debate(Strategy):
+    """Multi-agent debate: independent answers, rounds of revision, a vote or a judge."""
+
+    name = "debate"
+    composes = True
+    Config: ClassVar[type[SamplingConfig]] = DebateConfig
+
+    @property
+    def _config(self) -> DebateConfig:
+        assert isinstance(self.config, DebateConfig)
+        return self.config
+
+    async def solve(self, problem: Problem, ctx: Context) -> Outcome:
+        config = self._config
+        for model in {*config.agents, config.judge}:
+            ctx.model(model)  # every model must exist before anything is spent
+        latest = await first_answers(problem, ctx, config, config.agents, PROPOSE)
+        every = list(latest)
+        rounds = [_round(latest)]
+        stopped = None
+        for r in range(1, config.rounds + 1):
+            if config.early_stop and _agreed(latest):
+                stopped = r - 1
+                break
+            latest = await self._revise(problem, ctx, latest, r, len(every))
+            every += latest
+            rounds.append(_round(latest))
+        details: dict[str, Any] = {"rounds": rounds, "agents": list(config.agents)}
+        details["stopped_early_after"] = stopped
+        vote = majority_vote([c.answer for c in latest])
+        if config.final == "judge" and len(vote.groups) > 1:
+            judged = await self._judge(problem, ctx, latest, len(every))
+            every.append(judged)
+            if judged.answer is not None:
+                details.update(judged=True, votes=vote_details(vote))
+                details["abstained"] = sum(c.answer is None for c in every)
+                return Outcome(judged.answer, judged.text, tuple(every), details)
+            details["why"] = f"the judge gave no answer ({judged.abstained}); the vote stands"
+        outcome = outcome_of(vote, latest, details)
+        return Outcome(outcome.answer, outcome.text, tuple(every), outcome.details)
+
+    async def _revise(
+        self, problem: Problem, ctx: Context, latest: list[Candidate], r: int, start: int
+    ) -> list[Candidate]:
+        config = self._config
+
+        def turn(i: int) -> list[Message]:
+            others = [c for j, c in enumerate(latest) if j != i]
+            ask = fill(config.update_prompt, responses=self._shown(others))
+            mine = latest[i].text
+            return [*problem.messages(), Message("assistant", mine), Message("user", ask)]
+
+        results = await asyncio.gather(
+            *(
+                ctx.sample(
+                    turn(i),
+                    role=DEBATE,
+                    model=model,
+                    **call_options(config, 100 * r + i, n=1),
+                )
+                for i, model in enumerate(config.agents)
+            )
+        )
+        revised = [
+            candidate_from(
+                result.completions[0],
+                index=start + i,
+                model=model,
+                spec=problem.answer,
+                keep_cut_off=config.keep_cut_off,
+            )
+            for i, (model, result) in enumerate(zip(config.agents, results, strict=True))
+        ]
+        return await as_read(problem, revised)
+
+    async def _judge(
+        self, problem: Problem, ctx: Context, latest: list[Candidate], index: int
+    ) -> Candidate:
+        config = self._config
+        ask = fill(config.judge_prompt, question=problem.question, responses=self._shown(latest))
+        result = await ctx.sample(
+            [*problem.preamble(), Message("user", ask)],
+            role=AGGREGATE,
+            model=config.judge,
+            response_format=ctx.response_format,
+            **call_options(config, 999, n=1, temperature=0.0),
+        )
+        judged = candidate_from(
+            result.completions[0],
+            index=index,
+            model=config.judge,
+            spec=problem.answer,
+            keep_cut_off=config.keep_cut_off,
+        )
+        return (await as_read(problem, [judged]))[0]
+
+    def _shown(self, responses: list[Candidate]) -> str:
+        limit = self._config.max_reference_chars
+        return "\n\n".join(
+            f"Agent {i + 1}:\n{c.text if len(c.text) <= limit else '...' + c.text[-limit:]}"
+            for i, c in enumerate(responses)
+        )
+
+
+def _agreed(latest: list[Candidate]) -> bool:
+    """Every agent answered, and the answers are one (as the vote groups them)."""
+    vote = majority_vote([c.answer for c in latest])
+    return len(vote.groups) == 1 and all(c.answer is not None for c in latest)
+
+
+def _round(latest: list[Candidate]) -> dict[str, Any]:
+    return {
+        "answers": [c.answer for c in latest],
+        "votes": vote_details(majority_vote([c.answer for c in latest])),
+    }
+
+
+__all__ = ["DEBATE", "Debate"]
