@@ -223,3 +223,16 @@ def test_a_jsonl_task_infers_its_answer_and_asks_for_a_final_line(tmp_path: obje
     problem = task.problems()[0]
     assert problem.answer is not None and problem.answer.type == "yes_no"
     assert problem.question.endswith("`Answer: Yes` or `Answer: No`.")
+
+
+def test_code_behaviours_are_equal_only_when_identical() -> None:
+    """A behaviour's results are not one number for math-verify to read (a short function
+    name made ``add(20, 1) -> 21; add(-5, 5) -> 0`` and ``... -> 0; ... -> 0`` one group)."""
+    from ponder.scoring.answers import equivalent, majority_vote
+
+    right = "add(1, 2) -> 3; add(20, 1) -> 21; add(-5, 5) -> 0"
+    wrong = "add(1, 2) -> 3; add(20, 1) -> 0; add(-5, 5) -> 0"
+    assert not equivalent(right, wrong) and equivalent(right, right)
+    assert not equivalent("f('x') -> 'A'", "f('x') -> 'a'")
+    assert len(majority_vote([wrong, wrong, right]).groups) == 2
+    assert equivalent("1/2", "0.5")  # mathematics is still read as mathematics

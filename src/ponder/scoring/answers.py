@@ -3,7 +3,8 @@
 
 Equivalence (``equivalent``): when both answers read as mathematics, ``math-verify`` decides
 (so ``1/2``, ``0.5`` and ``\\frac{1}{2}`` agree); otherwise the normalised texts must be equal
-(lower case, surrounding punctuation and markdown stripped, runs of spaces collapsed).
+(lower case, surrounding punctuation and markdown stripped, runs of spaces collapsed). Code
+answers read by their behaviour (``f(1) -> 2; ...``) are equal only when identical.
 
 The vote (``majority_vote``) groups equivalent answers; the group with the most votes wins.
 Ties are broken deterministically: the tied group whose first member came earliest (lowest
@@ -72,9 +73,22 @@ def _looks_mathematical(answer: str) -> bool:
     )
 
 
+#: a code answer read by what it does (``ponder.scoring.behaviour``): ``call -> result; ...``
+_BEHAVIOUR = re.compile(r"[A-Za-z_]\w*\(.*?\) -> ", re.DOTALL)
+
+
+def is_behaviour(answer: str) -> bool:
+    """Whether ``answer`` is a code behaviour (``f(1) -> 2; f(3) -> 4``), which is compared
+    exactly: a result's case, spacing and every number matter, and math-verify must not read
+    one result of it as the whole."""
+    return _BEHAVIOUR.match(answer) is not None
+
+
 @functools.lru_cache(maxsize=8192)
 def equivalent(a: str, b: str) -> bool:
     """Whether two extracted answers say the same thing (see the module docstring)."""
+    if is_behaviour(a) or is_behaviour(b):
+        return a == b
     if normalize_text(a) == normalize_text(b):
         return True
     if not (_looks_mathematical(a) and _looks_mathematical(b)):
