@@ -206,3 +206,40 @@ def test_on_the_embedded_model(embedded: Any, name: str) -> None:
         spent = 0 if result.details["stopped_early_after"] == 0 else 3
         assert roles.get("debate", {"calls": 0})["calls"] == spent
     assert result.usage.completion_tokens == sum(r["completion_tokens"] for r in roles.values())
+
+
+def test_bracketed_lists_of_names_in_specs() -> None:
+    from ponder.core.spec import expand_spec, parse_value
+
+    assert parse_value("[default,gemma, qwen]") == ["default", "gemma", "qwen"]
+    assert parse_value("[1,2]") == [1, 2] and parse_value("x[1]") == "x[1]"
+    ((_, name, options),) = expand_spec("debate:agents=[default,default],rounds=1")
+    assert make_strategy(name, **options).config.agents == ["default", "default"]  # type: ignore[attr-defined]
+
+
+async def test_the_readme_composition_verifies_mixtures_of_forced_proposals() -> None:
+    """The README's composed spec: best_of_n whose candidates are each a moa of budget-forced
+    proposals, verified by gen_verify; its ledger by role."""
+    from ponder.core.spec import expand_spec
+
+    def scripted(request: GenerationRequest, index: int) -> str:
+        text = asked(request)
+        if "Verdict:" in text:
+            return "Verdict: correct" if "Answer: 7" in text else "Verdict: incorrect"
+        if "Responses to this problem" in text:
+            return "Answer: 7"
+        return "Let me think. 3 + 4 = 7.\nAnswer: 7"
+
+    spec = (
+        "best_of_n:n=2,scorer=gen_verify(m=2),"
+        "sampler=moa(layers=1,proposers=[default,default],sampler=budget_forcing(max_thinking=32))"
+    )
+    ((_, name, options),) = expand_spec(spec)
+    result = await make_strategy(name, **options).run(
+        "What is 3 + 4?", Context(FunctionBackend(scripted))
+    )
+    assert result.answer == "7"
+    roles = result.ledger["by_role"]
+    assert roles["aggregate"]["calls"] == 2  # one aggregator per mixture
+    assert roles["verify"]["calls"] == 2  # one request of m=2 chains per mixture
+    assert {"aggregate", "verify"} < set(roles) and len(roles) >= 3

@@ -7,7 +7,7 @@ strategy options alike::
     n_ctx=8192                                    KEY=VALUE (backend and task options)
 
 Values are read as JSON where they parse (``8``, ``0.7``, ``null``, ``true``, ``["a","b"]``),
-as text otherwise. Commas inside brackets, braces, parentheses or quotes belong to the value.
+a bracketed list of bare words as a list (``[default,qwen]``), as text otherwise. Commas inside brackets, braces, parentheses or quotes belong to the value.
 Every malformed item is a ConfigError that quotes it and shows the expected form.
 """
 
@@ -25,10 +25,17 @@ _CALL = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
 def parse_value(raw: str) -> Any:
-    """``"8"`` -> 8, ``"true"`` -> True, ``"[1,2]"`` -> [1, 2]; anything else stays text."""
+    """``"8"`` -> 8, ``"true"`` -> True, ``"[1,2]"`` -> [1, 2], and a bracketed list of bare
+    words ``"[default,qwen]"`` -> ``["default", "qwen"]`` (each item read the same way);
+    anything else stays text."""
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
+        stripped = raw.strip()
+        if len(stripped) >= 2 and stripped[0] == "[" and stripped[-1] == "]":
+            inner = stripped[1:-1]
+            if "[" not in inner and "]" not in inner:
+                return [parse_value(item) for item in split_items(inner)]
         return raw
 
 

@@ -15,6 +15,9 @@ families, make the mixture.
   one request with ``n`` = how often its name appears, so a backend batches them.
 - The final answer is the aggregator's. If it gives none (or is cut off), the majority vote of
   the last layer's answers stands, and the details say so.
+- One final answer from a sequence of calls makes it a sampler as well: ``best_of_n:n=2,
+  scorer=gen_verify(m=2),sampler=moa(layers=1,sampler=budget_forcing(max_thinking=64))``
+  verifies two mixtures, each of budget-forced proposals.
 
 Deviations, on purpose: the paper's proposers are six different 70B-class chat models and
 its aggregator sees the responses in a system prompt; here any Context models serve, the
@@ -78,6 +81,8 @@ class Moa(Strategy):
 
     name = "moa"
     composes = True
+    #: its one final answer makes it a sampler too (``best_of_n:sampler=moa(...)``)
+    sequential = True
     Config: ClassVar[type[SamplingConfig]] = MoaConfig
 
     @property
@@ -124,8 +129,17 @@ class Moa(Strategy):
                 f"the aggregator gave no answer ({final.abstained}); the last layer's vote stands"
             )
             outcome = outcome_of(vote, layer, details)
+            if outcome.answer is None:
+                outcome.details["abstained_reason"] = (
+                    "neither the aggregator nor a proposer answered"
+                )
             return Outcome(outcome.answer, outcome.text, tuple(every), outcome.details)
         details["abstained"] = sum(c.answer is None for c in every)
+        details.update(
+            reasoning=final.reasoning,
+            finish_reason=final.finish_reason,
+            answer_source=final.answer_source,
+        )
         return Outcome(final.answer, final.text, tuple(every), details)
 
     async def _later_layer(
