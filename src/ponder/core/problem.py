@@ -103,6 +103,10 @@ class Candidate:
     answer_source: Literal["content", "reasoning"] = "content"
     #: the functions the reply calls; its answer is then the calls, normalised
     tool_calls: tuple[ToolCall, ...] = ()
+    #: which path read the answer: the rules' ``declared`` form, ``boxed``, their
+    #: ``fallback`` reading of prose, or the ``model`` (``ponder.runtime.reader``); None when
+    #: nothing was read
+    read_by: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         record = {
@@ -117,6 +121,8 @@ class Candidate:
         if self.reasoning is not None:
             record["reasoning"] = self.reasoning
             record["answer_source"] = self.answer_source
+        if self.read_by is not None:
+            record["read_by"] = self.read_by
         if self.tool_calls:
             record["tool_calls"] = [dataclasses.asdict(call) for call in self.tool_calls]
         return record

@@ -40,6 +40,9 @@ class CandidateRecord(Record):
     reasoning: str | None = None
     #: "reasoning" when the answer was read from the thought (the reply gave none)
     answer_source: str = "content"
+    #: which path read the answer (``declared``, ``boxed``, ``fallback``, ``model``); None
+    #: when nothing was read, and in stores written before readers were recorded
+    read_by: str | None = None
     score: float
     correct: bool
     reason: str | None = None

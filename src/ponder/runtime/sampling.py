@@ -19,6 +19,7 @@ from ponder.core.trust import component
 from ponder.core.types import Completion, TokenLogprob, ToolCall, Usage
 from ponder.errors import ConfigError
 from ponder.runtime.context import Context
+from ponder.runtime.reader import read_with_model
 from ponder.scoring.behaviour import behaviour_answer
 from ponder.scoring.extraction import read_answer, tool_call_answer
 
@@ -49,6 +50,12 @@ class ReplyConfig(StrategyConfig):
     #: read an answer from replies cut off at max_tokens too (by default they abstain: the
     #: number a reply stopped on is rarely its answer)
     keep_cut_off: bool = False
+    #: who reads each reply's answer: the ``rules``, the ``model`` that wrote it (two-stage
+    #: extraction), or ``hybrid`` (the rules' declared forms, the model elsewhere); see
+    #: ``ponder.runtime.reader``
+    reader: Literal["rules", "model", "hybrid"] = "rules"
+    #: the most tokens the model's reading may take
+    reader_tokens: int = Field(16, ge=1, le=256)
 
 
 class SamplingConfig(ReplyConfig):
@@ -71,7 +78,12 @@ class SamplingConfig(ReplyConfig):
 
 
 #: the fields of SamplingConfig that are sampling parameters (sent with every request)
-SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {"keep_cut_off", "sampler"}
+SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {
+    "keep_cut_off",
+    "sampler",
+    "reader",
+    "reader_tokens",
+}
 
 
 def call_options(config: SamplingConfig, call: int = 0, **changes: Any) -> dict[str, Any]:
@@ -88,14 +100,24 @@ def read(
 ) -> tuple[str | None, str | None]:
     """The answer a reply gives and, when none, why: a reply cut off at ``max_tokens``
     abstains unless ``keep_cut_off``."""
+    answer, why, _ = read_how(text, finish_reason, spec, keep_cut_off=keep_cut_off)
+    return answer, why
+
+
+def read_how(
+    text: str, finish_reason: str, spec: AnswerSpec | None, *, keep_cut_off: bool = False
+) -> tuple[str | None, str | None, str | None]:
+    """``read``, with the rule that read the answer (``declared``, ``boxed``, ``fallback``)."""
     if finish_reason == "cancelled":
-        return None, "cancelled"
+        return None, "cancelled", None
     if finish_reason == "length" and not keep_cut_off:
-        return None, "cut off at max_tokens"
+        return None, "cut off at max_tokens", None
     if finish_reason == "repetition" and not keep_cut_off:
-        return None, "stopped in a loop"
+        return None, "stopped in a loop", None
     reading = read_answer(text, spec)
-    return reading.answer, None if reading.answer is not None else reading.reason
+    if reading.answer is None:
+        return None, reading.reason, None
+    return reading.answer, None, reading.reason
 
 
 def candidate_from(
@@ -143,14 +165,14 @@ def candidate_of(
 ) -> Candidate:
     """A reply (and its thought) as a candidate, its answer read as ``spec`` says; a reply
     that calls tools answers with its calls (``tool_call_answer``), so votes count them."""
-    answer, why = read(text, finish_reason, spec, keep_cut_off=keep_cut_off)
+    answer, why, rule = read_how(text, finish_reason, spec, keep_cut_off=keep_cut_off)
     if tool_calls:
-        answer, why = tool_call_answer(tool_calls), None
+        answer, why, rule = tool_call_answer(tool_calls), None, None
     source: Literal["content", "reasoning"] = "content"
     if answer is None and reasoning and (finish_reason == "stop" or keep_cut_off):
-        from_thought, _ = read(reasoning, "stop", spec)
+        from_thought, _, thought_rule = read_how(reasoning, "stop", spec)
         if from_thought is not None:
-            answer, why, source = from_thought, None, "reasoning"
+            answer, why, source, rule = from_thought, None, "reasoning", thought_rule
     return Candidate(
         index=index,
         text=text,
@@ -163,6 +185,7 @@ def candidate_of(
         reasoning=reasoning,
         answer_source=source,
         tool_calls=tool_calls,
+        read_by=rule,
     )
 
 
@@ -197,6 +220,8 @@ async def draw_candidates(
         options = config.model_dump(include=set(SAMPLING_FIELDS))
         if options.get("seed") is not None:
             options["seed"] += seed_offset
+        if config.reader != "rules" and ctx.model(model).capabilities.continuation:
+            options["retain"] = True  # the model's reading continues each reply's own KV
         result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
         candidates = [
             candidate_from(
@@ -214,6 +239,16 @@ async def draw_candidates(
                 "the model is marked as thinking, but none of its %d replies holds a thought "
                 "between <think> and </think>: each whole reply is read as the answer's text",
                 len(candidates),
+            )
+        if config.reader != "rules":
+            candidates = await read_with_model(
+                problem,
+                ctx,
+                candidates,
+                reader=config.reader,
+                tokens=config.reader_tokens,
+                keep_cut_off=config.keep_cut_off,
+                model=model,
             )
     if problem.answer is not None and problem.answer.type == "code":
         candidates = await read_behaviours(candidates, problem.answer)

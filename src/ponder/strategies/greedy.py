@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ponder.core.problem import Problem
 from ponder.runtime import Context
+from ponder.runtime.reader import read_with_model
 from ponder.runtime.sampling import ReplyConfig, StrategyConfig, candidate_from
 from ponder.strategies.base import Outcome, Strategy
 
@@ -39,8 +40,17 @@ class Greedy(Strategy):
             loop_repeats=config.loop_repeats,
             loop_template=config.loop_template,
             answer=True,
+            retain=config.reader != "rules" and ctx.model().capabilities.continuation,
         )
         candidate = candidate_from(
             result.completions[0], spec=problem.answer, keep_cut_off=config.keep_cut_off
+        )
+        (candidate,) = await read_with_model(
+            problem,
+            ctx,
+            [candidate],
+            reader=config.reader,
+            tokens=config.reader_tokens,
+            keep_cut_off=config.keep_cut_off,
         )
         return Outcome(candidate.answer, candidate.text, (candidate,))

@@ -1,0 +1,114 @@
+"""Reading with the model's help (``reader=rules|model|hybrid``): the model continues a reply
+with "Therefore, the final answer (...) is" and its few tokens are read; hybrid keeps the
+rules' declared forms and asks the model only where the rules fell back or found nothing;
+each candidate records which path read it; the reading's tokens are charged to ``read``; a
+backend that cannot continue gets a short turn instead; cut-off replies and code are never
+read; and on the embedded engine the reading continues the reply's own cached tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+
+from ponder.api import make_strategy
+from ponder.core.problem import AnswerSpec, Problem
+from ponder.core.types import GenerationRequest
+from ponder.errors import ConfigError
+from ponder.runtime import Context
+from ponder.testing import FULL_CAPABILITIES, FunctionBackend
+
+GCD = Problem("What is the GCD of 48 and 18?", answer=AnswerSpec("number"))
+PROSE = "Therefore, the GCD of 48 and 18 is 6. Note that 18 = 2 * 9."
+
+
+def world(request: GenerationRequest, index: int) -> str:
+    if "final answer" in request.prefix:
+        return " 6."
+    return PROSE if index % 2 == 0 else "Answer: 6"
+
+
+def run(spec: str, reply: Any = world, problem: Problem = GCD, **backend: Any) -> Any:
+    name, _, options = spec.partition(":")
+    parsed: dict[str, Any] = dict(o.split("=") for o in options.split(",") if o)
+    strategy = make_strategy(name, **parsed)
+    return asyncio.run(strategy.run(problem, Context(FunctionBackend(reply, **backend))))
+
+
+def test_rules_misread_prose_and_the_model_reads_it() -> None:
+    rules = run("greedy")
+    assert rules.answer == "9" and rules.candidates[0].read_by == "fallback"
+    assert "read" not in rules.ledger["by_role"]
+    model = run("greedy:reader=model")
+    assert model.answer == "6" and model.candidates[0].read_by == "model"
+    read = model.ledger["by_role"]["read"]
+    assert read["calls"] == 1 and 0 < read["completion_tokens"] <= 16
+
+
+def test_hybrid_asks_the_model_only_where_the_rules_fell_back() -> None:
+    result = run("self_consistency:n=4,seed=0,reader=hybrid")
+    paths = [c.read_by for c in result.candidates]
+    assert paths == ["model", "declared", "model", "declared"]
+    assert result.answer == "6" and len(result.details["votes"]) == 1
+    assert result.ledger["by_role"]["read"]["calls"] == 2
+
+
+def test_when_the_model_reads_nothing() -> None:
+    def mute(request: GenerationRequest, index: int) -> str:
+        return " something." if "final answer" in request.prefix else PROSE
+
+    hybrid = run("greedy:reader=hybrid", mute)
+    assert hybrid.answer == "9" and hybrid.candidates[0].read_by == "fallback"
+    model = run("greedy:reader=model", mute)
+    assert model.answer is None and model.candidates[0].abstained == "the model read no answer"
+
+
+def test_a_backend_that_cannot_continue_gets_a_short_turn() -> None:
+    seen: list[GenerationRequest] = []
+
+    def turn(request: GenerationRequest, index: int) -> str:
+        seen.append(request)
+        last = request.messages[-1].content if request.messages else ""
+        return "6" if "Complete this sentence" in last else PROSE
+
+    plain = dataclasses.replace(FULL_CAPABILITIES, continuation=False)
+    result = run("greedy:reader=model", turn, capabilities=plain)
+    assert result.answer == "6"
+    asked = seen[-1]
+    assert asked.prefix == "" and asked.messages is not None
+    assert [m.role for m in asked.messages][-2:] == ["assistant", "user"]
+    assert "(a number)" in asked.messages[-1].content
+
+
+def test_cut_off_replies_and_code_are_not_read() -> None:
+    cut = run("greedy:reader=model,max_tokens=3")
+    assert cut.answer is None and "read" not in cut.ledger["by_role"]
+    code = Problem("Write f.", answer=AnswerSpec("code", entry_point="f"))
+    result = run("greedy:reader=model", lambda r, i: "def f(): return 1", problem=code)
+    assert "read" not in result.ledger["by_role"]
+
+
+def test_bad_reader() -> None:
+    with pytest.raises(ConfigError, match="reader"):
+        make_strategy("greedy", reader="oracle")
+    with pytest.raises(ConfigError, match="reader_tokens"):
+        make_strategy("self_consistency", reader_tokens=0)
+
+
+@pytest.mark.live
+def test_the_embedded_reading_continues_the_cached_reply(embedded: Any) -> None:
+    problem = Problem("What is 3 + 4? Explain briefly.", answer=AnswerSpec("number"))
+    strategy = make_strategy("greedy", reader="model", max_tokens=128)
+    result = asyncio.run(strategy.run(problem, Context(embedded)))
+    candidate = result.candidates[0]
+    read = result.ledger["by_role"].get("read")
+    if candidate.finish_reason != "stop":
+        assert read is None  # a cut-off reply is not read
+        return
+    assert read is not None and read["calls"] == 1 and read["completion_tokens"] <= 16
+    # the reply's own tokens come from the cache: only the cue (and a token or two where
+    # re-tokenising the reply differs) is computed
+    assert read["prompt_tokens"] - read["cached_prompt_tokens"] <= 24
+    assert candidate.read_by in ("model", None)
