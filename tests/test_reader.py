@@ -112,3 +112,27 @@ def test_the_embedded_reading_continues_the_cached_reply(embedded: Any) -> None:
     # re-tokenising the reply differs) is computed
     assert read["prompt_tokens"] - read["cached_prompt_tokens"] <= 24
     assert candidate.read_by in ("model", None)
+
+
+def test_reports_show_how_answers_were_read(tmp_path: Any) -> None:
+    import json
+
+    from ponder.eval import evaluate
+    from ponder.tasks import make_task
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        "".join(json.dumps({"question": f"GCD {i}?", "answer": 6}) + "\n" for i in range(4))
+    )
+    summary = evaluate(
+        [make_task(str(questions))],
+        ["self_consistency:n=4,reader=hybrid", "greedy"],
+        backend=FunctionBackend(world),
+        out=tmp_path / "out",
+    )
+    rows = {r["name"]: r for r in summary.summary["results"] if not r["estimated"]}
+    hybrid = rows["self_consistency"]["read_shares"]
+    assert hybrid["model"] == 0.5 and hybrid["declared"] == 0.5 and hybrid["abstained"] == 0
+    assert rows["greedy"]["read_shares"]["fallback"] == 1.0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## How answers were read" in report

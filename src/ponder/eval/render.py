@@ -96,6 +96,17 @@ def _cut(row: dict[str, Any]) -> str:
     return f"{row['cut_off_share']:.0%}" + (f" +{loops:.0%} loop" if loops else "")
 
 
+def read_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """Per run setting, the share of samples each path read (``read_shares``)."""
+    paths = ("declared", "boxed", "fallback", "model", "abstained")
+    rows = [["task", "strategy", *paths]]
+    for r in summary["results"]:
+        shares = r.get("read_shares")
+        if shares and not r.get("estimated"):
+            rows.append([r["task"], r["strategy"], *(f"{shares[p]:.0%}" for p in paths)])
+    return rows
+
+
 def comparison_rows(summary: dict[str, Any]) -> list[list[str]]:
     """The paired comparisons (``ponder report --compare A B``) as table rows."""
     rows = [
@@ -232,6 +243,9 @@ def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         for plot in plots:
             if plot.name.startswith(slug(task["task"]) + "_"):
                 lines += ["", f"![{plot.stem}]({plot.name})"]
+    read = read_rows(summary)
+    if len(read) > 1:
+        lines += ["", "## How answers were read", "", _markdown_table(read)]
     if summary.get("comparisons"):
         lines += ["", "## Paired comparisons", "", _markdown_table(comparison_rows(summary))]
     lines += ["", "## Method", "", _METHOD]
@@ -252,6 +266,9 @@ _METHOD = """\
 - "of it thinking" (shown when any strategy thought): the completion tokens spent inside a
   thought, as a reasoning server reports them or as a strategy that runs the thinking
   (budget_forcing) counts them.
+- "How answers were read": per setting, the share of samples whose answer the rules read
+  from a declared form (`Answer: X`), from `\\boxed{}`, by their fallback reading of prose,
+  or the model read (`reader=model|hybrid`), and the share that gave none.
 - "cut off": the share of samples that reached max_tokens (they give no answer); "+N% loop": the
   share the loop stop ended (`loop_repeats`), which abstain too.
 - Time: "elapsed s" runs from a setting's first problem starting to its last finishing

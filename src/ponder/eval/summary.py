@@ -21,6 +21,9 @@
 - ``cut_off_share``: the share of the setting's samples cut off at ``max_tokens`` (they abstain
   unless the setting keeps them); ``loop_share``: the share ended by the loop stop
   (``loop_repeats``; they abstain likewise);
+- ``read_shares``: the share of the setting's samples whose answer each path read (the
+  rules' ``declared`` form, ``boxed``, the rules' ``fallback`` reading of prose, the
+  ``model``: ``reader=``) and the share that ``abstained``;
 - ``flops_mean``: estimated FLOPs per problem (``ponder.eval.flops``), null when the model's
   shape is unknown.
 
@@ -312,12 +315,32 @@ def _run_row(task: TaskPlan, setting: Setting, records: dict[str, ProblemRecord]
         latency_mean=_mean(walls),
         cut_off_share=_mean([float(c.finish_reason == "length") for c in candidates]),
         loop_share=_mean([float(c.finish_reason == "repetition") for c in candidates]),
+        read_shares=read_shares(candidates),
         flops_mean=None if not rows or None in flops else _mean([f or 0.0 for f in flops]),
         samples=_mean([len(r.candidates) for r in rows]),
         estimated=False,
         estimated_from=None,
     )
     return row
+
+
+#: the paths an answer is read by (``Candidate.read_by``), and abstaining
+READ_PATHS = ("declared", "boxed", "fallback", "model", "abstained")
+
+
+def read_shares(candidates: list[Any]) -> dict[str, float] | None:
+    """The share of samples each path read, and the share that abstained; None for stores
+    written before readers were recorded (no sample says) or without samples."""
+    if not candidates or all(c.read_by is None and c.answer is not None for c in candidates):
+        return None
+    counts = dict.fromkeys(READ_PATHS, 0)
+    for c in candidates:
+        if c.answer is None:
+            counts["abstained"] += 1
+        elif c.read_by in counts:
+            counts[c.read_by] += 1
+    total = len(candidates)
+    return {path: count / total for path, count in counts.items()}
 
 
 def _estimated_row(
