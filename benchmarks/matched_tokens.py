@@ -1,14 +1,21 @@
 """Each strategy of an eval report against self-consistency at the same tokens.
 
 Reads a report's ``summary.json``. Per task, the self-consistency settings (run or
-estimated from one pool) give accuracy against completion tokens per problem (all roles:
-generation, verification, probes). For every other strategy the script prints its accuracy
-(95% interval), its completion tokens, and self-consistency's accuracy at those tokens,
-interpolated linearly between the two nearest self-consistency settings (or at the nearest
+estimated from one pool) give accuracy against tokens per problem (all roles: generation,
+verification, probes, aggregation): ``--cost computed`` (the default: prompt tokens the model
+computed, not served from a cache, plus completion tokens; strategies whose later calls read
+other answers pay for those prompts) or ``--cost completion``. For every other strategy
+the script prints its accuracy (95% interval), its tokens, and self-consistency's accuracy
+at those tokens, interpolated linearly between the two nearest self-consistency settings (or at the nearest
 end, marked ``<`` or ``>`` when the strategy spent less than the smallest or more than the
 largest). ``delta`` is the strategy's accuracy minus that.
 
     .venv/bin/python benchmarks/matched_tokens.py REPORT_DIR [--baseline self_consistency]
+        [--cost computed|completion] [--pairs]
+
+``--pairs`` also prints, for each strategy, the self-consistency setting of the same
+temperature whose cost is nearest at or above it, as ``ponder report DIR --compare A B``
+arguments (a paired test at matched compute, no cheaper for the baseline).
 """
 
 from __future__ import annotations
@@ -38,7 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("report", type=Path)
     parser.add_argument("--baseline", default="self_consistency")
+    parser.add_argument("--cost", choices=("computed", "completion"), default="computed")
+    parser.add_argument("--pairs", action="store_true")
     args = parser.parse_args()
+    field = f"{args.cost}_tokens_mean"
+    pairs: list[tuple[str, str]] = []
     rows: list[dict[str, Any]] = json.loads((args.report / "summary.json").read_text())["results"]
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -54,14 +65,22 @@ def main() -> None:
             return r["name"] == args.baseline and not (r.get("options") or {}).get("sampler")
 
         curve = [
-            (r["completion_tokens_mean"], r["accuracy"])
+            (r[field], r["accuracy"])
             for r in task_rows
             if baseline(r) and r["accuracy"] is not None
         ]
         for r in task_rows:
             if baseline(r) or r["accuracy"] is None:
                 continue
-            tokens = r["completion_tokens_mean"]
+            tokens = r[field]
+            above = [
+                b
+                for b in task_rows
+                if baseline(b) and b[field] >= tokens and b["accuracy"] is not None
+            ]
+            if above:
+                nearest = min(above, key=lambda b: b[field])
+                pairs.append((r["strategy"], nearest["strategy"]))
             acc = f"{r['accuracy']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
             if curve:
                 base, where = at_tokens(curve, tokens)
@@ -74,6 +93,9 @@ def main() -> None:
             )
         for tokens, accuracy in sorted(curve):
             print(f"{task:<17}{'(' + args.baseline + ')':<62}{accuracy:>22.3f}{tokens:>8.0f}")
+    if args.pairs:
+        for a, b in dict.fromkeys(pairs):
+            print(f"--compare '{a}' '{b}'")
 
 
 if __name__ == "__main__":
