@@ -6,8 +6,8 @@ verification, probes, aggregation): ``--cost computed`` (the default: prompt tok
 computed, not served from a cache, plus completion tokens; strategies whose later calls read
 other answers pay for those prompts) or ``--cost completion``. For every other strategy
 the script prints its accuracy (95% interval), its tokens, and self-consistency's accuracy
-at those tokens, interpolated linearly between the two nearest self-consistency settings (or at the nearest
-end, marked ``<`` or ``>`` when the strategy spent less than the smallest or more than the
+at those tokens, interpolated linearly between the two nearest self-consistency settings (or
+at the nearest end, marked ``<`` or ``>`` when the strategy spent less than the smallest or more than the
 largest). ``delta`` is the strategy's accuracy minus that.
 
     .venv/bin/python benchmarks/matched_tokens.py REPORT_DIR [--baseline self_consistency]
