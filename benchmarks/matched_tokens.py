@@ -7,14 +7,14 @@ computed, not served from a cache, plus completion tokens; strategies whose late
 other answers pay for those prompts) or ``--cost completion``. For every other strategy
 the script prints its accuracy (95% interval), its tokens, and self-consistency's accuracy
 at those tokens, interpolated linearly between the two nearest self-consistency settings (or
-at the nearest end, marked ``<`` or ``>`` when the strategy spent less than the smallest or more than the
-largest). ``delta`` is the strategy's accuracy minus that.
+at the nearest end, marked ``<`` or ``>`` when the strategy spent less than the smallest or
+more than the largest). ``delta`` is the strategy's accuracy minus that.
 
     .venv/bin/python benchmarks/matched_tokens.py REPORT_DIR [--baseline self_consistency]
         [--cost computed|completion] [--pairs]
 
-``--pairs`` also prints, for each strategy, the self-consistency setting of the same
-temperature whose cost is nearest at or above it, as ``ponder report DIR --compare A B``
+``--pairs`` also prints, for each strategy, the self-consistency setting whose cost is
+nearest at or above it, as ``ponder report DIR --compare A B``
 arguments (a paired test at matched compute, no cheaper for the baseline).
 """
 
