@@ -199,7 +199,7 @@ def test_on_the_embedded_model(embedded: Any, name: str) -> None:
     strategy = make_strategy(name, max_tokens=24, seed=1, **options)
     result = asyncio.run(strategy.run("What is 3 + 4?", Context(embedded)))
     roles = result.ledger["by_role"]
-    assert roles["propose"]["calls"] == 1
+    assert roles["propose"]["calls"] == (2 if name == "moa" else 1)  # a request a layer
     if name == "moa":
         assert roles["aggregate"]["calls"] == 1 and len(result.candidates) == 7
     else:

@@ -156,7 +156,9 @@ class GenerationRequest:
     them to the prompt's tokens instead of tokenizing ``prefix``, so a continuation sees
     exactly the tokens its parent sampled (no re-tokenisation drift at step boundaries).
     ``retain`` hints that the samples will be continued: the embedded engine keeps each
-    finished sample's KV as a cached prefix, so continuing it prefills nothing.
+    finished sample's KV as a cached prefix, so continuing it prefills nothing. A sample that
+    ended by itself (end of turn) is kept too only with ``retain_ended`` (a reader continues
+    whole replies; a search does not continue a finished solution).
 
     ``priority`` is a scheduling hint: a backend that queues requests for free batch slots
     admits higher priorities first (the embedded engine does; the OpenAI-compatible backend
@@ -170,6 +172,7 @@ class GenerationRequest:
     priority: int = 0
     prefix_ids: tuple[int, ...] = ()
     retain: bool = False
+    retain_ended: bool = False
     #: a cap on the thought's tokens, for a backend that enforces one natively
     #: (``Capabilities.thinking_budget``: vLLM's ``thinking_token_budget``)
     thinking_budget: int | None = None
@@ -194,6 +197,7 @@ class GenerationRequest:
         priority: int = 0,
         prefix_ids: tuple[int, ...] = (),
         retain: bool = False,
+        retain_ended: bool = False,
         thinking_budget: int | None = None,
         tools: Tools | None = None,
         response_format: Mapping[str, Any] | None = None,
@@ -209,6 +213,7 @@ class GenerationRequest:
             priority=priority,
             prefix_ids=prefix_ids,
             retain=retain,
+            retain_ended=retain_ended,
             thinking_budget=thinking_budget,
             tools=tools,
             response_format=response_format,

@@ -221,7 +221,7 @@ async def draw_candidates(
         if options.get("seed") is not None:
             options["seed"] += seed_offset
         if config.reader != "rules" and ctx.model(model).capabilities.continuation:
-            options["retain"] = True  # the model's reading continues each reply's own KV
+            options.update(retain=True, retain_ended=True)  # the reading continues each reply
         result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
         candidates = [
             candidate_from(

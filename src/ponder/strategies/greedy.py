@@ -41,6 +41,7 @@ class Greedy(Strategy):
             loop_template=config.loop_template,
             answer=True,
             retain=config.reader != "rules" and ctx.model().capabilities.continuation,
+            retain_ended=True,
         )
         candidate = candidate_from(
             result.completions[0], spec=problem.answer, keep_cut_off=config.keep_cut_off

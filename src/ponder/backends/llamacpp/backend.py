@@ -257,6 +257,7 @@ class LlamaCppBackend(Backend):
             on_done,
             request.priority,
             retain=request.retain,
+            retain_ended=request.retain_ended,
             ends=ends,
         )
 

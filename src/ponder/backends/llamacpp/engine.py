@@ -325,7 +325,8 @@ class Engine:
         last = job.live == 1 and job.waiting_samples == 0
         if reason != "cancelled":
             _emit(sample, len(sample.text), reason, _usage(job) if last else None)
-        if job.retain and reason in ("stop", "length") and stop_reason != "":
+        ended = stop_reason == "" and not job.retain_ended
+        if job.retain and reason in ("stop", "length") and not ended:
             self.scheduler.retain(sample)  # it will be continued: keep its KV
         self.scheduler.drop_sample(sample)
         job.live -= 1

@@ -111,12 +111,15 @@ class Job:
         priority: int = 0,
         retain: bool = False,
         ends: frozenset[str] = frozenset(),
+        retain_ended: bool = False,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.params = params
         self.priority = priority
         #: keep each finished sample's KV as a cached prefix (it will be continued)
         self.retain = retain
+        #: and the samples that ended by themselves (end of turn) too
+        self.retain_ended = retain_ended
         #: stop strings that mark the end of the reply (the template's end of turn), reported
         #: as the end of generation (``stop_reason`` ""), not as a stop string
         self.ends = ends

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Aggregation strategies against self-consistency at matched computed tokens (issue 34), on
+# the embedded model (SmolLM2-135M-Instruct): the development suite (seed 0, 20 problems a
+# task) and two tasks none of these strategies was written on (gcd, leg_counting; seed 0,
+# 20 problems). Every setting at the default temperature (0.4) and max_tokens (256).
+# Self-consistency runs one pool of 16 (n = 1..16 estimated from it) as the curve the others
+# are matched against. Then: benchmarks/matched_tokens.py DIR --pairs, and
+# `ponder report DIR --compare A B` for each pair it prints.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+SETTINGS=(
+  -s greedy
+  -s 'self_consistency:n=1|2|4|8|16'
+  -s 'fuse:n=8'
+  -s moa
+  -s debate
+  -s 'self_verify:n=8'
+  -s 'best_of_n:n=4,scorer=gen_verify(m=2)'
+  -s 'best_of_n:n=4,scorer=tool_verify'
+  -s 'plan_search:plans=6'
+)
+.venv/bin/ponder eval --out benchmarks/results/fusion/dev-suite -q --seed 0 "${SETTINGS[@]}"
+.venv/bin/ponder eval --out benchmarks/results/fusion/heldout -q --seed 0 \
+  -t gcd -t leg_counting --limit 20 "${SETTINGS[@]}"
