@@ -33,6 +33,9 @@ the ratio eval / sequential (median eval wall).
 sides; the sequential side decodes at most 8 at a time whatever the width.
 
     .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8] [--width 64]
+        [--model PATH.gguf]
+
+``--model`` runs both sides on another GGUF (default: the embedded SmolLM2-135M).
         [--rounds 2]
 """
 
@@ -68,8 +71,12 @@ class Run:
     computed: list[int] = dataclasses.field(default_factory=list)  # prompt tokens computed
 
 
+#: the GGUF both sides run (None: the embedded model); ``--model``
+MODEL: str | None = None
+
+
 async def sequential(problems: list[Any], task: object, width: int) -> Run:
-    backend = LlamaCppBackend(n_parallel=width)
+    backend = LlamaCppBackend(MODEL, n_parallel=width)
     try:
         start = time.perf_counter()
         run = Run(0.0, 0.0, 0)
@@ -92,7 +99,7 @@ async def sequential(problems: list[Any], task: object, width: int) -> Run:
 
 
 async def concurrent(task: object, limit: int, concurrency: int | None, width: int) -> Run:
-    backend = LlamaCppBackend(n_parallel=width)
+    backend = LlamaCppBackend(MODEL, n_parallel=width)
     try:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -137,12 +144,13 @@ class PlainLlama:
 
         from ponder.backends.llamacpp import default_model_path
 
+        path = MODEL or default_model_path()
         self.ll, self.prompt, self.width = ll, prompt, width
         self.streams = width + 1 if scratch else width
         ll.llama_backend_init()
         ll.llama_log_set(_QUIET, None)
         self.model = ll.llama_model_load_from_file(
-            str(default_model_path()).encode(), ll.llama_model_default_params()
+            str(path).encode(), ll.llama_model_default_params()
         )
         params = ll.llama_context_default_params()
         params.n_batch, params.n_ubatch = 512, 512
@@ -268,10 +276,13 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--width", type=int, default=32, help="the engine's n_parallel")
+    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="eval runs, each next to its ceilings"
     )
     args = parser.parse_args()
+    global MODEL
+    MODEL = args.model
     task = make_task("products", {"max_digits": 1}, seed=SEED)
     problems = list(task.problems(args.problems))
     seq = asyncio.run(sequential(problems, task, args.width))

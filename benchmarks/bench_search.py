@@ -76,10 +76,11 @@ async def run(backend: LlamaCppBackend, problems: list, reuse: bool) -> dict[str
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--problems", type=int, default=6)
+    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
     args = parser.parse_args()
     task = ReasoningGymTask("gsm_symbolic", size=args.problems, seed=7)
     problems = list(task.problems(args.problems))
-    backend = LlamaCppBackend()
+    backend = LlamaCppBackend(args.model)
     try:
         await run(backend, problems[:1], True)  # warm-up: grow the engine to its layout
         rows = {}

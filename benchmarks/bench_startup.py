@@ -10,7 +10,9 @@ Then the same for eight samples, whole process: ``ponder solve -s self_consisten
 (128 tokens at T=0.8) against one process making 8 sequential plain calls with the same
 settings (target: at most 0.45x wall).
 
-    .venv/bin/python benchmarks/bench_startup.py [--pairs 3]
+    .venv/bin/python benchmarks/bench_startup.py [--pairs 3] [--model PATH.gguf]
+
+``--model`` measures both sides on another GGUF (default: the embedded SmolLM2-135M).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import time
 from pathlib import Path
 
 LOAD = """
+import sys
 from llama_cpp import Llama
 from ponder.backends.llamacpp.backend import default_model_path
-llm = Llama(str(default_model_path()), n_ctx=2048, flash_attn=True, verbose=False)
+path = sys.argv[1] if len(sys.argv) > 1 else str(default_model_path())
+llm = Llama(path, n_ctx=2048, flash_attn=True, verbose=False)
 """
 PLAIN = (
     LOAD
@@ -63,10 +67,13 @@ def measure(argv: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
     args = parser.parse_args()
     ponder = str(Path(sys.executable).with_name("ponder"))
-    solve = [ponder, "solve", "hi", "-s", "greedy", "--max-tokens", "1"]
-    plain = [sys.executable, "-c", PLAIN]
+    model = ["--model", args.model] if args.model else []
+    path = [args.model] if args.model else []
+    solve = [ponder, "solve", "hi", "-s", "greedy", "--max-tokens", "1", *model]
+    plain = [sys.executable, "-c", PLAIN, *path]
     eight = [
         ponder,
         "solve",
@@ -79,11 +86,12 @@ def main() -> None:
         "128",
         "--temperature",
         "0.8",
+        *model,
     ]
     measure(plain)  # warm the page cache for both
     for title, pair, wall_target in (
         ("one-token greedy solve", (solve, plain), 1.3),
-        ("8 samples x 128 tokens at T=0.8", (eight, [sys.executable, "-c", PLAIN_8]), 0.45),
+        ("8 samples x 128 tokens at T=0.8", (eight, [sys.executable, "-c", PLAIN_8, *path]), 0.45),
     ):
         print(title)
         runs: dict[str, list[tuple[float, float]]] = {"ponder": [], "plain": []}
