@@ -136,3 +136,24 @@ def test_reports_show_how_answers_were_read(tmp_path: Any) -> None:
     assert rows["greedy"]["read_shares"]["fallback"] == 1.0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## How answers were read" in report
+
+
+def test_stores_written_before_the_reader_still_resume() -> None:
+    """An option added to every strategy must leave existing settings' keys as they were
+    (``LATE_OPTIONS``), or every store re-runs after an upgrade."""
+    from ponder.core.registry import default_registry
+    from ponder.eval.scope import make_settings
+
+    keys = {
+        s.label: s.key
+        for s in make_settings(
+            ["greedy", "self_consistency:n=8,max_tokens=512"], default_registry()
+        )
+    }
+    assert keys["greedy"] == 'greedy:{"keep_cut_off":false,"max_tokens":256}'
+    assert keys["self_consistency:n=8,max_tokens=512"] == (
+        'self_consistency:{"keep_cut_off":false,"loop_repeats":0,"max_tokens":512,"n":8,'
+        '"seed":null,"temperature":0.4,"top_k":null,"top_p":1.0}'
+    )
+    (hybrid,) = make_settings(["greedy:reader=hybrid"], default_registry())
+    assert '"reader":"hybrid"' in hybrid.key

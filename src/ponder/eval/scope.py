@@ -100,6 +100,8 @@ LATE_OPTIONS: dict[str, Any] = {
     "logprobs": False,
     "top_logprobs": 0,
     "loop_template": 0,
+    "reader": "rules",
+    "reader_tokens": 16,
 }
 #: the same, for options one strategy gained later than the others
 LATE_STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {"greedy": {"loop_repeats": 0}}
