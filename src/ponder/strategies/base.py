@@ -112,6 +112,15 @@ def outcome_of(vote: Vote, candidates: Sequence[Candidate], details: dict[str, A
     return Outcome(vote.answer, text, tuple(candidates), details)
 
 
+def chosen_outcome(
+    vote: Vote, candidates: Sequence[Candidate], chosen: Candidate, details: dict[str, Any]
+) -> Outcome:
+    """``chosen`` as the Outcome (a selection that may overrule the vote), with the vote's
+    details and ``chosen``'s index."""
+    outcome = outcome_of(vote, candidates, {**details, "chosen": chosen.index})
+    return Outcome(chosen.answer, chosen.text, outcome.candidates, outcome.details)
+
+
 class BatchStrategy(abc.ABC):
     """A budget-level strategy: it spends one budget across a batch of problems at once
     (``allocate``), rather than solving each problem on its own. Registered under the

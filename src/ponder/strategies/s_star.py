@@ -39,7 +39,7 @@ from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, call_options, read_behaviours, sample_candidates
 from ponder.scoring.answers import Vote, majority_vote
 from ponder.scoring.code import extract_code
-from ponder.strategies.base import Outcome, Strategy, outcome_of, vote_details
+from ponder.strategies.base import Outcome, Strategy, chosen_outcome, outcome_of, vote_details
 
 TEST_GEN = "test-gen"
 VERIFY = "verify"
@@ -112,12 +112,12 @@ class SStar(Strategy):
         leaders = list(regrouped.groups[: config.max_groups])
         if len(leaders) < 2:
             details["why"] = "one behaviour group is left"
-            return self._chosen(vote, candidates, candidates[leaders[0].members[0]], details)
+            return chosen_outcome(vote, candidates, candidates[leaders[0].members[0]], details)
         heads = [runs[g.members[0]] for g in leaders]
         wins, record = await self._compare(problem, ctx, tried, heads)
         best = max(range(len(heads)), key=lambda i: (wins[i], leaders[i].votes, -heads[i].index))
         details.update(comparisons=record, wins=wins, groups=vote_details(regrouped))
-        return self._chosen(vote, candidates, candidates[heads[best].index], details)
+        return chosen_outcome(vote, candidates, candidates[heads[best].index], details)
 
     async def _inputs(
         self,
@@ -199,12 +199,6 @@ class SStar(Strategy):
                 wins[winner] += 1
             record.append({"pair": [heads[a].index, heads[b].index], "reply": text[:40]})
         return wins, record
-
-    def _chosen(
-        self, vote: Vote, candidates: list[Candidate], chosen: Candidate, details: dict[str, Any]
-    ) -> Outcome:
-        outcome = outcome_of(vote, candidates, {**details, "chosen": chosen.index})
-        return Outcome(chosen.answer, chosen.text, outcome.candidates, outcome.details)
 
     def _clip(self, code: str) -> str:
         limit = self._config.max_program_chars

@@ -37,7 +37,7 @@ from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
 from ponder.scoring.answers import Vote, majority_vote
 from ponder.scoring.scorers.base import Comparator, ScoreValue
-from ponder.strategies.base import Outcome, Strategy, outcome_of
+from ponder.strategies.base import Outcome, Strategy, chosen_outcome, outcome_of
 from ponder.strategies.selection import build_scorer, score_candidates
 
 
@@ -100,7 +100,7 @@ class SelfVerify(Strategy):
         details["finalists"] = [vote.groups[i].answer for i in finalists]
         if len(finalists) == 1:
             details.update(why="one answer scored clearly best", compared=0)
-            return self._chosen(vote, candidates, heads[finalists[0]], details)
+            return chosen_outcome(vote, candidates, heads[finalists[0]], details)
         wins, record = await self._round_robin(problem, ctx, [heads[i] for i in finalists])
         details.update(comparisons=record, compared=len(record))
 
@@ -111,7 +111,7 @@ class SelfVerify(Strategy):
         best = max(range(len(finalists)), key=rank)
         details["wins"] = {vote.groups[i].answer: wins[j] for j, i in enumerate(finalists)}
         details["why"] = f"{len(finalists)} answers within {config.margin} of the best score"
-        return self._chosen(vote, candidates, heads[finalists[best]], details)
+        return chosen_outcome(vote, candidates, heads[finalists[best]], details)
 
     def _finalists(self, vote: Vote, scores: list[ScoreValue], scored: list[int]) -> list[int]:
         config = self._config
@@ -144,12 +144,6 @@ class SelfVerify(Strategy):
                     {"pair": [heads[first].index, heads[second].index], **verdict.as_dict()}
                 )
         return wins, record
-
-    def _chosen(
-        self, vote: Vote, candidates: list[Candidate], chosen: Candidate, details: dict[str, Any]
-    ) -> Outcome:
-        outcome = outcome_of(vote, candidates, {**details, "chosen": chosen.index})
-        return Outcome(chosen.answer, chosen.text, outcome.candidates, outcome.details)
 
 
 __all__ = ["SelfVerify"]

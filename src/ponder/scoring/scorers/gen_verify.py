@@ -54,15 +54,37 @@ _VERDICT = re.compile(
 _RIGHT = {"correct", "right", "yes"}
 
 
-class GenVerifyConfig(ModelScorerConfig):
-    #: verification chains per candidate
+class ChainsConfig(ModelScorerConfig):
+    """What scorers that have the model write about each candidate share: ``m`` writings per
+    candidate (one request, ``n=m``), their sampling, and how much of the solution is shown."""
+
+    #: writings (verification chains, check programs) per candidate
     m: int = Field(4, ge=1, le=64)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
-    #: the most tokens one chain may take
+    #: the most tokens one writing may take
     max_tokens: int = Field(256, ge=1)
     #: the longest solution shown (its end is kept)
     max_solution_chars: int = Field(4000, ge=100)
     seed: int | None = None
+
+    def shown(self, text: str) -> str:
+        """The solution as the prompt shows it: its last ``max_solution_chars`` characters."""
+        limit = self.max_solution_chars
+        return text if len(text) <= limit else "..." + text[-limit:]
+
+    def call_options(self, model: str | None, index: int) -> dict[str, Any]:
+        """The sampling options of candidate ``index``'s request (its own seed)."""
+        return {
+            "role": VERIFY,
+            "model": model,
+            "n": self.m,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": None if self.seed is None else self.seed + 7919 * index,
+        }
+
+
+class GenVerifyConfig(ChainsConfig):
     #: the verifier's prompt: ``{question}`` and ``{solution}`` (the operator's to set)
     prompt: str = operator_only(PROMPT, "a prompt template")
 
@@ -84,19 +106,9 @@ class GenVerify(Scorer):
         config = self._config
         calls = []
         for i, candidate in enumerate(candidates):
-            text = candidate.text
-            if len(text) > config.max_solution_chars:
-                text = "..." + text[-config.max_solution_chars :]
-            options: dict[str, Any] = {
-                "role": VERIFY,
-                "model": self.model,
-                "n": config.m,
-                "temperature": config.temperature,
-                "max_tokens": config.max_tokens,
-                "seed": None if config.seed is None else config.seed + 7919 * i,
-            }
-            prompt = fill(config.prompt, question=problem.question, solution=text)
-            calls.append(ctx.sample(prompt, **options))
+            solution = config.shown(candidate.text)
+            prompt = fill(config.prompt, question=problem.question, solution=solution)
+            calls.append(ctx.sample(prompt, **config.call_options(self.model, i)))
         results = await asyncio.gather(*calls)
         return [
             _score([c.text for c in r.completions if c.finish_reason != "length"], config.m)

@@ -42,12 +42,12 @@ from ponder.scoring.code import extract_code
 from ponder.scoring.sandbox import Limits, run_code
 from ponder.scoring.scorers.base import (
     VERIFY,
-    ModelScorerConfig,
     Scorer,
     ScorerConfig,
     ScoreValue,
     ScoringContext,
 )
+from ponder.scoring.scorers.gen_verify import ChainsConfig
 
 PROMPT = (
     "A proposed solution to a problem follows.\n\nProblem:\n{question}\n\n"
@@ -62,15 +62,12 @@ _TRUE = {"true", "correct", "yes"}
 _FALSE = {"false", "incorrect", "no"}
 
 
-class ToolVerifyConfig(ModelScorerConfig):
+class ToolVerifyConfig(ChainsConfig):
     #: programs per candidate
     m: int = Field(1, ge=1, le=16)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     #: the most tokens one program may take
     max_tokens: int = Field(384, ge=1)
-    #: the longest solution shown (its end is kept)
-    max_solution_chars: int = Field(4000, ge=100)
-    seed: int | None = None
     #: wall-clock seconds one program may run
     timeout: float = Field(5.0, gt=0, le=60)
     memory_mb: int = Field(512, ge=64)
@@ -100,23 +97,14 @@ class ToolVerify(Scorer):
         calls = []
         for i in checkable:
             candidate = candidates[i]
-            text = candidate.text
-            if len(text) > config.max_solution_chars:
-                text = "..." + text[-config.max_solution_chars :]
+            solution = config.shown(candidate.text)
             prompt = fill(
-                config.prompt, question=problem.question, solution=text, answer=candidate.answer
+                config.prompt,
+                question=problem.question,
+                solution=solution,
+                answer=candidate.answer,
             )
-            calls.append(
-                ctx.sample(
-                    prompt,
-                    role=VERIFY,
-                    model=self.model,
-                    n=config.m,
-                    temperature=config.temperature,
-                    max_tokens=config.max_tokens,
-                    seed=None if config.seed is None else config.seed + 7919 * i,
-                )
-            )
+            calls.append(ctx.sample(prompt, **config.call_options(self.model, i)))
         results = await asyncio.gather(*calls)
         gate = asyncio.Semaphore(config.concurrency or os.cpu_count() or 1)
 
