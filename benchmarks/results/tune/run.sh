@@ -17,4 +17,4 @@ export PONDER_PLANS=benchmarks/results/tune/plans
   --limit 30 -t letter_counting -t chain_sum -t basic_arithmetic \
   -s greedy:max_tokens=512 \
   -s 'self_consistency:n=1|2|3|4|5|6|7|8,temperature=0.4,max_tokens=512' \
-  -s "auto:budget=${BUDGETS:-300|550}"
+  -s "auto:budget=${BUDGETS:-450|850}"
