@@ -19,6 +19,10 @@ SETTINGS=(
   -s 'best_of_n:n=4,scorer=tool_verify'
   -s 'plan_search:plans=6'
 )
-.venv/bin/ponder eval --out benchmarks/results/fusion/dev-suite -q --seed 0 "${SETTINGS[@]}"
-.venv/bin/ponder eval --out benchmarks/results/fusion/heldout -q --seed 0 \
-  -t gcd -t leg_counting --limit 20 "${SETTINGS[@]}"
+# LIMIT: problems a task (20 by default; a store resumes, so a larger LIMIT later adds to it)
+.venv/bin/ponder eval --out benchmarks/results/fusion/dev-suite -q --seed 0 \
+  --limit "${LIMIT:-20}" "${SETTINGS[@]}"
+if [ -z "${DEV_ONLY:-}" ]; then
+  .venv/bin/ponder eval --out benchmarks/results/fusion/heldout -q --seed 0 \
+    -t gcd -t leg_counting --limit "${LIMIT:-20}" "${SETTINGS[@]}"
+fi

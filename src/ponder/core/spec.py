@@ -7,7 +7,8 @@ strategy options alike::
     n_ctx=8192                                    KEY=VALUE (backend and task options)
 
 Values are read as JSON where they parse (``8``, ``0.7``, ``null``, ``true``, ``["a","b"]``),
-a bracketed list of bare words as a list (``[default,qwen]``), as text otherwise. Commas inside brackets, braces, parentheses or quotes belong to the value.
+a bracketed list of bare words as a list (``[default,qwen]``), as text otherwise. Commas
+inside brackets, braces, parentheses or quotes belong to the value.
 Every malformed item is a ConfigError that quotes it and shows the expected form.
 """
 
