@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from ponder.core.problem import Candidate, Problem, Result, validate_options
@@ -110,6 +110,13 @@ def outcome_of(vote: Vote, candidates: Sequence[Candidate], details: dict[str, A
     details = {**details, "votes": vote_details(vote)}
     details["abstained"] = sum(c.answer is None for c in candidates)
     return Outcome(vote.answer, text, tuple(candidates), details)
+
+
+def require_models(ctx: Context, names: Iterable[str]) -> None:
+    """Every named Context model exists (an UnknownNameError naming the choices if not),
+    checked before a strategy spends anything."""
+    for name in dict.fromkeys(names):
+        ctx.model(name)
 
 
 def chosen_outcome(

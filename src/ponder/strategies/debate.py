@@ -37,7 +37,7 @@ from ponder.core.types import Message
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from
 from ponder.scoring.answers import majority_vote
-from ponder.strategies.base import Outcome, Strategy, outcome_of, vote_details
+from ponder.strategies.base import Outcome, Strategy, outcome_of, require_models, vote_details
 from ponder.strategies.fuse import AGGREGATE
 from ponder.strategies.moa import PROPOSE, as_read, first_answers
 
@@ -90,8 +90,7 @@ class Debate(Strategy):
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self._config
-        for model in {*config.agents, config.judge}:
-            ctx.model(model)  # every model must exist before anything is spent
+        require_models(ctx, [*config.agents, config.judge])
         latest = await first_answers(problem, ctx, config, config.agents, PROPOSE)
         every = list(latest)
         rounds = [_round(latest)]

@@ -47,7 +47,7 @@ from ponder.runtime.sampling import (
     read_behaviours,
 )
 from ponder.scoring.answers import majority_vote
-from ponder.strategies.base import Outcome, Strategy, outcome_of, vote_details
+from ponder.strategies.base import Outcome, Strategy, outcome_of, require_models, vote_details
 from ponder.strategies.fuse import AGGREGATE
 
 PROPOSE = "propose"
@@ -92,8 +92,7 @@ class Moa(Strategy):
 
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self._config
-        for model in {*config.proposers, config.aggregator}:
-            ctx.model(model)  # every model must exist before anything is spent
+        require_models(ctx, [*config.proposers, config.aggregator])
         layer = await first_answers(problem, ctx, config, config.proposers, PROPOSE)
         every = list(layer)
         history = [_summary(layer)]

@@ -24,7 +24,7 @@ from ponder.core.trust import model_names
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, sample_candidates
 from ponder.scoring.answers import group_answers, majority_vote
-from ponder.strategies.base import Outcome, Strategy, outcome_of
+from ponder.strategies.base import Outcome, Strategy, outcome_of, require_models
 
 
 class ModelSwitchConfig(SamplingConfig):
@@ -47,8 +47,7 @@ class ModelSwitch(Strategy):
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self.config
         assert isinstance(config, ModelSwitchConfig)
-        for model in config.models:
-            ctx.model(model)  # every model must exist before anything is spent
+        require_models(ctx, config.models)
         candidates: list[Candidate] = []
         weights: list[float] = []
         steps: list[dict[str, Any]] = []
