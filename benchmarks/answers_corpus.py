@@ -1,4 +1,4 @@
-"""Collect real replies for the extraction corpus (``tests/data/extraction_corpus.jsonl``).
+"""Collect real replies for the answer corpus (``tests/data/answers/``).
 
     .venv/bin/python benchmarks/answers_corpus.py MODEL.gguf [MODEL.gguf::TEMPLATE ...] --out F
 
@@ -10,7 +10,15 @@ the tasks' own prompts; replies cut off at max_tokens are left out (they abstain
 whatever they say) unless ``--keep-cut-off`` (a base model that never ends its turn). Each
 line holds the model, task, answer type, question, reference and reply; a person then adds
 ``label``: the answer a careful reader takes from the reply, or null where it gives none.
-``tests/test_extraction_corpus.py`` measures the extractor against those labels.
+``benchmarks/answers_split.py`` then splits the labelled lines into a development half and a
+sealed test half; ``tests/test_extraction_corpus.py`` measures the extractor against them.
+
+The corpus's second collection (``origin: new``; the first, ``v1``, is seed 7):
+
+    python benchmarks/answers_corpus.py QWEN.gguf --per-task 8 --seed 8 --max-tokens 512 --out F
+    python benchmarks/answers_corpus.py GEMMA.gguf::completion --per-task 8 --seed 8 \
+        --stop '\n\n' --max-tokens 200 --out F     # a base model: plain text, one paragraph
+    python benchmarks/answers_corpus.py SMOLLM2.gguf --per-task 4 --seed 8 --max-tokens 256 --out F
 """
 
 from __future__ import annotations
@@ -43,10 +51,10 @@ CAPITALS = (
 )
 
 
-def problems(per_task: int) -> list[tuple[str, Problem]]:
+def problems(per_task: int, seed: int = 7) -> list[tuple[str, Problem]]:
     found = []
     for name, args in TASKS:
-        task = make_task(name, args, seed=7)
+        task = make_task(name, args, seed=seed)
         found += [(name, p) for p in task.problems(per_task)]
     text = AnswerSpec("text")
     for country, capital in CAPITALS:
@@ -56,7 +64,12 @@ def problems(per_task: int) -> list[tuple[str, Problem]]:
 
 
 async def collect(
-    spec: str, per_task: int, max_tokens: int, keep_cut_off: bool
+    spec: str,
+    per_task: int,
+    max_tokens: int,
+    keep_cut_off: bool,
+    seed: int = 7,
+    stop: tuple[str, ...] = (),
 ) -> list[dict[str, object]]:
     model, _, template = spec.partition("::")
     backend = LlamaCppBackend(
@@ -66,9 +79,12 @@ async def collect(
     lines: list[dict[str, object]] = []
 
     async def ask(name: str, problem: Problem) -> None:
-        greedy = ctx.sample(problem.messages(), n=1, temperature=0.0, max_tokens=max_tokens)
+        extra = {"stop": stop} if stop else {}
+        greedy = ctx.sample(
+            problem.messages(), n=1, temperature=0.0, max_tokens=max_tokens, **extra
+        )
         sampled = ctx.sample(
-            problem.messages(), n=2, temperature=0.7, max_tokens=max_tokens, seed=11
+            problem.messages(), n=2, temperature=0.7, max_tokens=max_tokens, seed=11, **extra
         )
         for result in await asyncio.gather(greedy, sampled):
             for completion in result.completions:
@@ -87,7 +103,7 @@ async def collect(
                 )
 
     try:
-        await asyncio.gather(*(ask(name, p) for name, p in problems(per_task)))
+        await asyncio.gather(*(ask(name, p) for name, p in problems(per_task, seed)))
     finally:
         await backend.aclose()
     return lines
@@ -102,10 +118,26 @@ def main() -> None:
     parser.add_argument(
         "--keep-cut-off", action="store_true", help="keep replies cut at max_tokens (base models)"
     )
+    parser.add_argument("--seed", type=int, default=7, help="the tasks' seed (7: the first corpus)")
+    parser.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        help="a stop sequence (repeatable): a base model's turn ends there",
+    )
     args = parser.parse_args()
     with open(args.out, "a") as f:
         for model in args.models:
-            lines = asyncio.run(collect(model, args.per_task, args.max_tokens, args.keep_cut_off))
+            lines = asyncio.run(
+                collect(
+                    model,
+                    args.per_task,
+                    args.max_tokens,
+                    args.keep_cut_off,
+                    args.seed,
+                    tuple(s.encode().decode("unicode_escape") for s in args.stop),
+                )
+            )
             for line in lines:
                 f.write(json.dumps(line) + "\n")
 

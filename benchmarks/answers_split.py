@@ -1,0 +1,51 @@
+"""Split the labelled answer corpus into a development half and a sealed test half.
+
+    .venv/bin/python benchmarks/answers_split.py LABELLED.jsonl [...]
+
+Every line of the given files (labelled already: ``label`` is the answer a careful reader
+takes, or null) goes to ``tests/data/answers/dev.jsonl`` or ``sealed.jsonl`` by a seeded hash
+of its model, task and reply (``half``), so the split depends on nothing a rule writer
+chooses; ``sealed.sha256`` records the sealed half's hash, committed before any rule is
+changed, and ``tests/test_extraction_corpus.py`` checks it. Rules are written against the
+development half only; the sealed half's disagreements are not read while writing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "tests" / "data" / "answers"
+SEED = "ponder-answers-2026-12-07"
+
+
+def half(entry: dict[str, object]) -> str:
+    """``dev`` or ``sealed``, by a seeded hash of the entry's model, task and reply."""
+    key = f"{SEED}\0{entry['model']}\0{entry['task']}\0{entry['reply']}".encode()
+    return "sealed" if hashlib.sha256(key).digest()[0] % 2 else "dev"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=ROOT)
+    args = parser.parse_args()
+    halves: dict[str, list[str]] = {"dev": [], "sealed": []}
+    for path in args.files:
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            if "label" not in entry:
+                raise SystemExit(f"{path}: an entry without a label: {line[:80]}")
+            halves[half(entry)].append(json.dumps(entry, ensure_ascii=False) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, lines in halves.items():
+        (args.out / f"{name}.jsonl").write_text("".join(lines))
+    digest = hashlib.sha256((args.out / "sealed.jsonl").read_bytes()).hexdigest()
+    (args.out / "sealed.sha256").write_text(digest + "\n")
+    print({name: len(lines) for name, lines in halves.items()}, "sealed sha256", digest)
+
+
+if __name__ == "__main__":
+    main()
