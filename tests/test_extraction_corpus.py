@@ -60,7 +60,11 @@ def measure(entries: list[dict[str, Any]]) -> tuple[dict[str, tuple[int, int]], 
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     disagreements = []
     for i, entry in enumerate(entries):
-        got, _ = read(entry["reply"], entry["finish_reason"], AnswerSpec(entry["type"]))
+        got, _ = read(
+            entry["reply"],
+            entry["finish_reason"],
+            AnswerSpec(entry["type"], question=entry.get("question", "")),
+        )
         ok = agree(got, entry["label"])
         for key in (family(entry), "all"):
             counts[key][0] += ok

@@ -21,7 +21,8 @@ from ponder.runtime import Context
 from ponder.testing import FULL_CAPABILITIES, FunctionBackend
 
 GCD = Problem("What is the GCD of 48 and 18?", answer=AnswerSpec("number"))
-PROSE = "Therefore, the GCD of 48 and 18 is 6. Note that 18 = 2 * 9."
+# the rules take the first factor of a product said in words: a misreading the model corrects
+PROSE = "Both 48 and 18 are divisible by 2 and by 3, so their GCD equals 2 times 3."
 
 
 def world(request: GenerationRequest, index: int) -> str:
@@ -39,7 +40,7 @@ def run(spec: str, reply: Any = world, problem: Problem = GCD, **backend: Any) -
 
 def test_rules_misread_prose_and_the_model_reads_it() -> None:
     rules = run("greedy")
-    assert rules.answer == "9" and rules.candidates[0].read_by == "fallback"
+    assert rules.answer == "2" and rules.candidates[0].read_by == "fallback"
     assert "read" not in rules.ledger["by_role"]
     model = run("greedy:reader=model")
     assert model.answer == "6" and model.candidates[0].read_by == "model"
@@ -60,7 +61,7 @@ def test_when_the_model_reads_nothing() -> None:
         return " something." if "final answer" in request.prefix else PROSE
 
     hybrid = run("greedy:reader=hybrid", mute)
-    assert hybrid.answer == "9" and hybrid.candidates[0].read_by == "fallback"
+    assert hybrid.answer == "2" and hybrid.candidates[0].read_by == "fallback"
     model = run("greedy:reader=model", mute)
     assert model.answer is None and model.candidates[0].abstained == "the model read no answer"
 

@@ -45,6 +45,9 @@ class AnswerSpec:
     examples: tuple[str, ...] = ()
     code_prompt: str = ""
     entry_point: str = ""
+    #: the question the answer is to (set by ``Problem``): the reader skips sentences that
+    #: restate it and finds the sentence that speaks of its subject
+    question: str = dataclasses.field(default="", compare=False, repr=False)
 
     @property
     def prompt(self) -> str:
@@ -68,6 +71,13 @@ class Problem:
     #: turns after the question that the model answers next: its own tool calls and their
     #: results, in an agent's loop
     after: tuple[Message, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.answer is not None and not self.answer.question:
+            # the reader reads a reply against its question (``AnswerSpec.question``)
+            object.__setattr__(
+                self, "answer", dataclasses.replace(self.answer, question=self.question)
+            )
 
     def messages(self) -> list[Message]:
         return [*self.preamble(), Message("user", self.question), *self.after]

@@ -7,14 +7,21 @@ A task declares its answer (``AnswerSpec``: a type, and the instruction that ask
 2. the last ``\\boxed{X}`` (braces balanced);
 3. fallbacks by type, each on the reply with its code blocks removed:
 
-   - ``yes_no``: a leading Yes/No ("No, it does not follow..."), then "the answer is yes",
-     then the last standalone yes/no of the conclusion (its last sentence); always "Yes" or
-     "No" (``\\text{No}``, ``(No)``, ``**no**`` included);
-   - ``number``: an answer phrase ("the answer is X", "X equals Y", "= Y"), then the last
-     number of the conclusion; LaTeX fractions read as ``a/b``; never a number inside code;
+   - ``yes_no``: a stated "the answer is yes" (not under "If ..."), then a leading Yes/No
+     ("No, it does not follow..."), a verdict in words ("It isn't"), then the last
+     standalone yes/no of the conclusion (its last sentence); always "Yes" or "No"
+     (``\\text{No}``, ``(No)``, ``**no**`` included);
+   - ``number``: read by sentences, not last numbers (``ponder.scoring.prose``): an answer
+     phrase's value ("the answer is 13, since ..."), a leading bare number (unless a later
+     sentence concludes otherwise), else the number of the last sentence that states one, of
+     its concluding clause, elaborations after it ("which is", "i.e.", "or", parentheses)
+     and later checks, notes and suppositions left out; number words read; LaTeX inline
+     maths written out; a reply that ends by posing a question of its own, or whose
+     statement is an equation in an unknown, gives none; never a number inside code;
    - ``choice``: a letter A-J given as the answer ("(B)", "B)", "answer is B");
-   - ``text``: an answer phrase, then the object of a short final "... is X." sentence, then a
-     short last line;
+   - ``text``: an answer phrase, then (with the question known) the other side of the first
+     sentence that says something of the question's subject ("Paris is the capital of
+     France"), else the object of a short final "... is X." sentence, then a short last line;
    - ``expression`` (the generic default): a leading Yes/No, an answer phrase, a final
      "equals"/"is" clause, the last number, a short last line;
    - ``code``: no answer (code is judged by what it does, not read).
@@ -32,6 +39,7 @@ from collections.abc import Sequence
 
 from ponder.core.problem import AnswerSpec
 from ponder.core.types import ToolCall
+from ponder.scoring import prose
 
 GENERIC = AnswerSpec()
 _MAX_ANSWER = 200
@@ -273,9 +281,30 @@ def _choice(text: str) -> str | None:
     return match.group(1).upper() if match else None
 
 
+_VERDICT_NOT = re.compile(
+    r"^\W*(?:it|that|this|they)\s+(?:isn't|is\s+not|doesn't|does\s+not|aren't|are\s+not|"
+    r"can't|cannot|won't|will\s+not)\b",
+    re.IGNORECASE,
+)
+
+
+def _stated(text: str) -> str:
+    """``text`` without the sentences that check or suppose ("If yes, then ...")."""
+    return "\n".join(
+        s for s in prose.sentences(text) if not re.match(r"\W*(?:if|as long as|unless)\b", s, re.I)
+    )
+
+
 def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
+    # "No, that isn't a trick question. The answer is yes": the stated answer stands
+    if (phrase := _phrase(_stated(text))) is not None and (
+        said := _yes_no(phrase, leading_only=True)
+    ):
+        return said
     if (leading := _yes_no(text, leading_only=True)) is not None:
         return leading
+    if _VERDICT_NOT.match(text):  # "It isn't: 91 = 7 × 13."
+        return "No"
     if (phrase := _phrase(text)) is not None and (said := _yes_no(phrase, leading_only=False)):
         return said
     if (said := _yes_no(_conclusion(text), leading_only=False)) is not None:
@@ -321,40 +350,27 @@ def _solves_nothing(sentence: str) -> bool:
 
 
 def _read_number(text: str, spec: AnswerSpec) -> str | None:
-    text = _latex_fractions(text)
-    phrase = _phrase(text)
-    if phrase is not None and _no_value(phrase):
-        return None  # the reply's own answer is not a number: no number read from it
-    conclusion = _conclusion(text)
-    for found in (phrase, _equals(text, solved=True)):
-        if found and not _no_value(found) and (number := _last_number(found)):
-            return number
-    # the last number the reply states (an equation's right side in an unknown is not one),
-    # looked for from the end
-    last_claim = next(
-        (
-            c
-            for c in reversed(list(_CLAIM.finditer(text)))
-            if not (c.group(0).startswith(("=", "equal")) and _is_equation(text, c.start()))
-        ),
-        None,
-    )
-    claims = [] if last_claim is None else [last_claim]
-    if not conclusion.rstrip().endswith("?") and not _no_value(conclusion):
-        copula = _COPULA.search(conclusion)
-        if copula and (number := _last_number(copula.group("ans"))):
-            return number
-        if (
-            (number := _last_number(conclusion)) is not None
-            and not _solves_nothing(conclusion)
-            and (not claims or _STATES.search(conclusion) or re.match(r"\W*\d", conclusion))
-        ):
-            return number
-    if claims:  # the conclusion trails off (or asks back): the last number the reply states
-        return claims[-1].group("num").replace(",", "")
-    if _ABSENT.search(text):
+    """The number the reply states (``ponder.scoring.prose``): its answer phrase's, a leading
+    bare number, else the last sentence that states one; none when the reply ends by posing
+    a question of its own, or states only an equation in an unknown."""
+    seen = prose.plain(text)
+    phrases = list(_ANSWER_PHRASE.finditer(_unquoted(_stated(seen))))
+    phrase = _clean(phrases[-1].group("ans")) if phrases else ""
+    if phrase and not re.match(r"(?:option|choice)\b", phrase, re.IGNORECASE):
+        says, value = prose.sentence_number("The answer is " + phrase)
+        if says:
+            return value
+    lead = prose.leading_number(text)
+    if lead is None and prose.asks_back(text):
+        return None
+    says, value, concludes = prose.stated_number(text, spec.question)
+    if lead is not None and not (says and concludes and value is not None):
+        return lead  # a reply that opens with its answer, unless it concludes otherwise
+    if says:
+        return value
+    if _ABSENT.search(seen):
         return "0"
-    count = _COUNT.search(text)
+    count = _COUNT.search(seen)
     if count is not None:
         groups = ("w", "n", "v", "m", "k")
         word = next(count.group(g) for g in groups if count.group(g)).lower()
@@ -362,22 +378,16 @@ def _read_number(text: str, spec: AnswerSpec) -> str | None:
             return word
         if word in _WORDS:
             return str(_WORDS[word])
-    # "so the answer would be two"
-    if (
-        phrase is not None
-        and (said := _WORDS.get(phrase.lower().split()[0].strip(".,"))) is not None
-    ):
-        return str(said)
-    lead = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if _NUMBER.fullmatch(lead):  # a reply that opens with a bare number leads with its answer
-        return lead.replace(",", "").replace(" ", "")
-    return None
+    return prose.only_number(text)
 
 
 def _read_choice(text: str, spec: AnswerSpec) -> str | None:
     phrase = _phrase(text)
     if phrase is not None and (letter := _choice(phrase)):
         return letter
+    leading = re.match(r"^\W*\(?([A-J])\)?\s*(?:[.):,]|—|–|\s-)\s", text)  # "D — the Pacific"
+    if leading:
+        return leading.group(1)
     marked = _MARKED_CHOICE.findall(_conclusion(text))  # "(B)", "C)", "option D"
     letter = next((m for m in marked[-1] if m), None) if marked else None
     return letter.upper() if letter else None
@@ -386,6 +396,11 @@ def _read_choice(text: str, spec: AnswerSpec) -> str | None:
 def _read_text(text: str, spec: AnswerSpec) -> str | None:
     if (phrase := _phrase(text)) is not None:
         return phrase
+    if spec.question:
+        stated = prose.stated_text(text, spec.question)
+        if stated is None and len(text.split()) <= 3:
+            stated = _clean(text) or None  # "Tokyo."
+        return stated
     conclusion = _conclusion(_unquoted(text))
     copula = _COPULA.search(conclusion)
     if copula:  # "... is Ottawa, Canada." / "... is Rome, also known as ...": up to the comma
@@ -400,21 +415,29 @@ def _read_text(text: str, spec: AnswerSpec) -> str | None:
 def _read_expression(text: str, spec: AnswerSpec) -> str | None:
     if (leading := _yes_no(text, leading_only=True)) is not None:
         return leading
-    text = _latex_fractions(text)
+    text = prose.plain(text)
     for found in (_phrase(text), _equals(text)):
         if found:
             return found
     conclusion = _conclusion(_unquoted(text))
     copula = _COPULA.search(conclusion)
     if copula:
-        answer = _clean(copula.group("ans"))
+        answer = _clean(prose.cut(copula.group("ans")))
+        if (
+            answer
+            and len(answer) <= 40
+            and not re.search(r"[A-Za-z]{4,}", re.sub(r"\\[A-Za-z]+", "", answer))
+        ):
+            return answer  # "x + 3", "5√2": an expression stands whole
         if number := _last_number(answer):
             return number
         if answer and len(answer.split()) <= 6:
             return answer
-    number = _read_number(text, spec)  # the conclusion's number, or the last one stated
+    number = _read_number(text, spec)  # the number the reply states
     if number:
         return number
+    if (number := _last_number(conclusion)) is not None and not _no_value(conclusion):
+        return number  # read generically: the conclusion's last number
     if conclusion and len(conclusion) <= 80:
         return _clean(conclusion) or None
     return None
