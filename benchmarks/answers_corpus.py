@@ -51,11 +51,15 @@ CAPITALS = (
 )
 
 
-def problems(per_task: int, seed: int = 7) -> list[tuple[str, Problem]]:
+def problems(
+    per_task: int, seed: int = 7, tasks: tuple[str, ...] = (), capitals: bool = True
+) -> list[tuple[str, Problem]]:
     found = []
-    for name, args in TASKS:
+    for name, args in [(t, {}) for t in tasks] or TASKS:
         task = make_task(name, args, seed=seed)
         found += [(name, p) for p in task.problems(per_task)]
+    if not capitals:
+        return found
     text = AnswerSpec("text")
     for country, capital in CAPITALS:
         question = f"What is the capital of {country}?"
@@ -70,6 +74,8 @@ async def collect(
     keep_cut_off: bool,
     seed: int = 7,
     stop: tuple[str, ...] = (),
+    tasks: tuple[str, ...] = (),
+    capitals: bool = True,
 ) -> list[dict[str, object]]:
     model, _, template = spec.partition("::")
     backend = LlamaCppBackend(
@@ -103,7 +109,9 @@ async def collect(
                 )
 
     try:
-        await asyncio.gather(*(ask(name, p) for name, p in problems(per_task, seed)))
+        await asyncio.gather(
+            *(ask(name, p) for name, p in problems(per_task, seed, tasks, capitals))
+        )
     finally:
         await backend.aclose()
     return lines
@@ -125,6 +133,10 @@ def main() -> None:
         default=[],
         help="a stop sequence (repeatable): a base model's turn ends there",
     )
+    parser.add_argument(
+        "--task", action="append", default=[], help="a task instead of the default set"
+    )
+    parser.add_argument("--no-capitals", action="store_true", help="leave out the capitals")
     args = parser.parse_args()
     with open(args.out, "a") as f:
         for model in args.models:
@@ -136,6 +148,8 @@ def main() -> None:
                     args.keep_cut_off,
                     args.seed,
                     tuple(s.encode().decode("unicode_escape") for s in args.stop),
+                    tuple(args.task),
+                    not args.no_capitals,
                 )
             )
             for line in lines:
