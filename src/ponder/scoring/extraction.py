@@ -53,13 +53,16 @@ _DECLARED = re.compile(
 # "answer is X", "Answer: X", "the answer to <anything> is X" (the last "is" on the line,
 # outside quotes)
 _ANSWER_PHRASE = re.compile(
-    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|\bremains\b|\bwould\s+be\b|:|=)\s*:?\s*"
+    r"answer(?:\s+(?:to|for|of)\b[^\n]*)?\s*(?:\bis\b|\bremains\b|\bbecomes\b|\bwould\s+be\b|:|=)\s*:?\s*"
     r"(?:an?\s+)?(?P<ans>[^\n]+)",
     re.IGNORECASE,
 )
 _EQUALS = re.compile(
     r"(?:\bequals?\b|\bis\s+equal\s+to\b|\bgives\b|=)\s*(?P<ans>[^=\n]+?)\s*[.!]?\s*$",
     re.IGNORECASE,
+)
+_BECOMES = re.compile(
+    r"\b(?:simplifies|reduces|becomes|comes\s+out)\s+to\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re.I
 )
 _COPULA = re.compile(r"\b(?:is|are|was|were)\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re.IGNORECASE)
 _NUMBER = re.compile(
@@ -107,10 +110,17 @@ _FOLLOWS_NOT = re.compile(
     re.IGNORECASE,
 )
 # a sentence that begins with its verdict: "Good point! Yes, it does."
-_SAYS_YES_NO = re.compile(r"(?:^|[.!?:]\s+|\n)\s*\**(yes|no)\b\**[,.!]", re.IGNORECASE)
+_SAYS_YES_NO = re.compile(r"(?:^|[.!?:,]\s+|\n)\s*\**(yes|no)\b\**[,.!:]", re.IGNORECASE)
+# "the conclusion ... is false" / "the conclusion is valid": the verdict on the conclusion
+_CONCLUSION_IS = re.compile(
+    r"\bconclusion\b[^.\n]{0,80}?\bis\s+(?P<v>false|invalid|not\s+valid|not\s+true|true|valid|"
+    r"correct)\b",
+    re.IGNORECASE,
+)
 _FOLLOWS = re.compile(r"\b(?:follows\s+logically|logically\s+follows)\b", re.IGNORECASE)
-_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
-_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}$]+?)\s*(?:\}|(?=\$|$))")
+# "no" before a word is a determiner ("No children are horses"), not a verdict
+_YES_NO = re.compile(r"\b(yes|no)\b(?!\s+[a-z])", re.IGNORECASE)
 _LEADING_YES_NO = re.compile(
     r"^[\s*_(\[\"'`$\\]*(?:text\s*\{)?\s*(yes|no)\b\s*\}?[\s*_)\]\"'`$]*(?:[,.!:;\n]|$)",
     re.IGNORECASE,
@@ -133,7 +143,7 @@ def read_answer(text: str, spec: AnswerSpec | None = None) -> Reading:
     if spec.type == "code":
         return Reading(None, "code answers are run, not read")
     prose = _INLINE_CODE.sub(lambda m: m.group(0).strip("`"), _CODE_BLOCK.sub(" ", text))
-    for rule, found in (("declared", _declared(prose)), ("boxed", _last_boxed(prose))):
+    for rule, found in (("declared", _declared(prose)), ("boxed", _boxed_result(prose))):
         if found:
             answer = _coerce(found, spec)
             if answer is not None:
@@ -161,6 +171,20 @@ def _declared(text: str) -> str | None:
         return None
     answer = _clean(found[-1])
     return (_phrase(answer) or answer) if answer else None
+
+
+def _boxed_result(text: str) -> str | None:
+    """The last ``\\boxed{X}``'s X, LaTeX text written out; when the box holds an expression
+    left unevaluated and "= Y" follows it on its line, Y."""
+    found = _last_boxed(text)
+    if found is None:
+        return None
+    found = re.sub(r"\\(?:text|mathrm|textbf)\s*\{([^{}]*)\}", r"\1", found).strip()
+    after = text[text.rfind(found) + len(found) :] if found in text else ""
+    then = re.match(r"\s*\}\s*(?:\\\]|\$)?\s*=\s*([^\n]+)", after)
+    if then and re.search(r"\\div|\\times|[-+*/÷×]", found):
+        return then.group(1).strip().strip("$").strip()
+    return found
 
 
 def _last_boxed(text: str) -> str | None:
@@ -288,6 +312,9 @@ _VERDICT_NOT = re.compile(
 )
 
 
+_INSTRUCTION = re.compile(r"\(?\b(?:answer\s+)?(?:yes\s+or\s+no|no\s+or\s+yes|yes/no)\b\)?", re.I)
+
+
 def _stated(text: str) -> str:
     """``text`` without the sentences that check or suppose ("If yes, then ...")."""
     return "\n".join(
@@ -296,10 +323,11 @@ def _stated(text: str) -> str:
 
 
 def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
+    # the instruction restated ("(Answer Yes or No)") and suppositions ("If yes, ...") are
+    # not verdicts
+    text = _stated(_INSTRUCTION.sub(" ", text))
     # "No, that isn't a trick question. The answer is yes": the stated answer stands
-    if (phrase := _phrase(_stated(text))) is not None and (
-        said := _yes_no(phrase, leading_only=True)
-    ):
+    if (phrase := _phrase(text)) is not None and (said := _yes_no(phrase, leading_only=True)):
         return said
     if (leading := _yes_no(text, leading_only=True)) is not None:
         return leading
@@ -313,6 +341,10 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
         return str(said_at[-1]).capitalize()
     # "it does not logically follow" / "the conclusion follows logically": the verdict in words
     verdicts = [(m.start(), "No") for m in _FOLLOWS_NOT.finditer(text)]
+    verdicts += [
+        (m.start(), "Yes" if m.group("v").lower() in ("true", "valid", "correct") else "No")
+        for m in _CONCLUSION_IS.finditer(text)
+    ]
     verdicts += [(m.start(), "Yes") for m in _FOLLOWS.finditer(text)]
     return max(verdicts)[1] if verdicts else None
 
@@ -388,7 +420,9 @@ def _read_choice(text: str, spec: AnswerSpec) -> str | None:
     leading = re.match(r"^\W*\(?([A-J])\)?\s*(?:[.):,]|—|–|\s-)\s", text)  # "D — the Pacific"
     if leading:
         return leading.group(1)
-    marked = _MARKED_CHOICE.findall(_conclusion(text))  # "(B)", "C)", "option D"
+    marked = _MARKED_CHOICE.findall(
+        _conclusion(re.sub(r"\s*\([^()]*\s[^()]*\)", "", text))
+    )  # "(B)", "C)", "option D"
     letter = next((m for m in marked[-1] if m), None) if marked else None
     return letter.upper() if letter else None
 
@@ -413,6 +447,22 @@ def _read_text(text: str, spec: AnswerSpec) -> str | None:
 
 
 def _read_expression(text: str, spec: AnswerSpec) -> str | None:
+    found = _read_expression_raw(text, spec)
+    if found is None:
+        return None
+    found = re.sub(
+        r"^([^A-Za-z]*?[\d)}\]])\s+[a-z]{3,}\b.*$", r"\1", found
+    ).strip()  # "2/5 after ..."
+    asked = re.sub(r"\s+", "", prose.plain(spec.question))
+    squashed = re.sub(r"\s+", "", found)
+    if len(squashed) >= 3 and re.search(r"[-+*/^]", squashed) and squashed in asked:
+        return None  # the question's own expression restated
+    if re.match(r"(?:an?|the|still|not|also|just|only|very)\b", found, re.IGNORECASE):
+        return None  # "a rational number", "not a Saturday in 2022": a description
+    return found
+
+
+def _read_expression_raw(text: str, spec: AnswerSpec) -> str | None:
     if (leading := _yes_no(text, leading_only=True)) is not None:
         return leading
     text = prose.plain(text)
@@ -420,7 +470,7 @@ def _read_expression(text: str, spec: AnswerSpec) -> str | None:
         if found:
             return found
     conclusion = _conclusion(_unquoted(text))
-    copula = _COPULA.search(conclusion)
+    copula = _COPULA.search(conclusion) or _BECOMES.search(conclusion)
     if copula:
         answer = _clean(prose.cut(copula.group("ans")))
         if (
@@ -429,17 +479,26 @@ def _read_expression(text: str, spec: AnswerSpec) -> str | None:
             and not re.search(r"[A-Za-z]{4,}", re.sub(r"\\[A-Za-z]+", "", answer))
         ):
             return answer  # "x + 3", "5√2": an expression stands whole
-        if number := _last_number(answer):
+        if len(answer.split()) <= 4 and (number := _last_number(answer)):
             return number
         if answer and len(answer.split()) <= 6:
             return answer
     number = _read_number(text, spec)  # the number the reply states
     if number:
         return number
-    if (number := _last_number(conclusion)) is not None and not _no_value(conclusion):
-        return number  # read generically: the conclusion's last number
-    if conclusion and len(conclusion) <= 80:
-        return _clean(conclusion) or None
+    if (
+        (number := _last_number(conclusion)) is not None
+        and not _no_value(conclusion)
+        and re.search(r"\d\W*$", conclusion)
+        and not re.search(r"[A-Za-z]{4,}", conclusion)
+    ):
+        return number  # read generically: the number the conclusion ends with
+    if (
+        conclusion
+        and len(conclusion.split()) <= 4
+        and not re.search(r"(?::|\b(?:is|are|was|with|of|the|an?|to))\W*$", conclusion)
+    ):
+        return _clean(conclusion) or None  # a short last line: "Saturday.", "x + 3"
     return None
 
 

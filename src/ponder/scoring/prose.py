@@ -48,7 +48,7 @@ _COUNTS_ONE = re.compile(
     r"(?:\b(?:is|are|was|were|be|equals?|has|have|had|exactly|only|just|of)|[=:])\s*$",
     re.IGNORECASE,
 )
-_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}$]+?)\s*(?:\}|(?=\$|$))")
 _TEXT = re.compile(r"\\(?:text|mathrm|textbf|mathbf)\s*\{([^{}]*)\}")
 _LATEX_WORDS = (
     (r"\\times|\\cdot", "×"),
@@ -69,26 +69,27 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[*$\\A-Z0-9-])")
 # sentences that check, note, compare or suppose: not where the answer is stated
 _ASIDE = re.compile(
     r"^\W*(?:note|check(?:ing)?|verif(?:y|ication|ying)|plugging|substituting|double[- ]check|"
-    r"for comparison|equivalently|alternatively|indeed|if\b|in comparison|compare|"
+    r"for comparison|equivalently|alternatively|indeed|if\b|in comparison|compare|in general|"
+    r"generally|this is because|"
     r"(?:let'?s|let us|we can)\s+(?:check|verify|confirm|double))",
     re.IGNORECASE,
 )
-_HYPOTHETICAL = re.compile(r"\binstead\b|\bwould\s+(?:be|take|have|need)\b", re.IGNORECASE)
+_HYPOTHETICAL = re.compile(r"\binstead\b|\bwould\s+(?!not\b)\w+", re.IGNORECASE)
 # what begins a concluding clause inside a sentence
 _CONNECTIVE = re.compile(
     r"(?:,|;|:)?\s*\b(?:so|therefore|thus|hence|then|giving|which gives|that gives|and so)\b"
-    r"\s*,?\s*",
+    r"\s*,?\s*|,\s*(?=for\s+a\s+total\s+of\b|in\s+total\b|making\s+\d|totall?ing\b)",
     re.IGNORECASE,
 )
 # what begins an elaboration of a stated answer: it and all after it are not the answer
 _ELABORATION = re.compile(
-    r",\s*(?:which|i\u2024e\u2024|ie\b|or\b|that is|not\b|from\b|leaving|along with|plus\b|"
+    r",\s*(?:which|i\u2024e\u2024|ie\b|or\b|that is|not\b|from\b|leaving|along with|"
     r"about\b|roughly|approximately|around\b|compared|since\b|because\b|as\b|and\b|but\b|"
-    r"while\b|whereas\b|where\b|for\b|with\b|than\b|in\s+other\b|just\b|exactly\b|only\b|"
+    r"while\b|whereas\b|where\b|for\b(?!\s+a\s+total)|with\b|than\b|in\s+other\b|just\b|exactly\b|only\b|"
     r"up\s+from|down\s+from|making\b|meaning\b|after\b|before\b|when\b|if\b|to\b|at\b|"
     r"an?\b|the\b)|"
     r"\s+(?:because|since|i\u2024e\u2024|which\s+is|which\s+means|whereas)\b|"
-    r"\s*(?:;|≈|—|–|--)|\s*\(",
+    r"\s*(?:;|≈|—|–|--|:\s)|\s*\(|,\s+(?=[a-z])(?!plus\b|minus\b|times\b|then\b|for\s+a\s+total|in\s+total|making\s+\d)",
     re.IGNORECASE,
 )
 _PARENTHETICAL = re.compile(r"\s*\([^()]*[A-Za-z%][^()]*\)")
@@ -105,7 +106,8 @@ _VERB = re.compile(
     r"earns?|scored?|pays?|makes?|totals|comes?\s+to|remains?|leaves?|appears?|occurs?|"
     r"contains?|fell|rose|dropped|drops|increased|decreased|grew|travels?|reads?|yields?|"
     r"results?\s+in|amounts?\s+to|gives?|sold|owns?|bought|uses?|holds?|weighs?|"
-    r"will\s+be|will\s+take|will\s+have|will\s+need|left\s+with|count\s+is)\b|'s\b|=",
+    r"will\s+be|will\s+take|will\s+have|will\s+need|left\s+with|count\s+is|total\s+of|"
+    r"contributes?)\b|'s\b|=",
     re.IGNORECASE,
 )
 _UNKNOWN = re.compile(
@@ -149,7 +151,7 @@ def sentences(text: str) -> list[str]:
     """The sentences of ``text`` (already ``plain``), list markers dropped, in order."""
     found = []
     for line in text.splitlines():
-        line = _LIST_MARKER.sub("", line).strip()
+        line = re.sub(r"^\s*A:\s+", "", _LIST_MARKER.sub("", line)).strip()
         found += [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
     return found
 
@@ -167,10 +169,18 @@ def _restates(sentence: str, question: str) -> bool:
     """Whether ``sentence`` repeats the question's facts rather than answering: every word and
     number of it is the question's, and it computes nothing ("Susan has 2 brothers and 6
     sisters")."""
-    if not question or re.search(r"[=×÷*]", sentence):
+    if not question:
         return False
-    said, asked = _tokens(sentence), set(_tokens(plain(question)))
-    return len(said) >= 3 and all(t in asked for t in said)
+    said, asked_seq = _tokens(sentence), _tokens(plain(question))
+    asked = set(asked_seq)
+    if len(said) >= 4 and " ".join(said) in " ".join(asked_seq):
+        return True  # a verbatim run of the question: "The value of i that satisfies: 0 = 0"
+    if len(said) < 3 or re.search(r"[=×÷*]", sentence):
+        return False
+    missing = [t for t in said if t not in asked]
+    if any(t[0].isdigit() or _VERB.fullmatch(t) or _CONCLUDES.fullmatch(t) for t in missing):
+        return False
+    return len(missing) <= (1 if len(said) >= 6 else 0)
 
 
 def _aside(sentence: str) -> bool:
@@ -178,23 +188,36 @@ def _aside(sentence: str) -> bool:
     return bool(_ASIDE.match(body) or _HYPOTHETICAL.search(body) or body.endswith(("✓", "✔", "?")))
 
 
-_TASK = re.compile(r"^(?:find|solve|calculate|compute|determine|write|simplify)\b", re.IGNORECASE)
+_TASK = re.compile(
+    r"(?:^|,\s*)(?:find|solve|calculate|compute|determine|write|simplify)\b", re.IGNORECASE
+)
+_TO_READER = re.compile(
+    r"^\W*(?:would|do|does|did|can|could|shall|should)\s+(?:you|i|that|this)\b|"
+    r"^\W*(?:is\s+there\s+anything|any\s+(?:other\s+)?questions|need|want|anything\s+else)\b",
+    re.IGNORECASE,
+)
 
 
 def asks_back(text: str) -> bool:
     """Whether the reply ends by posing a question of its own (not one to the reader): a
     reply that writes a new problem states no answer to this one."""
     said = sentences(plain(text))
-    if not said or re.search(r"\byou\b", said[-1], re.IGNORECASE):
+    if not said or _TO_READER.match(said[-1]):
         return False
-    return said[-1].endswith("?") or bool(_TASK.match(said[-1]))
+    return said[-1].endswith("?") or bool(_TASK.search(said[-1]))
 
 
 _IN_WORDS = re.compile(
     r"\s*(?:the\s+)?(?:sum|product|difference|total|quotient|number)\s+(?:of|between)\b",
     re.IGNORECASE,
 )
-_LABEL = re.compile(r"^\s*([A-Za-z][\w' ]{0,30}?)\s*:\s+(?=[$£€]?\s?-?\d)")
+# "4 + 5 = 9": an expression evaluated
+_COMPUTED = re.compile(
+    rf"(?P<expr>-?\d[\d.,]*(?:\s*[-+*×÷/]\s*-?\d[\d.,]*)+)\s*=\s*[$£€]?\s?(?P<num>{_NUM})(?![\w^]|\s*[-+*×÷/]\s*\d)"
+)
+_LABEL = re.compile(
+    r"^\s*([A-Za-z][\w' ]{0,30}?)\s*:\s+(?=[$£€]?\s?-?[\d,.]+\s*[%a-z]*\s*[.!]?\s*$)"
+)
 
 
 def _value_after(text: str) -> tuple[str, int] | None:
@@ -216,61 +239,80 @@ def _value_after(text: str) -> tuple[str, int] | None:
     return match.group("num").replace(",", "").replace(" ", ""), match.end()
 
 
+_NEGATED = re.compile(r"\s*(?:not|n't|never)\s+[$£€]?\s?-?\d", re.IGNORECASE)
+_NO_ANSWER = re.compile(
+    r"\bno\s+(?:real\s+|valid\s+)?solutions?\b|\b(?:cannot|can't|can\s+not)\s+be\s+"
+    r"(?:determined|found|calculated)\b|\bis\s+undefined\b|\bnot\s+(?:possible|enough\s+"
+    r"information)\s+to\s+(?:determine|tell)\b",
+    re.IGNORECASE,
+)
+
+
+def _equation(clause: str, claim: re.Match[str], unsolved: bool) -> str | None:
+    """What an "=" claim says when it is no value: "unsolved" (an equation in an unknown,
+    "6*h + 66 = 456", or a chain of "=" that began with one), "unknown" ("= 4x + 2",
+    "= 97^2"), "false" ("2400 = 124"); None when its right side may be a value."""
+    left = clause[: claim.start()].split("=")[-1]
+    right = clause[claim.end() :].split("=")[0]
+    if (unsolved and not re.search(r"[A-Za-z]{2,}", left)) or (
+        _UNKNOWN.search(left) and not _BARE_UNKNOWN.match(left)
+    ):
+        return "unsolved"
+    if _value_after(clause[claim.end() :]) is None and re.search(
+        r"[a-zA-Z]\s*[-+*/^×]|[-+*/^×]\s*[a-zA-Z]|\^", right
+    ):
+        return "unknown"  # not "= 60 km/h"
+    return "false" if _differ(left, right) else None
+
+
+def _unevaluated(after: str, equals: bool) -> bool:
+    """Whether a claim's right side is an expression left unevaluated ("= 97 * 97")."""
+    expression = r"\s*[$£€]?\s*\(?\s*-?\d[\d.,]*\s*[-+*×÷/^]\s*\(?\s*-?\d"
+    return bool(re.match(expression, after) or (equals and re.match(r"\s*[$£€]?\s*-?\d", after)))
+
+
 def _clause_value(clause: str) -> tuple[bool, str | None]:
     """Whether ``clause`` states something, and the number it states (None: it states that
-    no number is known: an equation in an unknown, an expression left unevaluated). The
-    last claim stands, but none inside an elaboration of an earlier one."""
+    no number is known: an equation in an unknown, an expression left unevaluated, a value
+    negated). The last claim stands, but none inside an elaboration of an earlier one."""
     clause = _LABEL.sub(r"\1 is ", clause)  # "GCD: 123", "Result: 25"
+    if _NO_ANSWER.search(clause):
+        return True, None  # "so the equation has no solution"
     stated: tuple[bool, str | None] = (False, None)
-    limit = len(clause)
-    any_claim = False
-    unsolved = False  # in a chain of "=" that began with an equation in an unknown
+    limit, unsolved = len(clause), False
     for claim in _VERB.finditer(clause):
         if claim.start() >= limit:
             break
-        any_claim = True
         after = clause[claim.end() :]
-        if claim.group(0) != "=":
-            unsolved = False
-        else:
-            left = clause[: claim.start()].split("=")[-1]
-            right = after.split("=")[0]
-            if unsolved or (_UNKNOWN.search(left) and not _BARE_UNKNOWN.match(left)):
-                stated, unsolved = (True, None), True  # "6*h + 66 = 456": nothing solved
-                if limit == len(clause):
-                    elaboration = _ELABORATION.search(clause, claim.end())
-                    limit = elaboration.start() if elaboration else limit
-                continue
-            if re.search(r"[a-zA-Z]\s*[-+*/^×]|[-+*/^×]\s*[a-zA-Z]|\^", right):
-                stated = (True, None)  # "= 4x + 2", "= 97^2"
-                continue
-            if _differ(left, right):
-                continue  # "2400 = 124": two different numbers said equal state nothing
-        found = _value_after(after)
-        described = _IN_WORDS.match(after)
-        if found is None and described and not re.search(r"\d", cut(after)):
-            # "the total is the sum of her male friends and female friends": said in words,
-            # never evaluated: no number stated
-            stated = (True, None)
+        if _NEGATED.match(after) or re.match(r"(?:isn't|aren't)\s+[$£€]?\s?-?\d", after):
+            stated = (True, None)  # "the answer is not 415"
             continue
-        if found is not None:
-            stated = (True, found[0])
-            end = claim.end() + found[1]
-        elif claim.group(0) == "=" and re.match(r"\s*[$£€]?\s*-?\d", after):
-            if stated[1] is None:  # "= 97 * 97": left unevaluated ("122 = 67 + 75": how
-                stated = (True, None)  # a stated value was made, which stands)
+        said = _equation(clause, claim, unsolved) if claim.group(0) == "=" else None
+        unsolved = said == "unsolved"
+        if said == "false":
+            continue  # "2400 = 124": two different numbers said equal state nothing
+        found = None if said else _value_after(after)
+        if found is None:
+            in_words = _IN_WORDS.match(after) and not re.search(r"\d", cut(after))
+            # "is the sum of her male friends and female friends": never evaluated
+            if said or in_words or (_unevaluated(after, claim.group(0) == "=") and not stated[1]):
+                stated = (True, None)
+            if said == "unsolved" and limit == len(clause):
+                elaboration = _ELABORATION.search(clause, claim.end())
+                limit = elaboration.start() if elaboration else limit
             continue
-        else:
-            continue
+        stated = (True, found[0])
         if limit == len(clause):
-            elaboration = _ELABORATION.search(clause, end)
+            elaboration = _ELABORATION.search(clause, claim.end() + found[1])
             limit = elaboration.start() if elaboration else limit
+            computed = _COMPUTED.search(clause, limit) if elaboration else None
+            if computed and found[0] in re.findall(r"-?\d+(?:\.\d+)?", computed.group("expr")):
+                return True, computed.group("num").replace(",", "")  # "has 4 ..., so 4 + 5 = 9"
     if not stated[0]:
         # "Nine students wear glasses", "10 candies remain", "125 is a large number"
         lead = _VALUE.match(clause.lstrip())
         if lead is not None and re.match(r"\s*[a-z]+\W+[a-z]", clause.lstrip()[lead.end() :]):
             return True, lead.group("num").replace(",", "")
-    del any_claim
     return stated
 
 
@@ -303,6 +345,16 @@ _CONCLUDES = re.compile(
 )
 
 
+def _continues(sentence: str, question: str) -> str | None:
+    """The number a sentence adds to the question's list ("-7, -14, -28, -56, -112")."""
+    listed = re.findall(rf"(?:^|[:,]\s*)({_NUM})(?=\s*(?:,|[.!]?\s*$))", sentence)
+    asked = re.findall(_NUM, plain(question))
+    if len(listed) < 3 or not question:
+        return None
+    *given, added = [n.replace(" ", "") for n in listed]
+    return added if all(n in asked for n in given) and added not in asked else None
+
+
 _ANNOUNCES = re.compile(
     r"^\W*(?:let\s+me|let's|let\s+us|i'll|i\s+will|we\s+need\s+to|we\s+will|we'll|next)\b"
     r"(?!\s+know)",
@@ -319,6 +371,8 @@ def stated_number(text: str, question: str = "") -> tuple[bool, str | None, bool
     if said and _ANNOUNCES.match(said[-1]) and not said[-1].rstrip().endswith(":"):
         return True, None, False
     for sentence in reversed(said):
+        if (added := _continues(sentence, question)) is not None:
+            return True, added, False
         if _aside(sentence) or _restates(sentence, question):
             continue
         says, value = sentence_number(sentence)
@@ -330,7 +384,7 @@ def stated_number(text: str, question: str = "") -> tuple[bool, str | None, bool
 def only_number(text: str) -> str | None:
     """The one value of a reply of a few words that states nothing ("x x x 7")."""
     seen = plain(text)
-    if len(seen.split()) > 8 or re.search(r"[-+*×÷^/=]\s*\d|\d\s*[-+*×÷^/=]", seen):
+    if re.search(r"[A-Za-z]{2,}|[-+*×÷^/=]\s*\d|\d\s*[-+*×÷^/=]", seen):
         return None
     values = list(_VALUE.finditer(seen))
     return values[0].group("num").replace(",", "") if len(values) == 1 else None
@@ -342,6 +396,8 @@ def leading_number(text: str) -> str | None:
     lines = [line for line in plain(text).strip().splitlines() if line.strip()]
     if not lines:
         return None
+    if len(lines) > 1 and re.match(r"^\s*[B-E][.)]\s", lines[1]):
+        return None  # options listed ("A. 1.247", "B. 1.247"), not an answer
     first = re.sub(r"^[A-D][.)]\s+", "", lines[0].strip())  # "A. 10"
     first = first.strip("*_`\"'").strip().rstrip(".")
     match = re.fullmatch(rf"[$£€]?\s?({_NUM})\s*%?", first)
@@ -355,58 +411,98 @@ _NAME = re.compile(r"(?<![\w'])[A-Z][\w'.-]*(?:\s+(?:de|da|of|von|van|la|le|du)?
 _COMMON_WORDS = (
     "The It Its This That These Those A An In On At So Therefore Thus Many Some However But "
     "And Or If When While Yes No Answer Final Here There They We I You He She Ladies Note "
-    "Not Its Most Because Since Although As For From"
+    "Not Its Most Because Since Although As For From To Look Please Given Let Use Beneath "
+    "Demonstrating"
 )
 _COMMON = set(_COMMON_WORDS.split())
 
 
-def _object(side: str) -> str | None:
+def _object(side: str, one_word: bool = False) -> str | None:
     """A stated text answer: one side of the copula, its elaborations cut off."""
-    side = cut(side).strip()
+    side = cut(side).split(",")[0].strip()
+    side = re.sub(r"^(?:[A-Z][\w-]*'s|her|his|their|its|my|your|our)\s+", "", side)
+    if one_word:  # "the child of Mary" -> "child"
+        side = re.sub(r"^(?:an?|the)\s+", "", side, flags=re.I).split(" of ")[0].strip()
+        side = side.strip(" .!*_\"'`:")
+        return side if re.fullmatch(r"[A-Za-z'-]+", side) else None
     side = re.sub(r"^(?:located|found|situated)\s+(?:in|at)\s+", "", side, flags=re.I)
     side = re.sub(r"^(?:the\s+city\s+of|in|at)\s+", "", side, flags=re.I)
     side = side.strip(" .!*_\"'`:")
     return side if 0 < len(side.split()) <= 6 else None
 
 
-def stated_text(text: str, question: str) -> str | None:
-    """The answer of the first sentence that says something of the question's subject: the
-    copula's other side ("The capital of France is Paris", "Paris is the capital of
-    France"), else a name the sentence introduces ("It was written by Jane Austen")."""
-    subject = content_words(question)
-    head = next(
-        (
-            w.removesuffix("'s")
-            for w in re.findall(r"[a-z][a-z']+", question.lower())
-            if w not in _STOP
-        ),
-        None,
-    )
-    if head is None:
-        return None
-    said = [s for s in sentences(plain(text)) if not s.rstrip().endswith("?") and not _aside(s)]
+_ONE_WORD = re.compile(
+    r"\bone\s+word\b|\bonly\s+with\s+the\s+word\b|\bsingle\s+word\b", re.IGNORECASE
+)
+_SUBORDINATE = re.compile(r"^\W*(?:since|because|as|given\s+that)\b[^,]*,\s*", re.IGNORECASE)
+_NAMED_BY = re.compile(r"\s*(?:$|[^\w\s]|(?:is|was|are|were|wrote|painted)\b|\w+ed\b)")
+
+
+def _head(question: str) -> str | None:
+    """The first content word of the question's ask ("How is Tom related to Mary?": tom)."""
+    asks = [s for s in sentences(plain(question)) if s.rstrip().endswith("?")]
+    ask = asks[-1] if asks else question
+    words = re.findall(r"[a-z][a-z']+", ask.lower())
+    return next((w.removesuffix("'s") for w in words if w not in _STOP), None)
+
+
+def _copula_answer(said: list[str], head: str, one_word: bool) -> str | None:
+    """The other side of the first copula one side of which holds the question's head."""
     for sentence in said:
-        body = _PARENTHETICAL.sub("", sentence)
+        body = _PARENTHETICAL.sub("", _SUBORDINATE.sub("", sentence))
         for clause in re.split(r",\s*but\s+|;\s*|:\s+", body):
             for copula in _COPULA.finditer(clause):
                 left, right = clause[: copula.start()], clause[copula.end() :]
-                on_left = head in content_words(left)
+                if re.match(r"\s*(?:not|never)\b", right, re.IGNORECASE):
+                    continue  # "are not related"
+                pronoun = one_word and re.fullmatch(r"\W*(?:he|she|they|it)\W*", left, re.I)
+                on_left = head in content_words(left) or bool(pronoun)
                 on_right = head in content_words(cut(right))
-                if on_left and not on_right and (found := _object(right)) is not None:
-                    return found
-                if on_right and not on_left and (found := _object(left)) is not None:
-                    return found
-    if re.search(rf"\bno\s+(?:\w+\s+){{0,2}}{head}\b", " ".join(said), re.IGNORECASE):
-        return None  # "it has no capital"
+                if on_left != on_right:
+                    found = _object(right if on_left else left, one_word)
+                    if found is not None:
+                        return found
+    return None
+
+
+def _named_answer(said: list[str], subject: set[str]) -> str | None:
+    """A name one of the first sentences opens with ("Leonardo da Vinci painted it") or
+    gives after "by" ("written by Jane Austen"), not one of the question's."""
     for sentence in said[:2]:
         body = cut(_PARENTHETICAL.sub("", sentence))
-        for name in _NAME.findall(body):
-            words = name.split()
-            while words and words[0] in _COMMON:
-                words = words[1:]
-            if words and not content_words(" ".join(words)) & subject:
-                return " ".join(words)
+        first = _NAME.match(body)
+        named = [first.group(0)] if first and _NAMED_BY.match(body[first.end() :]) else []
+        named += re.findall(rf"\bby\s+({_NAME.pattern})", body)
+        for name in named:
+            if name.split()[0] not in _COMMON and not _related(name, subject):
+                return name
     return None
+
+
+def stated_text(text: str, question: str) -> str | None:
+    """A reply that opens with a bare answer ("Son.", "Tokyo."); else the answer of the first
+    sentence that says something of the question's subject: the copula's other side ("The
+    capital of France is Paris", "Paris is the capital of France"); else a name a sentence
+    introduces ("It was written by Jane Austen")."""
+    head = _head(question)
+    if head is None:
+        return None
+    said = [s for s in sentences(plain(text)) if not s.rstrip().endswith("?") and not _aside(s)]
+    if said and re.fullmatch(r"\W*([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})\W*", said[0]):
+        bare = said[0].strip(" .!*_\"'")
+        if bare.split()[0] not in _COMMON:
+            return bare
+    found = _copula_answer(said, head, bool(_ONE_WORD.search(question)))
+    if found is not None:
+        return found
+    if re.search(rf"\bno\s+(?:\w+\s+){{0,2}}{head}\b", " ".join(said), re.IGNORECASE):
+        return None  # "it has no capital"
+    return _named_answer(said, content_words(question))
+
+
+def _related(name: str, subject: set[str]) -> bool:
+    """Whether ``name`` is a word of the question's, or one made from it ("Egyptian")."""
+    return any(w[:5] == s[:5] for w in content_words(name) for s in subject if len(s) >= 4)
 
 
 __all__ = [
