@@ -41,10 +41,12 @@ def main() -> None:
             for task, record in db.execute("SELECT task, record FROM results"):
                 name, _, task_args = task.partition(":")
                 kind = json.loads(task_args).get("answer_type", "expression")
-                for c in json.loads(record)["candidates"]:
+                stored = json.loads(record)
+                spec = AnswerSpec(kind, question=stored.get("question", ""))
+                for c in stored["candidates"]:
                     total[name] += 1
                     if reread:
-                        answer, why = read(c["text"], c["finish_reason"], AnswerSpec(kind))
+                        answer, why = read(c["text"], c["finish_reason"], spec)
                         c = {**c, "answer": answer, "abstained": why}
                     if c["answer"] is not None:
                         continue

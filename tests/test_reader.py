@@ -158,3 +158,35 @@ def test_stores_written_before_the_reader_still_resume() -> None:
     )
     (hybrid,) = make_settings(["greedy:reader=hybrid"], default_registry())
     assert '"reader":"hybrid"' in hybrid.key
+
+
+def test_compare_reads_every_reply_both_ways_and_records_whether_they_agree() -> None:
+    result = run("self_consistency:n=4,seed=0,reader=compare")
+    checks = [(c.read_by, c.read_check) for c in result.candidates]
+    # the prose the rules misread ("2") the model reads as 6: they differ, the model's stands;
+    # a declared "Answer: 6" stands and the model agrees
+    assert checks == [("model", "differ"), ("declared", "agree")] * 2
+    assert result.answer == "6"
+    assert result.ledger["by_role"]["read"]["calls"] == 4  # every reply, unlike hybrid's 2
+    assert all(c.as_dict()["read_check"] in ("agree", "differ") for c in result.candidates)
+
+
+def test_compare_shares_in_the_report(tmp_path: Any) -> None:
+    import json
+
+    from ponder.eval import evaluate
+    from ponder.tasks import make_task
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        "".join(json.dumps({"question": f"GCD {i}?", "answer": 6}) + "\n" for i in range(2))
+    )
+    summary = evaluate(
+        [make_task(str(questions))],
+        ["self_consistency:n=4,reader=compare"],
+        backend=FunctionBackend(world),
+        out=tmp_path / "out",
+    )
+    (row,) = [r for r in summary.summary["results"] if not r["estimated"]]
+    assert row["read_shares"]["differ"] == 0.5
+    assert "rules ≠ model" in (tmp_path / "out" / "report.md").read_text()

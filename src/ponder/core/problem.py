@@ -117,6 +117,9 @@ class Candidate:
     #: ``fallback`` reading of prose, or the ``model`` (``ponder.runtime.reader``); None when
     #: nothing was read
     read_by: str | None = None
+    #: with ``reader=compare``: whether the rules' reading and the model's agree ("agree",
+    #: "differ"); None when the two were not compared
+    read_check: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         record = {
@@ -133,6 +136,8 @@ class Candidate:
             record["answer_source"] = self.answer_source
         if self.read_by is not None:
             record["read_by"] = self.read_by
+        if self.read_check is not None:
+            record["read_check"] = self.read_check
         if self.tool_calls:
             record["tool_calls"] = [dataclasses.asdict(call) for call in self.tool_calls]
         return record

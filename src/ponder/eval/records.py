@@ -43,6 +43,8 @@ class CandidateRecord(Record):
     #: which path read the answer (``declared``, ``boxed``, ``fallback``, ``model``); None
     #: when nothing was read, and in stores written before readers were recorded
     read_by: str | None = None
+    #: with ``reader=compare``: whether the rules' and the model's readings agreed
+    read_check: str | None = None
     score: float
     correct: bool
     reason: str | None = None

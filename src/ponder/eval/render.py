@@ -99,11 +99,13 @@ def _cut(row: dict[str, Any]) -> str:
 def read_rows(summary: dict[str, Any]) -> list[list[str]]:
     """Per run setting, the share of samples each path read (``read_shares``)."""
     paths = ("declared", "boxed", "fallback", "model", "abstained")
-    rows = [["task", "strategy", *paths]]
+    compared = any("differ" in (r.get("read_shares") or {}) for r in summary["results"])
+    rows = [["task", "strategy", *paths, *(["rules ≠ model"] if compared else [])]]
     for r in summary["results"]:
         shares = r.get("read_shares")
         if shares and not r.get("estimated"):
-            rows.append([r["task"], r["strategy"], *(f"{shares[p]:.0%}" for p in paths)])
+            differ = [f"{shares['differ']:.0%}" if "differ" in shares else "-"] if compared else []
+            rows.append([r["task"], r["strategy"], *(f"{shares[p]:.0%}" for p in paths), *differ])
     return rows
 
 

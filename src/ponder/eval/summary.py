@@ -340,7 +340,11 @@ def read_shares(candidates: list[Any]) -> dict[str, float] | None:
         elif c.read_by in counts:
             counts[c.read_by] += 1
     total = len(candidates)
-    return {path: count / total for path, count in counts.items()}
+    shares = {path: count / total for path, count in counts.items()}
+    checked = [c for c in candidates if getattr(c, "read_check", None) is not None]
+    if checked:  # reader=compare: the share of compared samples whose two readings differ
+        shares["differ"] = sum(c.read_check == "differ" for c in checked) / len(checked)
+    return shares
 
 
 def _estimated_row(

@@ -13,6 +13,10 @@ for ``reader_tokens`` tokens at temperature 0, and the continuation is read as a
 - ``reader=hybrid``: the rules' declared forms (``Answer: X``, ``\\boxed{X}``) stand; where the
   rules fell back to reading prose, or found nothing, the model reads, and where the model
   reads nothing the rules' fallback stands.
+- ``reader=compare``: hybrid's answer, with the model asked to read every finished reply so
+  the two readings can be compared: ``Candidate.read_check`` says whether they agree
+  ("agree": the same answer, or neither reads one) or "differ"; reports give the share that
+  differ. It costs ``model``'s tokens.
 
 Each candidate records which path read it (``Candidate.read_by``: ``declared``, ``boxed``,
 ``fallback``, ``model``); the model's calls are charged to the role ``read``. On a backend that
@@ -33,6 +37,7 @@ from typing import Any
 from ponder.core.problem import AnswerSpec, Candidate, Problem
 from ponder.core.types import Message
 from ponder.runtime.context import Context
+from ponder.scoring.answers import equivalent
 from ponder.scoring.extraction import read_answer
 
 READ = "read"
@@ -61,7 +66,7 @@ def wants_model(candidate: Candidate, reader: str, keep_cut_off: bool) -> bool:
         return False
     if candidate.finish_reason == "length" and not keep_cut_off:
         return False
-    return reader == "model" or candidate.read_by not in ("declared", "boxed")
+    return reader in ("model", "compare") or candidate.read_by not in ("declared", "boxed")
 
 
 async def read_with_model(
@@ -121,6 +126,17 @@ def _merge(candidate: Candidate, said: str, spec: AnswerSpec | None, reader: str
     text = said.strip().strip('"').strip()
     reading = read_answer(f"Answer: {text}", spec) if text else None
     answer = reading.answer if reading is not None else None
+    if reader == "compare":
+        rules = candidate.answer
+        same = (rules is None and answer is None) or (
+            rules is not None and answer is not None and equivalent(rules, answer)
+        )
+        check = "agree" if same else "differ"
+        if candidate.read_by in ("declared", "boxed") or answer is None:
+            return dataclasses.replace(candidate, read_check=check)
+        return dataclasses.replace(
+            candidate, answer=answer, abstained=None, read_by="model", read_check=check
+        )
     if answer is not None:
         return dataclasses.replace(candidate, answer=answer, abstained=None, read_by="model")
     if reader == "hybrid":

@@ -53,7 +53,7 @@ class ReplyConfig(StrategyConfig):
     #: who reads each reply's answer: the ``rules``, the ``model`` that wrote it (two-stage
     #: extraction), or ``hybrid`` (the rules' declared forms, the model elsewhere); see
     #: ``ponder.runtime.reader``
-    reader: Literal["rules", "model", "hybrid"] = "rules"
+    reader: Literal["rules", "model", "hybrid", "compare"] = "rules"
     #: the most tokens the model's reading may take
     reader_tokens: int = Field(16, ge=1, le=256)
 
