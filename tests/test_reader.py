@@ -115,7 +115,8 @@ def test_the_embedded_reading_continues_the_cached_reply(embedded: Any) -> None:
     assert candidate.read_by in ("model", None)
 
 
-def test_reports_show_how_answers_were_read(tmp_path: Any) -> None:
+def evaluate_gcd(tmp_path: Any, settings: list[str], problems: int) -> Any:
+    """``ponder eval`` of ``settings`` on ``problems`` GCD questions answered by ``world``."""
     import json
 
     from ponder.eval import evaluate
@@ -123,14 +124,15 @@ def test_reports_show_how_answers_were_read(tmp_path: Any) -> None:
 
     questions = tmp_path / "q.jsonl"
     questions.write_text(
-        "".join(json.dumps({"question": f"GCD {i}?", "answer": 6}) + "\n" for i in range(4))
+        "".join(json.dumps({"question": f"GCD {i}?", "answer": 6}) + "\n" for i in range(problems))
     )
-    summary = evaluate(
-        [make_task(str(questions))],
-        ["self_consistency:n=4,reader=hybrid", "greedy"],
-        backend=FunctionBackend(world),
-        out=tmp_path / "out",
+    return evaluate(
+        [make_task(str(questions))], settings, backend=FunctionBackend(world), out=tmp_path / "out"
     )
+
+
+def test_reports_show_how_answers_were_read(tmp_path: Any) -> None:
+    summary = evaluate_gcd(tmp_path, ["self_consistency:n=4,reader=hybrid", "greedy"], 4)
     rows = {r["name"]: r for r in summary.summary["results"] if not r["estimated"]}
     hybrid = rows["self_consistency"]["read_shares"]
     assert hybrid["model"] == 0.5 and hybrid["declared"] == 0.5 and hybrid["abstained"] == 0
@@ -172,21 +174,17 @@ def test_compare_reads_every_reply_both_ways_and_records_whether_they_agree() ->
 
 
 def test_compare_shares_in_the_report(tmp_path: Any) -> None:
-    import json
-
-    from ponder.eval import evaluate
-    from ponder.tasks import make_task
-
-    questions = tmp_path / "q.jsonl"
-    questions.write_text(
-        "".join(json.dumps({"question": f"GCD {i}?", "answer": 6}) + "\n" for i in range(2))
-    )
-    summary = evaluate(
-        [make_task(str(questions))],
-        ["self_consistency:n=4,reader=compare"],
-        backend=FunctionBackend(world),
-        out=tmp_path / "out",
-    )
+    summary = evaluate_gcd(tmp_path, ["self_consistency:n=4,reader=compare"], 2)
     (row,) = [r for r in summary.summary["results"] if not r["estimated"]]
     assert row["read_shares"]["differ"] == 0.5
     assert "rules ≠ model" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_model_s_continuation_is_read_without_its_leading_colon() -> None:
+    capital = Problem("What is the capital of France?", answer=AnswerSpec("text"))
+
+    def reply(request: GenerationRequest, index: int) -> str:
+        return ": Paris." if "final answer" in request.prefix else "Well, it has to be Paris."
+
+    result = run("greedy:reader=model", reply, problem=capital)
+    assert result.answer == "Paris" and result.candidates[0].read_by == "model"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,7 +124,8 @@ async def read_with_model(
 
 def _merge(candidate: Candidate, said: str, spec: AnswerSpec | None, reader: str) -> Candidate:
     """The candidate with the model's reading of it, as ``reader`` combines the two."""
-    text = said.strip().strip('"').strip()
+    # the continuation of "... the final answer is": ": Rome", " **14**.", " that 6"
+    text = re.sub(r"^[\s:=*_\-–—]*(?:that\s+)?", "", said).strip().strip('"').strip()
     reading = read_answer(f"Answer: {text}", spec) if text else None
     answer = reading.answer if reading is not None else None
     if reader == "compare":

@@ -98,11 +98,7 @@ _ABSENT = re.compile(
     r"\bthere\s+is\s+no\s+letter\b",
     re.IGNORECASE,
 )
-_NUMBER_WORDS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty"
-)
-_WORDS = {w: i for i, w in enumerate(_NUMBER_WORDS.split())} | {"once": 1, "twice": 2, "thrice": 3}
+_WORDS = dict(prose.NUMBER_WORDS) | {"once": 1, "twice": 2, "thrice": 3}
 _FOLLOWS_NOT = re.compile(
     r"\b(?:does|do|did)\s+not\s+(?:logically\s+|necessarily\s+)?follow|"
     r"\b(?:doesn't|don't)\s+(?:logically\s+|necessarily\s+)?follow|\bnot\s+logically\s+follow|"
