@@ -5,14 +5,19 @@
         --model gemma-3-270m-q4_k_m.gguf=PATH::completion \
         --model qwen2.5-coder-0.5b-instruct-q4_k_m.gguf=PATH \
         --model hand-written=PATH   # the model that reads the hand-written replies
+        --out readings.jsonl
+    .venv/bin/python benchmarks/reader_corpus.py --readings readings.jsonl  # the table again
 
 Each corpus entry (``tests/data/answers/{dev,sealed}.jsonl``) that records its question is
 read three ways: by the rules alone, by the model that wrote it (``ponder.runtime.reader``:
 the reply continued with "Therefore, the final answer (...) is" for 16 tokens at temperature
 0), and by the hybrid (the rules' declared forms, the model elsewhere, the rules' fallback
 where the model reads nothing). Agreement with the label is printed per half and family, with
-the model's reading cost per entry. Entries of the first corpus (collected without their
-questions) are read by the rules only and counted apart.
+the model's reading cost per entry (here the reply is prefilled anew: in a run the reading
+continues the reply's cached tokens). Entries of the first corpus (collected without their
+questions) have no model reading and are left out of the table. ``--out`` saves the model's
+readings (by half and line); ``--readings`` prints the table from them without a model,
+the rules read as they read now.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ async def read_family(path: str, entries: list[dict[str, Any]]) -> list[dict[str
     try:
 
         async def one(entry: dict[str, Any]) -> dict[str, Any]:
-            spec = AnswerSpec(entry["type"])
+            spec = AnswerSpec(entry["type"], question=entry["question"])
             answer, why, how = read_how(entry["reply"], entry["finish_reason"], spec)
             candidate = Candidate(
                 index=0,
@@ -89,37 +94,22 @@ async def read_family(path: str, entries: list[dict[str, Any]]) -> list[dict[str
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", default=[], help="CORPUS_MODEL=GGUF[::T]")
-    parser.add_argument("--out", type=Path, help="write every entry's three readings here")
-    args = parser.parse_args()
-    paths = dict(m.split("=", 1) for m in args.model)
-    rows: list[dict[str, Any]] = []
-    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for name in ("dev", "sealed"):
-        for line in (CORPUS / f"{name}.jsonl").read_text().splitlines():
-            entry = {**json.loads(line), "half": name}
-            if entry.get("question") and entry["model"] in paths:
-                by_model[entry["model"]].append(entry)
-            else:
-                answer, _, _ = read_how(
-                    entry["reply"], entry["finish_reason"], AnswerSpec(entry["type"])
-                )
-                rows.append({**entry, "rules": answer, "model_read": None, "hybrid": None})
-    for model, entries in by_model.items():
-        rows += asyncio.run(read_family(paths[model], entries))
-    if args.out:
-        args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+def table(rows: list[dict[str, Any]]) -> None:
+    """Agreement of each reader with the labels, per half and family (the rules read now)."""
     print(
         f"{'half':7s} {'family':40s} {'n':>4s} {'rules':>7s} {'model':>7s} {'hybrid':>7s}"
         f" {'read tok':>8s}"
     )
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        if "read_tokens" in r:
-            groups[(r["half"], r["model"])].append(r)
-            groups[(r["half"], "all read by a model")].append(r)
+        spec = AnswerSpec(r["type"], question=r["question"])
+        rules, _, how = read_how(r["reply"], r["finish_reason"], spec)
+        hybrid = (
+            rules if how in ("declared", "boxed") or r["model_read"] is None else r["model_read"]
+        )
+        row = {**r, "rules": rules, "hybrid": hybrid}
+        groups[(r["half"], r["model"])].append(row)
+        groups[(r["half"], "all read by a model")].append(row)
     for (half, family), rs in sorted(groups.items()):
         share = {
             k: sum(agree(r[k], r["label"]) for r in rs) / len(rs)
@@ -130,6 +120,47 @@ def main() -> None:
             f"{half:7s} {family:40s} {len(rs):4d} {share['rules']:7.1%} {share['model_read']:7.1%}"
             f" {share['hybrid']:7.1%} {cost:8.1f}"
         )
+
+
+def corpus() -> list[dict[str, Any]]:
+    return [
+        {**json.loads(line), "half": name, "line": i}
+        for name in ("dev", "sealed")
+        for i, line in enumerate((CORPUS / f"{name}.jsonl").read_text().splitlines())
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], help="CORPUS_MODEL=GGUF[::T]")
+    parser.add_argument("--out", type=Path, help="save the model's readings here")
+    parser.add_argument("--readings", type=Path, help="print the table from saved readings")
+    args = parser.parse_args()
+    entries = corpus()
+    if args.readings:
+        saved = {
+            (r["half"], r["line"]): r
+            for r in map(json.loads, args.readings.read_text().splitlines())
+        }
+        rows = [
+            {**e, **saved[(e["half"], e["line"])]}
+            for e in entries
+            if (e["half"], e["line"]) in saved
+        ]
+        table(rows)
+        return
+    paths = dict(m.split("=", 1) for m in args.model)
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        if entry.get("question") and entry["model"] in paths:
+            by_model[entry["model"]].append(entry)
+    rows: list[dict[str, Any]] = []
+    for model, chosen in by_model.items():
+        rows += asyncio.run(read_family(paths[model], chosen))
+    if args.out:
+        keep = ("half", "line", "model_read", "read_tokens")
+        args.out.write_text("".join(json.dumps({k: r[k] for k in keep}) + "\n" for r in rows))
+    table(rows)
 
 
 if __name__ == "__main__":
