@@ -102,7 +102,8 @@ _WORDS = dict(prose.NUMBER_WORDS) | {"once": 1, "twice": 2, "thrice": 3}
 _FOLLOWS_NOT = re.compile(
     r"\b(?:does|do|did)\s+not\s+(?:logically\s+|necessarily\s+)?follow|"
     r"\b(?:doesn't|don't)\s+(?:logically\s+|necessarily\s+)?follow|\bnot\s+logically\s+follow|"
-    r"\bcannot\s+be\s+(?:logically\s+)?(?:concluded|inferred|deduced)",
+    r"\bcannot\s+be\s+(?:logically\s+)?(?:concluded|inferred|deduced)|"
+    r"\bnot\s+(?:logically\s+)?(?:supported|entailed|implied)\b",
     re.IGNORECASE,
 )
 # a sentence that begins with its verdict: "Good point! Yes, it does."
