@@ -68,11 +68,6 @@ _COPULA = re.compile(r"\b(?:is|are|was|were)\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re
 _NUMBER = re.compile(
     r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?![A-Za-z])"  # not "1st", "2x"
 )
-# a sentence that states a number: "the GCD is 1", "x = 5", "equals 12"
-_CLAIM = re.compile(
-    r"(?:\bis|\bare|\bequals?|=)\s*\$?(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
-    r"(?!\d)(?![\d.]*[A-Za-z*/^(])(?!\s*(?:[*×^]|[-+x]\s)\s*\d)"  # not an operand: "is 97 * 97"
-)
 # a term in an unknown: "4x", "2n + 1", "6*h + 66", "k - 3"
 _UNKNOWN = re.compile(
     r"\d[a-z]\b|(?<![A-Za-z])[a-z]\s*[-+*/^×]\s*\d|\d\s*[-+*/^×]\s*[a-z](?![A-Za-z])"
@@ -85,12 +80,6 @@ _COUNT = re.compile(  # 'the letter "p" appears (in the text only) twice', 'it a
     r"[^.\n]{0,30}?\b(?P<n>once|twice|thrice|(?P<w>\w+)\s+times?)\b|"
     r"\bletters?\s+\"?\w\"?\s+(?P<m>once|twice|thrice|(?P<v>\w+)\s+times?)\b|"
     r"\b(?P<k>\w+)\s+(?:instances?|occurrences?)\s+of\s+the\s+letter\b",
-    re.IGNORECASE,
-)
-# a sentence that says something of its number ("... results in 1448", "he gets $10")
-_STATES = re.compile(
-    r"\b(?:is|are|was|were|equals?|results?\s+in|gives?|gets?|got|has|have|makes?|comes\s+to|"
-    r"totals?)\b|=",
     re.IGNORECASE,
 )
 _ABSENT = re.compile(
@@ -115,7 +104,6 @@ _CONCLUSION_IS = re.compile(
     re.IGNORECASE,
 )
 _FOLLOWS = re.compile(r"\b(?:follows\s+logically|logically\s+follows)\b", re.IGNORECASE)
-_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}$]+?)\s*(?:\}|(?=\$|$))")
 # "no" before a word is a determiner ("No children are horses"), not a verdict
 _YES_NO = re.compile(r"\b(yes|no)\b(?!\s+[a-z])", re.IGNORECASE)
 _LEADING_YES_NO = re.compile(
@@ -231,7 +219,7 @@ def _clean(answer: str) -> str:
 
 
 def _latex_fractions(text: str) -> str:
-    return _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
+    return prose.fractions(text)
 
 
 def _last_number(text: str) -> str | None:
@@ -278,11 +266,10 @@ def _phrase(text: str) -> str | None:
     return answer
 
 
-def _equals(text: str, *, solved: bool = False) -> str | None:
-    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives; with ``solved``,
-    None for an equation in an unknown ("6*h + 66 = 456")."""
+def _equals(text: str) -> str | None:
+    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives."""
     match = _EQUALS.search(_conclusion(_unquoted(text)))
-    if match is None or (solved and _is_equation(match.string, match.start())):
+    if match is None:
         return None
     return _clean(match.group("ans")) or None
 
@@ -352,30 +339,6 @@ def _no_value(answer: str) -> bool:
     if re.search(r"=|\bequals?\b", answer):
         return False  # "17 * 3 = 51": the result follows
     return bool(_UNKNOWN.search(answer) or _UNEVALUATED.search(answer))
-
-
-#: the most characters before an "=" read as its equation's left side
-CLAUSE_WINDOW = 240
-
-
-def _is_equation(text: str, at: int) -> bool:
-    """Whether the "= N" at ``at`` ends an equation in an unknown ("6*h + 66 = 456"), which
-    states no solution, unlike "h = 65"."""
-    # the clause ends within a window before the "=" (a longer one is not an equation's side;
-    # reading all of the text before every "=" would be quadratic in the reply's length)
-    clause = re.split(
-        r"[,;:\n]|\.\s|\b(?:so|then|thus|therefore|hence|and|which|gives?)\b",
-        text[max(0, at - CLAUSE_WINDOW) : at],
-    )[-1]
-    return _UNKNOWN.search(clause) is not None
-
-
-def _solves_nothing(sentence: str) -> bool:
-    """Whether the last number of ``sentence`` is the right side of an equation in an
-    unknown ("The equation 6*h + 66 = 456 is ...")."""
-    numbers = list(_NUMBER.finditer(sentence))
-    before = sentence[: numbers[-1].start()].rstrip() if numbers else ""
-    return before.endswith("=") and _is_equation(sentence, len(before) - 1)
 
 
 def _read_number(text: str, spec: AnswerSpec) -> str | None:

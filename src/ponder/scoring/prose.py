@@ -26,6 +26,7 @@ empty.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _UNITS_WORDS = (
@@ -122,10 +123,16 @@ _STOP_WORDS = (
 _STOP = set(_STOP_WORDS.split())
 
 
+def fractions(text: str) -> str:
+    """``text`` with LaTeX fractions written ``a/b`` (a missing closing brace forgiven)."""
+    return _FRAC.sub(r"\1/\2", text)
+
+
+@functools.lru_cache(maxsize=1024)
 def plain(text: str) -> str:
-    """``text`` as a reader sees it (see the module)."""
-    text = _TEXT.sub(r"\1", text)
-    text = _FRAC.sub(r"\1/\2", text)
+    """``text`` as a reader sees it (see the module); cached, since one reading asks for the
+    same reply's plain text several times."""
+    text = fractions(_TEXT.sub(r"\1", text))
     for pattern, replacement in _LATEX_WORDS:
         text = re.sub(pattern, replacement, text)
     text = re.sub(r"\\[()\[\]]|\$+", " ", text)
@@ -510,6 +517,7 @@ __all__ = [
     "asks_back",
     "content_words",
     "cut",
+    "fractions",
     "leading_number",
     "only_number",
     "plain",
