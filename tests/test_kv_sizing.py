@@ -28,6 +28,26 @@ def test_the_default_model_keeps_its_fast_layout_when_it_fits() -> None:
     assert plan.kv_bytes == 40 * 2048 * 23040 and plan.budget == 8 * GIB
 
 
+def test_prompt_slots_can_grow_to_what_the_budget_holds_unless_the_layout_is_fixed() -> None:
+    plan = plan_kv(SMOLLM2, n_ctx=2048, n_ctx_train=8192, available=20 * GIB)
+    per_stream = 2048 * 23040
+    assert plan.max_prompt_slots == 8 * GIB // per_stream - 32  # 150 beside 32 samples
+    big = plan_kv(SMOLLM2, n_ctx=2048, n_ctx_train=8192, kv_memory="64GiB")
+    assert big.max_prompt_slots == 256 - 32  # llama.cpp's most sequences
+    fewer = plan_kv(LLAMA3_8B, n_ctx=8192, n_ctx_train=131072, kv_memory="10GiB")
+    assert fewer.max_prompt_slots == fewer.n_prompt_slots  # the budget is already full
+    fixed = plan_kv(
+        SMOLLM2,
+        n_ctx=2048,
+        n_ctx_train=8192,
+        n_prompt_slots=3,
+        explicit=frozenset({"n_prompt_slots"}),
+    )
+    assert fixed.max_prompt_slots == 3
+    shared = plan_kv(MHA_7B, n_ctx=8192, n_ctx_train=32768, kv_memory="8GiB")
+    assert shared.kv_unified and shared.max_prompt_slots == shared.n_prompt_slots
+
+
 def test_a_7b_model_without_gqa_fits_8_gib_and_runs_8_samples_of_2048_tokens() -> None:
     plan = plan_kv(MHA_7B, n_ctx=2048, n_ctx_train=32768, kv_memory="8GiB")
     assert plan.kv_bytes <= 8 * GIB and not plan.kv_unified

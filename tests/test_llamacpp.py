@@ -517,6 +517,32 @@ async def test_streams_grow_with_the_work_and_explicit_sizes_start_in_full() -> 
         fixed.close()
 
 
+async def test_a_request_that_keeps_prefixes_sizes_the_prompt_cache_before_work() -> None:
+    """A search says how many prefixes it will hold (``keep``): the prompt cache grows to it
+    beyond the plan's default before the first step (growing later would empty the cache),
+    up to what the KV budget allows; explicit sizes stay as set."""
+    backend = LlamaCppBackend()
+    try:
+        cap = backend.info()["max_prompt_slots"]
+        assert cap > backend.info()["n_prompt_slots"] == 8
+        keep = dataclasses.replace(chat("Say hi.", temperature=0, max_tokens=2), keep=20)
+        await backend.generate(keep)
+        assert backend.info()["n_prompt_slots_now"] == 20
+        huge = dataclasses.replace(keep, keep=100_000)
+        await backend.generate(huge)
+        assert backend.info()["n_prompt_slots_now"] == cap  # the budget's most
+    finally:
+        backend.close()
+    fixed = LlamaCppBackend(n_parallel=2, n_prompt_slots=2)
+    try:
+        await fixed.generate(dataclasses.replace(chat("Say hi.", max_tokens=2), keep=20))
+        assert fixed.info()["n_prompt_slots_now"] == fixed.info()["max_prompt_slots"] == 2
+    finally:
+        fixed.close()
+    with pytest.raises(ConfigError, match="keep must be >= 0"):
+        dataclasses.replace(chat("Say hi."), keep=-1)
+
+
 async def test_work_that_outgrows_a_busy_engine_makes_it_grow() -> None:
     """A steady stream of work never leaves the engine idle: new work waits for the live
     samples to finish, and the engine grows before taking it (not stuck one stream wide)."""

@@ -4,6 +4,8 @@ arithmetic checker, and the embedded engine's node KV reuse (live)."""
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import random
 from collections import Counter
 from typing import Any
@@ -14,7 +16,13 @@ from hypothesis import strategies as st
 
 from ponder.core.problem import Candidate, Problem
 from ponder.core.registry import default_registry
-from ponder.core.types import Capabilities, GenerationRequest
+from ponder.core.types import (
+    Capabilities,
+    Completion,
+    GenerationRequest,
+    Message,
+    TokenLogprob,
+)
 from ponder.errors import BudgetExhausted, CapabilityError, ConfigError
 from ponder.runtime import Budget, Context
 from ponder.scoring.scorers.arithmetic import check_claims
@@ -361,3 +369,135 @@ def test_ab_mcts_works_whichever_ulid_package_owns_the_module(
         )
     )
     assert trial.ulid.new() == "id3" and result.details["iterations"] == 3
+
+
+# -- what a search keeps, and its judge in the nodes' own context (issue 35)
+
+
+def self_judging(request: GenerationRequest, index: int) -> str | Completion:
+    """``stepper``, and a one-token Yes/No verdict (P(yes) from the step's first digit) when
+    asked about a solution in its own context or afresh."""
+    from ponder.scoring.scorers.judge import OWN_FINISHED, OWN_PARTIAL
+
+    asked = request.prefix.endswith((OWN_PARTIAL, OWN_FINISHED)) or (
+        request.messages is not None and "You are checking" in request.messages[-1].content
+    )
+    if not asked:
+        return stepper(request, index)
+    digits = [
+        c
+        for c in request.prefix + (request.messages or [Message("user", "")])[-1].content
+        if c.isdigit()
+    ]
+    p_yes = 0.1 + 0.8 * (int(digits[-1]) if digits else 5) / 9
+    top = (("Yes", math.log(p_yes)), ("No", math.log(1 - p_yes)))
+    verdict = TokenLogprob(top[0][0], top[0][1], top)
+    return Completion("Yes", "length", 1, index, (verdict,))
+
+
+def test_a_search_keeps_its_frontier_and_judges_nodes_in_their_own_context() -> None:
+    """On a backend that continues replies and gives logprobs, the default judge checks each
+    node in the node's own conversation (the text the backend continued, then the question),
+    and every step's request says how many prefixes the search holds (``keep``)."""
+    from ponder.scoring.scorers.judge import OWN_FINISHED, OWN_PARTIAL
+
+    backend = FunctionBackend(self_judging)
+    s = strategy("beam_search", n=4, beam_width=2, seed=3)
+    result = asyncio.run(s.run("What is 2 + 2?", Context(backend)))
+    steps = [r for r in backend.history if not r.prefix.endswith((OWN_PARTIAL, OWN_FINISHED))]
+    checks = [r for r in backend.history if r.prefix.endswith((OWN_PARTIAL, OWN_FINISHED))]
+    assert steps and checks and len(steps) + len(checks) == len(backend.history)
+    assert {r.keep for r in steps} == {2 * 4 + 4} and all(r.retain or r.keep for r in steps)
+    texts = {"".join(n["text"] for n in path(result, node)) for node in result.details["tree"][1:]}
+    for check in checks:
+        assert check.messages == (Message("user", "What is 2 + 2?"),)
+        assert check.params.max_tokens == 1 and check.params.logprobs
+        asked = check.prefix.removesuffix(OWN_PARTIAL).removesuffix(OWN_FINISHED)
+        assert any(text.rstrip() == asked for text in texts)
+    scored = [n for n in result.details["tree"][1:] if n["scored"] == "yes"]
+    assert len(checks) == len(scored) and all(n["score"] is not None for n in scored)
+
+
+def path(result: Any, node: dict[str, Any]) -> list[dict[str, Any]]:
+    tree = {n["id"]: n for n in result.details["tree"]}
+    out = []
+    while node["parent"] is not None:
+        out.append(node)
+        node = tree[node["parent"]]
+    return out[::-1]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"reuse_kv": False},  # no KV held: a fresh conversation
+        {"scorer": "judge(context=fresh)"},
+        {"scorer": "judge(model=other)"},  # another model did not write it
+        {"scorer": "judge(mode=text)", "n": 2, "beam_width": 1},  # no logprobs read
+    ],
+)
+def test_the_judge_asks_afresh_where_its_own_context_would_not_serve(
+    options: dict[str, Any],
+) -> None:
+    from ponder.scoring.scorers.judge import OWN_FINISHED, OWN_PARTIAL
+
+    def model(request: GenerationRequest, index: int) -> str | Completion:
+        if request.messages and "Rating" in request.messages[-1].content:
+            return "Rating: 7"
+        return self_judging(request, index)
+
+    backend = FunctionBackend(model)
+    other = FunctionBackend(model)
+    s = strategy("beam_search", **{"n": 4, "beam_width": 2, "seed": 3, **options})
+    asyncio.run(s.run("What is 2 + 2?", Context({"default": backend, "other": other})))
+    calls = backend.history + other.history
+    assert not any(r.prefix.endswith((OWN_PARTIAL, OWN_FINISHED)) for r in calls)
+    assert any(
+        "You are checking" in (r.messages or [Message("user", "")])[-1].content for r in calls
+    )
+    if options.get("reuse_kv") is False:
+        assert {r.keep for r in backend.history} == {0}
+
+
+def test_own_context_needs_logprobs_and_continuation() -> None:
+    judge = default_registry().get("scorer", "judge")
+    done = Candidate(0, "2 + 2 = 4\n\nAnswer: 4", "4", 8, "stop")
+    with pytest.raises(ConfigError, match="context=own reads the verdict from logprobs"):
+        asyncio.run(
+            judge(context="own", mode="text").score(
+                Problem("2 + 2?"), [done], Context(FunctionBackend(self_judging))
+            )
+        )
+    plain = ScriptedBackend(capabilities=Capabilities(logprobs=True))
+    with pytest.raises(CapabilityError, match="continuation"):
+        judge(context="own").check(Context(plain))
+    with pytest.raises(ConfigError):
+        judge(context="elsewhere")
+    # context=own asks in the candidate's own conversation even without cached_text
+    backend = FunctionBackend(self_judging)
+    scores = asyncio.run(judge(context="own").score(Problem("2 + 2?"), [done], Context(backend)))
+    assert scores[0].value is not None
+    assert backend.history[0].prefix.startswith("2 + 2 = 4\n\nAnswer: 4\n\nIs the solution")
+
+
+@pytest.mark.live
+def test_embedded_search_with_default_options_reuses_its_nodes_for_the_judge() -> None:
+    """Default options (the judge as the verifier) on an engine of default sizes: the search's
+    ``keep`` grows the prompt cache before the first step, and the judge's checks continue
+    the nodes' own KV, so they prefill little beyond their question (issue 35's 0.10 target
+    is measured by benchmarks/bench_search.py; this bound holds however the tree comes out)."""
+    from ponder.backends.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(logit_jitter=float(os.environ.get("PONDER_TEST_LOGIT_JITTER") or 0))
+    try:
+        s = strategy("beam_search", n=4, beam_width=2, max_steps=3, step_tokens=32, seed=5)
+        ctx = Context(backend)
+        asyncio.run(s.run("Tom has 3 apples and buys 4 more. How many now?", ctx))
+        assert backend.info()["n_prompt_slots_now"] >= 2 * 4 + 4
+    finally:
+        backend.close()
+    checks = [e.usage for e in ctx.trace if e.role == "verify"]
+    assert len(checks) >= 4
+    presented = sum(u.prompt_tokens for u in checks)
+    computed = presented - sum(u.cached_prompt_tokens for u in checks)
+    assert computed <= 0.5 * presented

@@ -3,14 +3,14 @@
 # the embedded model (SmolLM2-135M-Instruct): the development suite (seed 0, 20 problems a
 # task) and two tasks none of these strategies was written on (gcd, leg_counting; seed 0,
 # 20 problems). Every setting at the default temperature (0.4) and max_tokens (256).
-# Self-consistency runs one pool of 16 (n = 1..16 estimated from it) as the curve the others
+# Self-consistency runs one pool of 32 (n = 1..32 estimated from it) as the curve the others
 # are matched against. Then: benchmarks/matched_tokens.py DIR --pairs, and
 # `ponder report DIR --compare A B` for each pair it prints.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SETTINGS=(
   -s greedy
-  -s 'self_consistency:n=1|2|4|8|16'
+  -s 'self_consistency:n=1|2|4|8|16|32'
   -s 'fuse:n=8'
   -s moa
   -s debate

@@ -120,6 +120,10 @@ class Candidate:
     #: with ``reader=compare``: whether the rules' reading and the model's agree ("agree",
     #: "differ"); None when the two were not compared
     read_check: str | None = None
+    #: the exact text the backend went on from, when it holds that text's KV (a search's node,
+    #: continued by token ids): a check that continues it in its own context (``judge``'s
+    #: ``context=own``) prefills only its question; None elsewhere. Not stored
+    cached_text: str | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         record = {

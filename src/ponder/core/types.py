@@ -158,7 +158,11 @@ class GenerationRequest:
     ``retain`` hints that the samples will be continued: the embedded engine keeps each
     finished sample's KV as a cached prefix, so continuing it prefills nothing. A sample that
     ended by itself (end of turn) is kept too only with ``retain_ended`` (a reader continues
-    whole replies; a search does not continue a finished solution).
+    whole replies; a search does not continue a finished solution). ``keep`` says how many
+    such prefixes the caller will hold at once (a search's live frontier: the nodes it will
+    continue and the checks it will run on them): the embedded engine sizes its cache of
+    prompts to it before the work begins, so that none is evicted half-way (growing the cache
+    later would empty it).
 
     ``priority`` is a scheduling hint: a backend that queues requests for free batch slots
     admits higher priorities first (the embedded engine does; the OpenAI-compatible backend
@@ -173,6 +177,7 @@ class GenerationRequest:
     prefix_ids: tuple[int, ...] = ()
     retain: bool = False
     retain_ended: bool = False
+    keep: int = 0
     #: a cap on the thought's tokens, for a backend that enforces one natively
     #: (``Capabilities.thinking_budget``: vLLM's ``thinking_token_budget``)
     thinking_budget: int | None = None
@@ -187,6 +192,8 @@ class GenerationRequest:
             raise ConfigError("a request needs exactly one of messages or prompt")
         if self.messages is not None and not self.messages:
             raise ConfigError("a chat request needs at least one message")
+        if self.keep < 0:
+            raise ConfigError(f"keep must be >= 0, not {self.keep}")
 
     @classmethod
     def chat(
@@ -201,6 +208,7 @@ class GenerationRequest:
         thinking_budget: int | None = None,
         tools: Tools | None = None,
         response_format: Mapping[str, Any] | None = None,
+        keep: int = 0,
     ) -> GenerationRequest:
         msgs = tuple(
             m if isinstance(m, Message) else Message(m["role"], m["content"])  # type: ignore[arg-type]
@@ -214,6 +222,7 @@ class GenerationRequest:
             prefix_ids=prefix_ids,
             retain=retain,
             retain_ended=retain_ended,
+            keep=keep,
             thinking_budget=thinking_budget,
             tools=tools,
             response_format=response_format,

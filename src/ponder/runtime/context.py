@@ -151,6 +151,7 @@ class Context:
         prefix_ids: tuple[int, ...] = (),
         retain: bool = False,
         retain_ended: bool = False,
+        keep: int = 0,
         thinking_budget: int | None = None,
         tools: Tools | None = None,
         response_format: Mapping[str, Any] | None = None,
@@ -158,7 +159,8 @@ class Context:
     ) -> GenerationRequest:
         """Build a request: a question string becomes one user message unless ``raw``.
         ``prefix`` continues an assistant reply (``prefix_ids``: the same as the backend's
-        token ids; ``retain``: the samples will be continued, see ``GenerationRequest``)."""
+        token ids; ``retain``: the samples will be continued, ``keep``: how many prefixes the
+        caller holds at once, see ``GenerationRequest``)."""
         params = params.replace(**overrides) if params else make_params(**overrides)
         common: dict[str, Any] = {
             "prefix": prefix,
@@ -166,6 +168,7 @@ class Context:
             "prefix_ids": prefix_ids,
             "retain": retain,
             "retain_ended": retain_ended,
+            "keep": keep,
             "thinking_budget": thinking_budget,
             "tools": tools,
             "response_format": response_format,

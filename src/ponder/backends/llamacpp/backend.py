@@ -259,6 +259,7 @@ class LlamaCppBackend(Backend):
             retain=request.retain,
             retain_ended=request.retain_ended,
             ends=ends,
+            keep=request.keep,
         )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:

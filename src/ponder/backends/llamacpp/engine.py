@@ -191,22 +191,27 @@ class Engine:
 
     def _grow(self) -> None:
         """Widen the KV layout toward the plan when the queued work needs more streams than
-        there are. Only when idle (no live sample, no prompt held), since a new context
-        starts empty; a fresh engine waits a moment for requests that arrive together."""
+        there are, and the prompt cache beyond the plan's default to what a request said it
+        will keep (``keep``, up to what the KV budget allows). Only when idle (no live sample,
+        no prompt held), since a new context starts empty; a fresh engine waits a moment for
+        requests that arrive together."""
         sched, model = self.scheduler, self.model
-        if sched.samples or not sched.jobs or model.at_full_size:  # decoding: nothing to do
+        if sched.samples or not sched.jobs:  # decoding: nothing to do
             return
         if any(job.prompt is not None for job in sched.jobs):
+            return
+        samples, prompts, keep = sched.demand()
+        current = model.config
+        if model.at_full_size and keep <= current.n_prompt_slots:
             return
         if sched.stats.decode_calls == 0:
             time.sleep(0.005)
             if not self._drain_inbox():
                 self._inbox.put(None)  # closing: the loop sees it next
                 return
-        samples, prompts = sched.demand()
+            samples, prompts, keep = sched.demand()
         samples = min(samples, model.full.n_parallel)
-        prompts = min(prompts, model.full.n_prompt_slots)
-        current = model.config
+        prompts = max(min(prompts, model.full.n_prompt_slots), min(keep, model.prompt_slot_cap))
         if samples <= current.n_parallel and prompts <= current.n_prompt_slots:
             return
         parallel = max(current.n_parallel, min(samples, model.full.n_parallel))
@@ -219,6 +224,7 @@ class Engine:
             logger.warning("could not grow the KV cache (%s); staying at its current size", exc)
             model.resize(current.n_parallel, current.n_prompt_slots)
             model.full = model.config
+            model.prompt_slot_cap = model.config.n_prompt_slots
         sched.relayout(model.config, int(model.n_ctx))
         logger.debug("KV layout grown to %d samples, %d prompts", parallel, slots)
 

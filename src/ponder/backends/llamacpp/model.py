@@ -95,6 +95,8 @@ class LlamaModel:
             n_prompt_slots=plan.n_prompt_slots,
             kv_unified=plan.kv_unified,
         )
+        #: the most prompt slots a request that keeps many prefixes may grow the cache to
+        self.prompt_slot_cap = plan.max_prompt_slots
         logging.getLogger(__name__).debug("KV cache: %s", plan.describe())
         # start-up proportional to the work: per-sequence streams start at one sample and one
         # prompt and grow to the plan as requests need them (``resize``); sizes the user set,
@@ -117,15 +119,18 @@ class LlamaModel:
 
     @property
     def at_full_size(self) -> bool:
-        return self.config == self.full
+        """Grown to the plan (prompt slots beyond it come only from a request's ``keep``)."""
+        config, full = self.config, self.full
+        return config.n_parallel >= full.n_parallel and config.n_prompt_slots >= full.n_prompt_slots
 
     def resize(self, n_parallel: int, n_prompt_slots: int) -> None:
         """A new context with room for ``n_parallel`` samples and ``n_prompt_slots`` prompts
-        (at most the plan's). Every sequence's cells are lost: call it only when idle."""
+        (at most the plan's samples, and ``prompt_slot_cap`` prompts). Every sequence's cells
+        are lost: call it only when idle."""
         self.config = dataclasses.replace(
             self.full,
             n_parallel=min(n_parallel, self.full.n_parallel),
-            n_prompt_slots=min(n_prompt_slots, self.full.n_prompt_slots),
+            n_prompt_slots=min(n_prompt_slots, self.prompt_slot_cap),
         )
         if self._ctx is not None:
             llama().llama_free(self._ctx)

@@ -112,6 +112,7 @@ class Job:
         retain: bool = False,
         ends: frozenset[str] = frozenset(),
         retain_ended: bool = False,
+        keep: int = 0,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.params = params
@@ -120,6 +121,9 @@ class Job:
         self.retain = retain
         #: and the samples that ended by themselves (end of turn) too
         self.retain_ended = retain_ended
+        #: prefixes its caller holds at once (``GenerationRequest.keep``): the prompt cache
+        #: is sized to it before the work begins
+        self.keep = keep
         #: stop strings that mark the end of the reply (the template's end of turn), reported
         #: as the end of generation (``stop_reason`` ""), not as a stop string
         self.ends = ends
@@ -178,12 +182,14 @@ class Scheduler:
             range(config.n_parallel, config.n_parallel + config.n_prompt_slots)
         )
 
-    def demand(self) -> tuple[int, int]:
+    def demand(self) -> tuple[int, int, int]:
         """Samples and prompts the queued jobs want at once (a retaining job's samples each
-        want a prompt slot to be kept in once they finish)."""
+        want a prompt slot to be kept in once they finish), and the most prefixes a job's
+        caller said it will hold (``keep``)."""
         samples = sum(job.waiting_samples for job in self.jobs)
         retained = sum(job.params.n for job in self.jobs if job.retain)
-        return samples, len(self.jobs) + retained
+        keep = max((job.keep for job in self.jobs), default=0)
+        return samples, len(self.jobs) + retained, keep
 
     def unattached_demand(self) -> int:
         """Samples wanted by queued jobs that hold no prompt yet (work not begun)."""

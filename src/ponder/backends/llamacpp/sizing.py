@@ -37,6 +37,8 @@ GIB = 1 << 30
 MIB = 1 << 20
 _DEFAULT_CAP = 8 * GIB
 _DEFAULT_FLOOR = 256 * MIB
+#: llama.cpp's most sequences in one context (``n_seq_max``)
+MAX_SEQUENCES = 256
 
 #: bytes per element of each KV cache type llama.cpp accepts (block size / elements)
 CACHE_TYPES: dict[str, tuple[int, float]] = {  # name -> (ggml type id, bytes per element)
@@ -78,6 +80,14 @@ class KVPlan:
     kv_bytes: int  # what the cache will take
     budget: int
     why: str
+    #: the most prompt slots beside ``n_parallel`` samples the budget allows, for a request
+    #: that says it will keep more prefixes (``GenerationRequest.keep``); ``n_prompt_slots``
+    #: where the layout is fixed (set by the user, or one shared cache)
+    max_prompt_slots: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_prompt_slots < self.n_prompt_slots:
+            object.__setattr__(self, "max_prompt_slots", self.n_prompt_slots)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -88,6 +98,7 @@ class KVPlan:
             "kv_bytes": self.kv_bytes,
             "kv_budget": self.budget,
             "layout": self.why,
+            "max_prompt_slots": self.max_prompt_slots,
         }
 
 
@@ -170,9 +181,12 @@ def plan_kv(
     )
     where = f"KV cell {per_cell / 1024:.1f} KiB x {cells} cells a sequence"
 
-    def plan(parallel: int, slots: int, unified: bool, why: str) -> KVPlan:
+    def plan(parallel: int, slots: int, unified: bool, why: str, grows: bool = False) -> KVPlan:
         total = per_stream if unified else per_stream * (parallel + slots)
-        return KVPlan(cells, parallel, slots, unified, int(total), budget, why)
+        most = min(MAX_SEQUENCES - parallel, int(budget // per_stream) - parallel)
+        return KVPlan(
+            cells, parallel, slots, unified, int(total), budget, why, most if grows else slots
+        )
 
     if explicit & {"n_parallel", "n_prompt_slots", "kv_unified"}:
         chosen = plan(n_parallel, n_prompt_slots, kv_unified, "as set")
@@ -192,11 +206,12 @@ def plan_kv(
         return chosen
     streams = n_parallel + n_prompt_slots
     if per_stream * streams <= budget:
-        return plan(n_parallel, n_prompt_slots, False, f"a stream per sequence; {where}")
+        return plan(n_parallel, n_prompt_slots, False, f"a stream per sequence; {where}", True)
     fits = int(budget // per_stream)
     if fits >= 3:
         slots = max(1, min(n_prompt_slots, fits // 5))
-        return plan(fits - slots, slots, False, f"fewer streams to fit {_size(budget)}; {where}")
+        why = f"fewer streams to fit {_size(budget)}; {where}"
+        return plan(fits - slots, slots, False, why, True)
     if per_stream <= budget:
         return plan(
             n_parallel, n_prompt_slots, True, f"one shared cache to fit {_size(budget)}; {where}"

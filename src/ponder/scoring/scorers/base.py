@@ -162,6 +162,11 @@ class Scorer(abc.ABC):
         """What the candidates must be sampled with for this scorer (logprobs, say)."""
         return {}
 
+    def continues(self, ctx: ScoringContext) -> bool:
+        """Whether it checks a candidate by continuing the candidate's own text (so a
+        search keeps even its finished solutions' KV for it); ``judge`` in its own context."""
+        return False
+
     @abc.abstractmethod
     async def score(
         self, problem: Problem, candidates: Sequence[Candidate], ctx: ScoringContext

@@ -12,6 +12,23 @@ Two ways of reading the verdict (``mode``):
   failure, never a default score.
 
 ``auto`` (the default) reads logprobs where the judge's backend gives them, text otherwise.
+
+Where it asks (``context``):
+
+- ``fresh``: a new conversation that shows the problem and the solution (the prompts above).
+- ``own``: the solution's own conversation, continued: the judge's model goes on from the
+  solution as if it had written it, and is asked about it in a few words (``OWN_PARTIAL``,
+  ``OWN_FINISHED``), its one-token verdict read from logprobs. This is the self-evaluation
+  of Xie et al., "Self-Evaluation Guided Beam Search for Reasoning" (NeurIPS 2023, arXiv
+  2305.00633), which scores a step by the generator's own P(correct) in its context (their
+  prompt is a multiple choice "(A) correct (B) incorrect"; ours is Yes/No). Where the backend
+  holds the solution's KV (a search's nodes, ``Candidate.cached_text``) the check prefills
+  only its question. Needs logprobs and a backend that continues replies.
+- ``auto`` (the default): ``own`` for candidates whose KV the backend holds, when the judge is
+  the model that wrote them, reads logprobs and can continue a reply; ``fresh`` otherwise.
+  So a step-level search on the embedded engine checks its nodes in their own context (what
+  the engine keeps of each node serves the check), and every other use asks afresh.
+
 All judge calls of one ``score`` or ``compare`` are issued together, so the backend batches
 them; they are charged to the ledger under the role ``verify``.
 """
@@ -26,9 +43,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ponder.core.problem import Candidate, Problem
+from ponder.core.problem import DEFAULT_MODEL, Candidate, Problem
 from ponder.core.trust import fill, operator_only
 from ponder.core.types import Completion, TokenLogprob
+from ponder.errors import ConfigError
 from ponder.scoring.scorers.base import (
     PARTIAL,
     VERIFY,
@@ -64,6 +82,9 @@ PARTIAL_TEXT = (
     "How likely are the steps so far to be correct and on the way to the answer? Reply with "
     "a rating from 1 (surely wrong) to 10 (surely right), in the form 'Rating: N'."
 )
+#: the question in the solution's own context (``context=own``), appended to it
+OWN_PARTIAL = "\n\nIs every step above correct? (Yes or No):"
+OWN_FINISHED = "\n\nIs the solution above correct? (Yes or No):"
 PAIRWISE = (
     "Two solutions to the same problem follow.\n\n"
     "Problem:\n{question}\n\nSolution A:\n{first}\n\nSolution B:\n{second}\n\n"
@@ -77,6 +98,8 @@ _LETTER = re.compile(r"\b([AB])\b")
 
 class JudgeConfig(ModelScorerConfig):
     mode: Literal["auto", "logprob", "text"] = "auto"
+    #: where it asks: a fresh conversation, the solution's own, or auto (see the module)
+    context: Literal["auto", "own", "fresh"] = "auto"
     #: sampling temperature of the judge; above 0, repeated comparisons differ (knockout's K)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     #: most tokens of a text-mode reply
@@ -103,6 +126,8 @@ class Judge(Scorer, Comparator):
         return self.config
 
     def needs(self) -> tuple[str, ...]:
+        if self._config.context == "own":
+            return ("logprobs", "continuation")
         return ("logprobs",) if self._config.mode == "logprob" else ()
 
     def resolved_mode(self, ctx: ScoringContext) -> Literal["logprob", "text"]:
@@ -118,22 +143,48 @@ class Judge(Scorer, Comparator):
     ) -> list[ScoreValue]:
         mode = self.resolved_mode(ctx)
         config = self._config
+        if config.context == "own" and mode != "logprob":
+            raise ConfigError(
+                "judge: context=own reads the verdict from logprobs; it cannot go with mode=text"
+            )
         template = config.pointwise_prompt or (
             POINTWISE_LOGPROB if mode == "logprob" else POINTWISE_TEXT
         )
         partial = config.partial_prompt or (PARTIAL_LOGPROB if mode == "logprob" else PARTIAL_TEXT)
-        prompts = [
-            fill(
-                partial if c.finish_reason == PARTIAL else template,
-                question=problem.question,
-                solution=self._clip(c.text),
-            )
-            for c in candidates
-        ]
-        replies = await self._ask(prompts, mode, ctx)
+        asks: list[tuple[Any, str]] = []
+        for c in candidates:
+            if self._own(c, mode, ctx):
+                own = c.cached_text if c.cached_text is not None else c.text
+                question = OWN_PARTIAL if c.finish_reason == PARTIAL else OWN_FINISHED
+                asks.append((problem.messages(), own.rstrip() + question))
+            else:
+                prompt = fill(
+                    partial if c.finish_reason == PARTIAL else template,
+                    question=problem.question,
+                    solution=self._clip(c.text),
+                )
+                asks.append((prompt, ""))
+        replies = await self._ask(asks, mode, ctx)
         if mode == "logprob":
             return [_pointwise_from_logprobs(r) for r in replies]
         return [_pointwise_from_text(r.text) for r in replies]
+
+    def continues(self, ctx: ScoringContext) -> bool:
+        if self._config.context == "fresh" or self.resolved_mode(ctx) != "logprob":
+            return False
+        return self._config.context == "own" or (
+            self.model in (None, DEFAULT_MODEL) and ctx.model(self.model).capabilities.continuation
+        )
+
+    def _own(self, candidate: Candidate, mode: str, ctx: ScoringContext) -> bool:
+        """Whether ``candidate`` is checked in its own context (``context``, see the module)."""
+        context = self._config.context
+        if context != "auto":
+            return context == "own"
+        if candidate.cached_text is None or mode != "logprob":
+            return False
+        judge = self.model or DEFAULT_MODEL
+        return judge == candidate.model and ctx.model(self.model).capabilities.continuation
 
     # -- pairwise
 
@@ -141,16 +192,19 @@ class Judge(Scorer, Comparator):
         self, problem: Problem, pairs: Sequence[tuple[Candidate, Candidate]], ctx: ScoringContext
     ) -> list[Comparison]:
         mode = self.resolved_mode(ctx)
-        prompts = [
-            fill(
-                self._config.pairwise_prompt,
-                question=problem.question,
-                first=self._clip(a.text),
-                second=self._clip(b.text),
+        asks = [
+            (
+                fill(
+                    self._config.pairwise_prompt,
+                    question=problem.question,
+                    first=self._clip(a.text),
+                    second=self._clip(b.text),
+                ),
+                "",
             )
             for a, b in pairs
         ]
-        replies = await self._ask(prompts, mode, ctx)
+        replies = await self._ask(asks, mode, ctx)
         if mode == "logprob":
             return [_pairwise_from_logprobs(r) for r in replies]
         return [_pairwise_from_text(r.text) for r in replies]
@@ -158,9 +212,13 @@ class Judge(Scorer, Comparator):
     # -- calls
 
     async def _ask(
-        self, prompts: Sequence[str], mode: Literal["logprob", "text"], ctx: ScoringContext
+        self,
+        asks: Sequence[tuple[Any, str]],
+        mode: Literal["logprob", "text"],
+        ctx: ScoringContext,
     ) -> list[Completion]:
-        """All prompts at once: concurrent requests, which the backend batches."""
+        """All questions at once (a prompt, or messages and the reply they continue):
+        concurrent requests, which the backend batches."""
         config = self._config
         options: dict[str, Any]
         if mode == "logprob":
@@ -172,12 +230,14 @@ class Judge(Scorer, Comparator):
         # at temperature > 0 the repeats are distinct draws, and runs stay reproducible
         repeats: dict[str, int] = {}
         calls = []
-        for prompt in prompts:
-            seed = repeats[prompt] = repeats.get(prompt, -1) + 1
+        for prompt, prefix in asks:
+            key = f"{prompt}\x00{prefix}"
+            seed = repeats[key] = repeats.get(key, -1) + 1
             calls.append(
                 ctx.sample(
                     prompt,
                     role=VERIFY,
+                    prefix=prefix,
                     model=self.model,
                     n=1,
                     temperature=config.temperature,

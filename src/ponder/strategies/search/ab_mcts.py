@@ -75,7 +75,7 @@ class ABMCTS(Strategy):
         config = self.config
         assert isinstance(config, ABMCTSConfig)
         self.scorer.check(ctx)
-        search = StepSearch(problem, ctx, config, self.scorer)
+        search = StepSearch(problem, ctx, config, self.scorer, frontier=config.iterations)
         algo: Any = self._treequest.ABMCTSA(dist_type=config.dist_type)
         rng = random.Random(config.seed if config.seed is not None else 0)
         with _numpy_seeded(rng):

@@ -73,7 +73,7 @@ class BeamSearch(Strategy):
     async def solve(self, problem: Problem, ctx: Context) -> Outcome:
         config = self._config
         self.scorer.check(ctx)
-        search = StepSearch(problem, ctx, config, self.scorer)
+        search = StepSearch(problem, ctx, config, self.scorer, frontier=config.n)
         try:
             first = await search.expand([search.root], [config.n])
         except BudgetExhausted as exc:

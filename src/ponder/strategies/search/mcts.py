@@ -66,7 +66,9 @@ class MCTS(Strategy):
         config = self.config
         assert isinstance(config, MCTSConfig)
         self.scorer.check(ctx)
-        search = StepSearch(problem, ctx, config, self.scorer)
+        # the tree it may come back to: every expansion's children
+        frontier = config.iterations * config.width
+        search = StepSearch(problem, ctx, config, self.scorer, frontier=frontier)
         visits: dict[int, int] = {}
         total: dict[int, float] = {}
 
@@ -158,7 +160,8 @@ class BestFirst(Strategy):
         config = self.config
         assert isinstance(config, BestFirstConfig)
         self.scorer.check(ctx)
-        search = StepSearch(problem, ctx, config, self.scorer)
+        frontier = config.max_expansions * config.width
+        search = StepSearch(problem, ctx, config, self.scorer, frontier=frontier)
         queue: list[tuple[float, int]] = []
 
         def push(nodes: list[Node]) -> None:

@@ -58,7 +58,7 @@ class ParticleFilter(Strategy):
         config = self.config
         assert isinstance(config, ParticleConfig)
         self.scorer.check(ctx)
-        search = StepSearch(problem, ctx, config, self.scorer)
+        search = StepSearch(problem, ctx, config, self.scorer, frontier=config.n)
         rng = random.Random(config.seed if config.seed is not None else 0)
         try:
             particles = await search.expand([search.root], [config.n])

@@ -10,6 +10,12 @@ every node's KV and a child decodes from its parent's last token, prefilling not
 evicted for room is recomputed, and the ledger's cached-prompt count shows how much was
 reused). Over HTTP the server's prefix cache does the same where it has one.
 
+The search tells the backend how many prefixes it will hold at once (``keep``: twice its
+widest round, the nodes and the checks of them, and the parents), so that the embedded
+engine sizes its prompt cache before the first step and keeps every live node's KV; and a
+node's candidate carries the exact text the engine holds (``Candidate.cached_text``), so a
+judge checks it in its own context (``judge``'s ``context=auto``), prefilling only its question.
+
 Every node is scored at most once (``verify_every=g`` scores only every g-th step, and
 finished solutions; the others carry their parent's score, marked ``inherited``), all new
 nodes of a round in one scorer call, so the backend batches the verifier.
@@ -38,6 +44,8 @@ from ponder.strategies.selection import build_scorer
 #: how a plain-text prompt presents the problem (``prompt=raw``, or a server that cannot
 #: continue a chat)
 RAW_PROMPT = "{system}Problem:\n{question}\n\nSolution, step by step:\n"
+#: the most prefixes a search asks the backend to keep (``GenerationRequest.keep``)
+KEEP_CAP = 32
 
 Ended = Literal["delimiter", "token cap", "end", "cut off", "unknown stop", "root"]
 
@@ -142,8 +150,16 @@ class StepSearch:
     """One search's tree and the calls that grow and score it (see the module docstring)."""
 
     def __init__(
-        self, problem: Problem, ctx: Context, config: SearchConfig, scorer: Scorer
+        self,
+        problem: Problem,
+        ctx: Context,
+        config: SearchConfig,
+        scorer: Scorer,
+        *,
+        frontier: int = 8,
     ) -> None:
+        """``frontier``: the most nodes one round of the search expands (or, for a tree
+        search, the nodes it may come back to), which sizes ``keep``."""
         self.problem = problem
         self.ctx = ctx
         self.config = config
@@ -152,6 +168,10 @@ class StepSearch:
         self.raw = _use_raw(config, ctx)
         self.calls = 0
         self.notes: list[str] = []
+        #: prefixes held at once: each node of a round and its check, and the parents
+        self.keep = min(KEEP_CAP, 2 * frontier + 4) if config.reuse_kv else 0
+        #: the scorer continues the nodes' own text: keep finished solutions' KV for it too
+        self.keep_finished = config.reuse_kv and not self.raw and scorer.continues(ctx)
 
     @property
     def root(self) -> Node:
@@ -226,7 +246,9 @@ class StepSearch:
             raw=self.raw,
             prefix=self.text_of(parent),
             prefix_ids=ids or (),
-            retain=config.reuse_kv and not last,
+            retain=config.reuse_kv and (not last or self.keep_finished),
+            retain_ended=self.keep_finished,
+            keep=self.keep,
             **{
                 **options,
                 **self.scorer.sampling_options(),
@@ -289,6 +311,9 @@ class StepSearch:
         return Candidate(
             index=node.id,
             text=text.strip(),
+            # the engine holds the node's KV (or its parent's, for a last step) only when
+            # the path went as token ids into a chat continuation
+            cached_text=text if self.config.reuse_kv and not self.raw else None,
             answer=answer,
             completion_tokens=self.tokens_of(node),
             finish_reason=reason,
