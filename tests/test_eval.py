@@ -165,6 +165,39 @@ def test_a_backend_failure_keeps_what_was_done(tmp_path: Path) -> None:
     assert outcome.ran == 3 and outcome.summary["results"][0]["n_problems"] == 6
 
 
+def test_a_problem_whose_verifier_fails_is_recorded_unanswered_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """best_of_n's scorer fails on every candidate of one problem (a judge that never
+    writes a rating): that problem is recorded unanswered, with the error and its cost; the
+    others are solved; a resume has nothing left to run."""
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 4)))
+    problems = list(task.problems(4))
+    spoiled = problems[1].question
+
+    def model(request: GenerationRequest, index: int) -> str:
+        assert request.messages is not None
+        prompt = request.messages[-1].content
+        if "Rating" in prompt:  # the text-mode judge
+            return "no idea" if spoiled in prompt else "Rating: 9"
+        return fake_model(request, index)
+
+    setting = "best_of_n:n=2,scorer=judge(mode=text)"
+    outcome = evaluate([task], [setting], backend=FunctionBackend(model), out=tmp_path)
+    assert outcome.ran == 4
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        rows = [json.loads(raw) for (raw,) in db.execute("SELECT record FROM results")]
+    records = {r["question"]: r for r in rows}
+    failed = records[spoiled]
+    assert failed["answer"] is None and not failed["correct"] and failed["candidates"] == []
+    assert "VerifierError" in failed["details"]["error"]
+    assert "could not score" in failed["details"]["error"]
+    assert failed["usage"]["completion_tokens"] > 0  # what it spent is counted
+    assert all(r["answer"] is not None for q, r in records.items() if q != spoiled)
+    again = evaluate([task], [setting], backend=FunctionBackend(model), out=tmp_path)
+    assert again.ran == 0
+
+
 def test_bad_requests_fail_before_anything_runs(tmp_path: Path) -> None:
     task = make_task(str(write_questions(tmp_path / "q.jsonl", 2)))
     backend = FunctionBackend(fake_model)

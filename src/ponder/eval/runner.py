@@ -1,5 +1,11 @@
 """Run strategy settings on a task's problems, one typed record per solved problem.
 
+A problem on which the strategy's verifier fails outright (``VerifierError``: no candidate
+could be scored, say) is recorded as unanswered, with the error in its details and what it
+had spent, and the run goes on: the same seeds would fail the same way on every resume, so
+stopping there would leave the run unfinishable. Errors of the backend or the settings still
+stop the run.
+
 Problems run concurrently (``concurrency`` at a time) so that the backend's batch stays full.
 Sample seeds are fixed per problem: problem p of a run with seed s uses ``problem_seed(s, p)``
 (sample i then uses that plus i), unless the setting fixes its own seed. A batch strategy's
@@ -19,6 +25,7 @@ from ponder.backends.base import Backend
 from ponder.core.problem import Problem, Result
 from ponder.core.registry import Registry
 from ponder.core.types import ModelShape
+from ponder.errors import VerifierError
 from ponder.eval.flops import estimate_flops
 from ponder.eval.records import CandidateRecord, GroupRecord, ProblemRecord, UsageRecord
 from ponder.eval.scope import Plan, Setting, problem_seed
@@ -46,7 +53,19 @@ async def solve_problem(
     strategy = make_strategy(setting.name, registry=registry, **options)
     ctx = Context(backend)
     started, start = time.time(), time.perf_counter()
-    result = await strategy.run(problem, ctx)
+    try:
+        result = await strategy.run(problem, ctx)
+    except VerifierError as exc:
+        # this problem's answer could not be chosen: unanswered, at what it cost so far
+        result = Result(
+            strategy=setting.name,
+            answer=None,
+            text="",
+            candidates=(),
+            usage=ctx.ledger.total(),
+            ledger=ctx.ledger.as_dict(),
+            details={"error": f"{type(exc).__name__}: {exc}"},
+        )
     wall = time.perf_counter() - start
     calls = sum(role.calls for role in ctx.ledger.roles.values())
     record = await make_record(task, problem, result, wall, calls, model_shape)
