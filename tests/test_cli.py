@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -119,6 +120,29 @@ def test_help_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_root_help_is_typers_own_and_needs_no_typer() -> None:
+    """``ponder --help`` prints the kept text without importing typer (or the commands);
+    the text is what typer renders for the app, so a new command or option shows there or
+    this fails (regenerate ``ponder/cli/roothelp.py`` from typer's output)."""
+    fast = (
+        "import sys; sys.argv = ['ponder', '--help']\n"
+        "from ponder.cli import main; main()\n"
+        "heavy = [m for m in ('typer', 'pydantic', 'ponder.cli.common') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    slow = (
+        "import sys; sys.argv = ['ponder', '--help']\n"
+        "from ponder.cli import app; app(prog_name='ponder')"
+    )
+    env = {**os.environ, "COLUMNS": "80"}
+    got = subprocess.run([sys.executable, "-c", fast], capture_output=True, text=True, env=env)
+    want = subprocess.run([sys.executable, "-c", slow], capture_output=True, text=True, env=env)
+    assert got.returncode == 0 and want.returncode == 0, (got.stderr, want.stderr)
+    text, _, heavy = got.stdout.rpartition("[")
+    assert "[" + heavy.strip() == "[]"
+    assert text == want.stdout and "Commands:" in text
 
 
 @pytest.mark.live
