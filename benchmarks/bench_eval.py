@@ -35,7 +35,9 @@ sides; the sequential side decodes at most 8 at a time whatever the width.
     .venv/bin/python benchmarks/bench_eval.py [--problems 32] [--concurrency 8] [--width 64]
         [--model PATH.gguf]
 
-``--model`` runs both sides on another GGUF (default: the embedded SmolLM2-135M).
+``--model`` runs both sides on another GGUF (default: the embedded SmolLM2-135M); ``-B
+KEY=VALUE`` passes an option to ponder's backend (``-B chat_template=completion -B
+stop=<blank line>`` for a base model without a chat template).
         [--rounds 2]
 """
 
@@ -73,10 +75,12 @@ class Run:
 
 #: the GGUF both sides run (None: the embedded model); ``--model``
 MODEL: str | None = None
+#: more backend options (``-B KEY=VALUE``): chat_template=completion for a base model
+OPTIONS: dict[str, object] = {}
 
 
 async def sequential(problems: list[Any], task: object, width: int) -> Run:
-    backend = LlamaCppBackend(MODEL, n_parallel=width)
+    backend = LlamaCppBackend(MODEL, n_parallel=width, **OPTIONS)
     try:
         start = time.perf_counter()
         run = Run(0.0, 0.0, 0)
@@ -99,7 +103,7 @@ async def sequential(problems: list[Any], task: object, width: int) -> Run:
 
 
 async def concurrent(task: object, limit: int, concurrency: int | None, width: int) -> Run:
-    backend = LlamaCppBackend(MODEL, n_parallel=width)
+    backend = LlamaCppBackend(MODEL, n_parallel=width, **OPTIONS)
     try:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -280,9 +284,13 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="eval runs, each next to its ceilings"
     )
+    parser.add_argument("-B", dest="options", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     global MODEL
     MODEL = args.model
+    for option in args.options:
+        key, _, value = option.partition("=")
+        OPTIONS[key] = value.replace("\\n", "\n")
     task = make_task("products", {"max_digits": 1}, seed=SEED)
     problems = list(task.problems(args.problems))
     seq = asyncio.run(sequential(problems, task, args.width))
