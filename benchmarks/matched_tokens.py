@@ -13,6 +13,10 @@ more than the largest). ``delta`` is the strategy's accuracy minus that.
     .venv/bin/python benchmarks/matched_tokens.py REPORT_DIR [--baseline self_consistency]
         [--cost computed|completion] [--pairs]
 
+``--pooled`` adds a task "all tasks": every setting run on every task, its accuracy and tokens
+averaged over all their problems (the interval a Wilson interval on the pooled count), so the
+comparison rests on all the problems at once.
+
 ``--pairs`` also prints, for each strategy, the self-consistency setting whose cost is
 nearest at or above it, as ``ponder report DIR --compare A B``
 arguments (a paired test at matched compute, no cheaper for the baseline).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -41,12 +46,48 @@ def at_tokens(curve: list[tuple[float, float]], tokens: float) -> tuple[float, s
     raise AssertionError("unreachable")
 
 
+def wilson(correct: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def pooled(tasks: list[list[dict[str, Any]]], field: str) -> list[dict[str, Any]]:
+    """One row per setting that every task ran: accuracy and ``field`` averaged over all the
+    problems (tasks weighted by their problems)."""
+    by_setting: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for task_rows in tasks:
+        for r in task_rows:
+            if r["accuracy"] is not None:
+                by_setting[r["strategy"]].append(r)
+    out = []
+    for rows in by_setting.values():
+        if len(rows) < len(tasks):
+            continue
+        n = sum(r["n_problems"] for r in rows)
+        accuracy = sum(r["accuracy"] * r["n_problems"] for r in rows) / n
+        low, high = wilson(accuracy * n, n)
+        out.append(
+            {
+                **rows[0],
+                "accuracy": accuracy,
+                "ci_low": low,
+                "ci_high": high,
+                field: sum(r[field] * r["n_problems"] for r in rows) / n,
+                "n_problems": n,
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("report", type=Path)
     parser.add_argument("--baseline", default="self_consistency")
     parser.add_argument("--cost", choices=("computed", "completion"), default="computed")
     parser.add_argument("--pairs", action="store_true")
+    parser.add_argument("--pooled", action="store_true", help="add every task pooled")
     args = parser.parse_args()
     field = f"{args.cost}_tokens_mean"
     pairs: list[tuple[str, str]] = []
@@ -54,6 +95,8 @@ def main() -> None:
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_task[row["task"]].append(row)
+    if args.pooled:
+        by_task["all tasks"] = pooled(list(by_task.values()), field)
     print(
         f"{'task':<17}{'strategy':<62}{'acc [95% CI]':>22}{'tokens':>8}"
         f"{args.baseline[:14] + ' at tokens':>26}{'delta':>8}"
