@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Aggregation strategies against self-consistency at matched computed tokens (issue 34), on
-# the embedded model (SmolLM2-135M-Instruct): the development suite (seed 0, 20 problems a
-# task) and two tasks none of these strategies was written on (gcd, leg_counting; seed 0,
-# 20 problems). Every setting at the default temperature (0.4) and max_tokens (256).
+# the embedded model (SmolLM2-135M-Instruct): the development suite (seed 0, DEV_LIMIT problems
+# a task) and two tasks none of these strategies was written on (gcd, leg_counting; seed 0,
+# HELDOUT_LIMIT problems). The committed results: DEV_LIMIT=8 HELDOUT_LIMIT=6 (what this
+# 2-core machine could run in one session; a store resumes, so larger limits add to it). Every setting at the default temperature (0.4) and max_tokens (256).
 # Self-consistency runs one pool of 32 (n = 1..32 estimated from it) as the curve the others
 # are matched against. Then: benchmarks/matched_tokens.py DIR --pairs, and
 # `ponder report DIR --compare A B` for each pair it prints.
@@ -19,10 +20,11 @@ SETTINGS=(
   -s 'best_of_n:n=4,scorer=tool_verify'
   -s 'plan_search:plans=6'
 )
-# LIMIT: problems a task (20 by default; a store resumes, so a larger LIMIT later adds to it)
 .venv/bin/ponder eval --out benchmarks/results/fusion/dev-suite -q --seed 0 \
-  --limit "${LIMIT:-20}" "${SETTINGS[@]}"
+  --limit "${DEV_LIMIT:-8}" "${SETTINGS[@]}"
 if [ -z "${DEV_ONLY:-}" ]; then
   .venv/bin/ponder eval --out benchmarks/results/fusion/heldout -q --seed 0 \
-    -t gcd -t leg_counting --limit "${LIMIT:-20}" "${SETTINGS[@]}"
+    -t gcd -t leg_counting --limit "${HELDOUT_LIMIT:-6}" "${SETTINGS[@]}"
 fi
+.venv/bin/python benchmarks/matched_tokens.py benchmarks/results/fusion/dev-suite --pooled
+.venv/bin/python benchmarks/matched_tokens.py benchmarks/results/fusion/heldout --pooled
