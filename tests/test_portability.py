@@ -55,6 +55,7 @@ def test_the_perturbation_changes_greedy_text_and_is_stable(embedded: Any) -> No
 
 @pytest.mark.live
 @pytest.mark.skipif(NESTED, reason="already running under a perturbation")
+@pytest.mark.timeout(1300)  # the whole live suite runs inside it (its own limit: 1200 s)
 def test_every_live_test_passes_on_perturbed_numerics() -> None:
     tests = Path(__file__).parent
     env = {**os.environ, "PONDER_TEST_LOGIT_JITTER": JITTER}

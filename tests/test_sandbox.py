@@ -52,7 +52,10 @@ def test_sleeping_forever_hits_the_wall_clock() -> None:
 
 @pytest.mark.parametrize("guard", [True, False])
 def test_a_memory_hog_hits_the_memory_limit(guard: bool) -> None:
-    execution = run_code("x = []\nwhile True: x.append(' ' * 10**7)", limits=FAST, guard=guard)
+    # CPU and wall time to spare, so that on a loaded machine the memory limit still comes
+    # first (with FAST's 2 CPU seconds a busy CI machine once hit the CPU limit first)
+    roomy = Limits(wall_seconds=30, cpu_seconds=20, memory_bytes=512 << 20)
+    execution = run_code("x = []\nwhile True: x.append(' ' * 10**7)", limits=roomy, guard=guard)
     assert execution.status == "memory"
 
 

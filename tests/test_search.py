@@ -490,7 +490,9 @@ def test_embedded_search_with_default_options_reuses_its_nodes_for_the_judge() -
 
     backend = LlamaCppBackend(logit_jitter=float(os.environ.get("PONDER_TEST_LOGIT_JITTER") or 0))
     try:
-        s = strategy("beam_search", n=4, beam_width=2, max_steps=3, step_tokens=32, seed=5)
+        s = strategy(
+            "beam_search", n=4, beam_width=2, max_steps=3, step_tokens=32, max_tokens=96, seed=5
+        )
         ctx = Context(backend)
         asyncio.run(s.run("Tom has 3 apples and buys 4 more. How many now?", ctx))
         assert backend.info()["n_prompt_slots_now"] >= 2 * 4 + 4
