@@ -48,7 +48,6 @@ class LlamaModel:
         self.threads = config.n_threads or usable_cores()
         self.logit_jitter = config.logit_jitter
         ll = llama()
-        ll.llama_backend_init()
         model = load_model(path)
         if not model:
             raise ModelLoadError(

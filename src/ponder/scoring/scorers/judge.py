@@ -41,12 +41,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ponder.core.problem import DEFAULT_MODEL, Candidate, Problem
 from ponder.core.trust import fill, operator_only
 from ponder.core.types import Completion, TokenLogprob
-from ponder.errors import ConfigError
 from ponder.scoring.scorers.base import (
     PARTIAL,
     VERIFY,
@@ -111,6 +110,15 @@ class JudgeConfig(ModelScorerConfig):
     partial_prompt: str = operator_only("", "a prompt template")
     pairwise_prompt: str = operator_only(PAIRWISE, "a prompt template")
 
+    @model_validator(mode="after")
+    def _own_reads_logprobs(self) -> JudgeConfig:
+        """Refused when the scorer is built, before any sample is drawn."""
+        if self.context == "own" and self.mode == "text":
+            raise ValueError(
+                "context=own reads the verdict from logprobs; it cannot go with mode=text"
+            )
+        return self
+
 
 class Judge(Scorer, Comparator):
     """LLM-as-a-judge, pointwise (P(correct)) and pairwise (which is better)."""
@@ -143,17 +151,13 @@ class Judge(Scorer, Comparator):
     ) -> list[ScoreValue]:
         mode = self.resolved_mode(ctx)
         config = self._config
-        if config.context == "own" and mode != "logprob":
-            raise ConfigError(
-                "judge: context=own reads the verdict from logprobs; it cannot go with mode=text"
-            )
         template = config.pointwise_prompt or (
             POINTWISE_LOGPROB if mode == "logprob" else POINTWISE_TEXT
         )
         partial = config.partial_prompt or (PARTIAL_LOGPROB if mode == "logprob" else PARTIAL_TEXT)
         asks: list[tuple[Any, str]] = []
         for c in candidates:
-            if self._own(c, mode, ctx):
+            if self._own(c, ctx):
                 own = c.cached_text if c.cached_text is not None else c.text
                 question = OWN_PARTIAL if c.finish_reason == PARTIAL else OWN_FINISHED
                 asks.append((problem.messages(), own.rstrip() + question))
@@ -170,21 +174,23 @@ class Judge(Scorer, Comparator):
         return [_pointwise_from_text(r.text) for r in replies]
 
     def continues(self, ctx: ScoringContext) -> bool:
-        if self._config.context == "fresh" or self.resolved_mode(ctx) != "logprob":
-            return False
-        return self._config.context == "own" or (
-            self.model in (None, DEFAULT_MODEL) and ctx.model(self.model).capabilities.continuation
-        )
-
-    def _own(self, candidate: Candidate, mode: str, ctx: ScoringContext) -> bool:
-        """Whether ``candidate`` is checked in its own context (``context``, see the module)."""
+        """``own`` always; ``auto`` when the judge is the generating model, reads logprobs
+        and can continue a reply (what ``_own`` asks of each candidate besides)."""
         context = self._config.context
         if context != "auto":
             return context == "own"
-        if candidate.cached_text is None or mode != "logprob":
-            return False
-        judge = self.model or DEFAULT_MODEL
-        return judge == candidate.model and ctx.model(self.model).capabilities.continuation
+        return (
+            (self.model or DEFAULT_MODEL) == DEFAULT_MODEL
+            and self.resolved_mode(ctx) == "logprob"
+            and ctx.model(self.model).capabilities.continuation
+        )
+
+    def _own(self, candidate: Candidate, ctx: ScoringContext) -> bool:
+        """Whether ``candidate`` is checked in its own context (``context``, see the module)."""
+        if self._config.context != "auto":
+            return self._config.context == "own"
+        held = candidate.cached_text is not None and candidate.model == DEFAULT_MODEL
+        return held and self.continues(ctx)
 
     # -- pairwise
 
