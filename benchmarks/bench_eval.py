@@ -19,7 +19,8 @@ since this machine's speed drifts by several percent within minutes:
   >= 0.95).
 - the same work (right after each run): plain llama.cpp computing the eval's own prompt
   tokens (as many as the eval computed, spread over the problems as the sequential side
-  computed them) and decoding its own samples (their lengths, problems in order) with continuous
+  computed them) and decoding the eval's own samples (their lengths, read from its store,
+  problems in order) with continuous
   batching at the same width, no sampling, no Python beyond filling batches. Its time over
   eval's is how close the engine comes to what llama.cpp itself needs for this workload;
   its own tokens/s over the lockstep ceiling is what the workload (its final tail at
@@ -117,14 +118,33 @@ async def concurrent(task: object, limit: int, concurrency: int | None, width: i
                 concurrency=concurrency,
             )
             seconds = time.perf_counter() - start
+            lengths = eval_lengths(out, task, limit)
         row = outcome.summary["results"][0]
         stats = backend.stats
-        tokens = round(row["completion_tokens_mean"] * limit)
         return Run(
-            seconds, row["accuracy"], tokens, stats.prompt_tokens_computed, stats.decode_seconds
+            seconds,
+            row["accuracy"],
+            sum(lengths),
+            stats.prompt_tokens_computed,
+            stats.decode_seconds,
+            lengths=lengths,
         )
     finally:
         await backend.aclose()
+
+
+def eval_lengths(out: str, task: Any, limit: int) -> list[int]:
+    """Every sample's completion tokens in the eval's store under ``out``, problems in the
+    task's order: the work the same-work ceiling replays (the eval's samples differ from the
+    sequential side's, since a batch's make-up changes llama.cpp's numerics and so the draws
+    of a seeded sample; a base model's lengths vary by tens of percent)."""
+    from ponder.eval.store import Store
+
+    with Store(out) as store:
+        (key,) = {key[:1] + key[2:] for key in store.keys()}
+        records = store.records(*key)  # type: ignore[arg-type]
+    order = [problem.id for problem in task.problems(limit)]
+    return [c.completion_tokens for pid in order for c in records[pid].candidates]
 
 
 def _quiet_callback() -> object:
@@ -290,7 +310,7 @@ def main() -> None:
     MODEL = args.model
     for option in args.options:
         key, _, value = option.partition("=")
-        OPTIONS[key] = value.replace("\\n", "\n")
+        OPTIONS[key] = int(value) if value.isdigit() else value.replace("\\n", "\n")
     task = make_task("products", {"max_digits": 1}, seed=SEED)
     problems = list(task.problems(args.problems))
     seq = asyncio.run(sequential(problems, task, args.width))
@@ -306,7 +326,7 @@ def main() -> None:
     runs = []
     for r in range(args.rounds):
         run = asyncio.run(concurrent(task, args.problems, args.concurrency, args.width))
-        same = same_work_ceiling(seq.lengths, scaled(seq.computed, run.prompts), args.width, prompt)
+        same = same_work_ceiling(run.lengths, scaled(seq.computed, run.prompts), args.width, prompt)
         lockstep.append(decode_ceiling(args.width, prompt))
         ceiling = (lockstep[-2] + lockstep[-1]) / 2
         runs.append((run, same, ceiling))
@@ -324,7 +344,7 @@ def main() -> None:
         print(
             f"         eval tokens/s / lockstep ceiling {run.tokens / run.seconds / ceiling:.3f}; "
             f"same work / eval {same / run.seconds:.3f}; same work's tokens/s / lockstep "
-            f"ceiling {seq.tokens / same / ceiling:.3f}"
+            f"ceiling {run.tokens / same / ceiling:.3f}"
         )
 
     def median(values: list[float]) -> float:
@@ -337,7 +357,7 @@ def main() -> None:
         f"{median([run.tokens / run.seconds / c for run, _, c in runs]):.3f} (target >= 0.95); "
         f"plain llama.cpp's same work / eval {median([s / run.seconds for run, s, _ in runs]):.3f}"
         f"; the same work's own tokens/s / lockstep ceiling "
-        f"{median([seq.tokens / s / c for _, s, c in runs]):.3f} (what the workload allows)"
+        f"{median([run.tokens / s / c for run, s, c in runs]):.3f} (what the workload allows)"
     )
     print(f"ratio eval/sequential wall time: {eval_s / seq.seconds:.3f}")
 

@@ -1,6 +1,7 @@
 """Where an eval's wall time goes, call by call: bench_eval.py's eval with timing wrappers.
 
-    .venv/bin/python benchmarks/profile_eval.py [--problems 32] [--width 32]
+    .venv/bin/python benchmarks/profile_eval.py [--problems 32] [--width 32] [--model PATH.gguf]
+        [-B KEY=VALUE]
 
 Runs ``bench_eval.py``'s eval side once (32 ``products`` problems, self-consistency n=8 at
 T=0.8, 256 tokens at most) with every ``llama_decode`` timed along with its batch (sample
@@ -82,7 +83,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
+    parser.add_argument("-B", dest="options", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    bench_eval.MODEL = args.model
+    for option in args.options:
+        key, _, value = option.partition("=")
+        bench_eval.OPTIONS[key] = int(value) if value.isdigit() else value.replace("\\n", "\n")
     task = make_task("products", {"max_digits": 1}, seed=bench_eval.SEED)
     before = bench_eval.decode_ceiling(args.width)
     _instrument()
@@ -122,6 +129,26 @@ def main() -> None:
         f"(at the ceiling {tail_tokens / ceiling:.1f} s)"
     )
     print(f"copies: {sum(c for _, _, c, _ in CALLS)}")
+    # plain llama.cpp on the eval's own samples (bench_eval's same-work ceiling), step by step
+    plain_calls: list[tuple[int, float]] = []
+    plain_decode = bench_eval.PlainLlama.decode
+
+    def timed_plain(self: bench_eval.PlainLlama, entries: list[tuple[int, int, int]]) -> None:
+        start = time.perf_counter()
+        plain_decode(self, entries)
+        plain_calls.append((len(entries), time.perf_counter() - start))
+
+    bench_eval.PlainLlama.decode = timed_plain  # type: ignore[method-assign]
+    prompts = bench_eval.scaled([1] * args.problems, run.prompts)
+    prompt = 100
+    same = bench_eval.same_work_ceiling(run.lengths, prompts, args.width, prompt)
+    plain_steps = plain_calls[args.width + 1 :]  # past the prefill of the streams' prompts
+    low = [(n, t) for n, t in plain_steps if n < args.width]
+    print(
+        f"plain llama.cpp, the same samples: {same:.1f} s in {len(plain_steps)} calls; below "
+        f"full width {len(low)} calls, {sum(t for _, t in low):.1f} s for "
+        f"{sum(n for n, _ in low)} tokens"
+    )
     print(f"outside llama_decode: {run.seconds - inside:.2f} s, of which")
     for label, seconds in sorted(OUTSIDE.items(), key=lambda item: -item[1]):
         print(f"  {label:28s} {seconds:6.3f} s in {COUNTS[label]} calls")

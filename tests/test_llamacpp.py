@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -221,6 +222,31 @@ async def test_logprobs(embedded: LlamaCppBackend) -> None:
         assert item.logprob == pytest.approx(item.top[0][1])  # greedy picks the most likely
     plain = await embedded.generate(chat("Say yes.", temperature=0, max_tokens=5))
     assert plain.completions[0].logprobs is None
+
+
+async def test_top_k_and_top_p_cut_what_is_drawn(embedded: LlamaCppBackend) -> None:
+    """Each drawn token against the same step's logits (the reported log-probabilities, the
+    untempered distribution): top_k=1 draws the most likely token at any temperature, top_k=3
+    one of the three most likely, top_p=0.3 at temperature 1 a token with less than 0.3 of
+    the mass above it."""
+
+    async def drawn(**params: object) -> list[tuple[float, list[float]]]:
+        request = chat(
+            "Tell me a story.", max_tokens=12, n=3, seed=5, logprobs=True, top_logprobs=5, **params
+        )
+        steps = []
+        for c in (await embedded.generate(request)).completions:
+            assert c.logprobs is not None and len(c.logprobs) == c.completion_tokens
+            steps += [(lp.logprob, [top for _, top in lp.top]) for lp in c.logprobs]
+        return steps
+
+    for chosen, top in await drawn(temperature=1.5, top_k=1):
+        assert chosen == pytest.approx(top[0])
+    for chosen, top in await drawn(temperature=1.5, top_k=3):
+        assert chosen >= top[2] - 1e-6
+    for chosen, top in await drawn(temperature=1.0, top_p=0.3):
+        above = sum(math.exp(lp) for lp in top if lp > chosen + 1e-6)
+        assert above < 0.3 + 1e-4
 
 
 async def test_too_long_is_an_error_before_any_work(embedded: LlamaCppBackend) -> None:

@@ -3,10 +3,9 @@
 One worker thread owns the llama.cpp context (``model.LlamaModel``). Every step it asks the
 scheduler (``scheduler.Scheduler``) to admit waiting samples and lay out one batch: a token
 from every live sequence plus a chunk of any prompt still being prefilled, decoded in a
-single ``llama_decode``; then it draws every sequence's next token (argmax and temperature
-sampling for the whole batch at once in numpy, ``draw``; with top-k or top-p, llama.cpp's
-native sampler chain per sequence), cuts stop strings, streams text and logprobs, and
-finishes samples.
+single ``llama_decode``; then it draws every sequence's next token (argmax, temperature,
+top-k and top-p sampling for the whole batch at once in numpy, ``draw``, its rows shared
+among threads), cuts stop strings, streams text and logprobs, and finishes samples.
 
 KV layout. By default every sequence has a KV *stream* of its own (llama.cpp's non-unified
 cache, ``kv_unified=False``): attention for a token spans only its own sequence's cells, so a

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ponder.backends.llamacpp.config import BatchEntry, EngineConfig
-from ponder.backends.llamacpp.draw import Draw, draw_tokens
+from ponder.backends.llamacpp.draw import Draw, Drawer
 from ponder.backends.llamacpp.loading import llama, load_model
 from ponder.backends.llamacpp.sizing import (
     CACHE_TYPES,
@@ -108,6 +108,7 @@ class LlamaModel:
         self._piece_buf = ctypes.create_string_buffer(256)
         self._copy_buffer = np.empty(0, dtype=np.uint8)  # _copy_cells's, grown as needed
         self._numbers: frozenset[int] | None = None
+        self._drawer = Drawer(self.threads)
 
     @property
     def at_full_size(self) -> bool:
@@ -183,6 +184,7 @@ class LlamaModel:
 
     def close(self) -> None:
         ll = llama()
+        self._drawer.close()
         ll.llama_batch_free(self._batch)
         if self._ctx is not None:
             ll.llama_free(self._ctx)
@@ -310,26 +312,21 @@ class LlamaModel:
         batch.n_tokens = len(entries)
         return int(llama().llama_decode(self._ctx, batch))
 
-    def sample_many(self, wanted: Sequence[tuple[Any, int]]) -> list[int]:
-        """The next token of each ``(chain, batch entry)`` of the last decode: ``draw.Draw``
-        chains all at once in numpy (``draw.draw_tokens``), native chains one by one."""
-        ll = llama()
-        tokens = [0] * len(wanted)
-        fast = [k for k, (chain, _) in enumerate(wanted) if isinstance(chain, Draw)]
-        for k, (chain, out_idx) in enumerate(wanted):
-            if not isinstance(chain, Draw):
-                tokens[k] = int(ll.llama_sampler_sample(chain, self._ctx, out_idx))
-        if not fast:
-            return tokens
-        logits = self._output_rows([wanted[k][1] for k in fast])
+    def sample_many(self, wanted: Sequence[tuple[Draw, int]]) -> list[int]:
+        """The next token of each ``(draw, batch entry)`` of the last decode, all at once in
+        numpy (``draw.Drawer``, its rows shared among as many threads as llama.cpp's)."""
+        if not wanted:
+            return []
+        logits = self._output_rows([out_idx for _, out_idx in wanted])
         if self.logit_jitter > 0:  # another machine's numerics, simulated
             logits = jittered(logits, self.logit_jitter)
-        draws = [wanted[k][0] for k in fast]
+        draws = [draw for draw, _ in wanted]
         temperatures = np.array([d.temperature for d in draws], dtype=np.float32)
         uniforms = np.array([d.rng.random() if d.rng is not None else 0.0 for d in draws])
-        for k, token in zip(fast, draw_tokens(logits, temperatures, uniforms), strict=True):
-            tokens[k] = token
-        return tokens
+        top_k = np.array([d.top_k or 0 for d in draws], dtype=np.int64)
+        top_p = np.array([d.top_p for d in draws])
+        self._drawer.workers = self.threads
+        return self._drawer.draw(logits, temperatures, uniforms, top_k, top_p)
 
     def logprob(self, out_idx: int, token: int, top: int) -> TokenLogprob:
         """The chosen token's log-probability at batch entry ``out_idx``, and the ``top`` most
@@ -392,24 +389,14 @@ def jittered(logits: npt.NDArray[np.float32], scale: float) -> npt.NDArray[np.fl
     return out
 
 
-def make_chain(params: SamplingParams, seed: int) -> Any:
-    """How a sample draws: argmax and plain temperature sampling in numpy, for a whole step
-    at once (``draw.Draw``); with top-k or top-p, llama.cpp's native sampler chain. Order as
-    in vLLM and the OpenAI API: temperature, then top-k and top-p on the tempered
-    distribution, then a seeded draw."""
-    if params.greedy or (params.top_k is None and params.top_p >= 1.0):
-        return Draw.make(params.temperature, seed)
-    ll = llama()
-    chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(params.temperature))
-    if params.top_k is not None:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(params.top_k))
-    if params.top_p < 1.0:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(params.top_p, 1))
-    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed))
-    return chain
+def make_chain(params: SamplingParams, seed: int) -> Draw:
+    """How a sample draws (``draw.Draw``): argmax, or temperature sampling with top-k and
+    top-p on the tempered distribution, then a seeded draw (the order of vLLM, the OpenAI
+    API and llama.cpp's chains), for a whole step at once in numpy."""
+    if params.greedy:
+        return Draw.make(0.0, seed)
+    return Draw.make(params.temperature, seed, params.top_k, params.top_p)
 
 
-def free_chain(chain: Any) -> None:
-    if not isinstance(chain, Draw):
-        llama().llama_sampler_free(chain)
+def free_chain(chain: Draw) -> None:
+    """Nothing to free: a ``Draw`` holds no llama.cpp sampler."""
