@@ -141,8 +141,8 @@ def eval_lengths(out: str, task: Any, limit: int) -> list[int]:
     from ponder.eval.store import Store
 
     with Store(out) as store:
-        (key,) = {key[:1] + key[2:] for key in store.keys()}
-        records = store.records(*key)  # type: ignore[arg-type]
+        (key,) = store.settings()
+        records = store.records(*key)
     order = [problem.id for problem in task.problems(limit)]
     return [c.completion_tokens for pid in order for c in records[pid].candidates]
 

@@ -24,6 +24,7 @@ then the wall-time ratio on / off. Each problem starts cold in both modes; the o
 modes alternates from problem to problem.
 
     .venv/bin/python benchmarks/bench_search.py [--preset defaults] [--problems 6] [--model GGUF]
+        [-B KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -88,7 +89,19 @@ async def main() -> None:
     parser.add_argument("--preset", choices=("defaults", "arithmetic"), default="defaults")
     parser.add_argument("--problems", type=int, default=6, help="gsm_symbolic problems")
     parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
+    parser.add_argument(
+        "-B",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a backend option (chat_template=completion for a base model)",
+    )
     args = parser.parse_args()
+    options: dict[str, Any] = {}
+    for option in args.options:
+        key, _, value = option.partition("=")
+        options[key] = int(value) if value.isdigit() else value.replace("\\n", "\n")
     task = ReasoningGymTask("gsm_symbolic", size=args.problems, seed=7)
     problems = list(task.problems(args.problems))
     if args.preset == "defaults":
@@ -96,7 +109,7 @@ async def main() -> None:
         modes = {"reuse on": DEFAULTS, "reuse off": OFF_DEFAULTS}
     else:
         modes = {"reuse on": ARITHMETIC, "reuse off": {**ARITHMETIC, "reuse_kv": False}}
-    backend = LlamaCppBackend(args.model)
+    backend = LlamaCppBackend(args.model, **options)
     names = list(modes)
     totals = {name: dict.fromkeys(ROW, 0.0) for name in names}
     try:

@@ -3,7 +3,7 @@
 keeping cores busy. Whole-process `ponder solve` wall times, median of --repeats, all in one
 run; ratios against a thread per core. Run it alone (it makes its own load).
 
-    .venv/bin/python benchmarks/bench_threads.py [--repeats 3] [--model PATH.gguf]
+    .venv/bin/python benchmarks/bench_threads.py [--repeats 3] [--model PATH.gguf] [-B KEY=VALUE]
 
 Scenarios: a 70-token greedy solve (one sequence); self-consistency with 32 samples of 48
 tokens (a wide batch, compute-bound); and the 32 samples with busy loops that start 1.5 s
@@ -27,7 +27,7 @@ WIDE = [
     "solve", "What is 17 * 23?", "-s", "self_consistency", "-n", "32",
     "--max-tokens", "48", "--temperature", "0.8", "--seed", "1",
 ]  # fmt: skip
-#: ``--model PATH`` for every run (empty: the embedded model)
+#: ``--model PATH`` and ``-B KEY=VALUE`` for every run (empty: the embedded model)
 MODEL: list[str] = []
 SETTINGS = {"follows load (default)": "0", f"{CORES} threads (one a core)": str(CORES), "1": "1"}
 
@@ -91,10 +91,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
+    parser.add_argument(
+        "-B",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a backend option passed to every run (chat_template=completion for a base model)",
+    )
     parsed = parser.parse_args()
     repeats = parsed.repeats
     if parsed.model:
         MODEL.extend(["--model", parsed.model])
+    for option in parsed.options:
+        MODEL.extend(["-B", option])
     print(f"{CORES} usable cores; {repeats} runs each, whole process\n")
     scenario("greedy, 70 tokens, idle", GREEDY, repeats, 0)
     scenario(f"greedy, 70 tokens, {CORES} busy loops", GREEDY, repeats, CORES)

@@ -145,6 +145,30 @@ def test_root_help_is_typers_own_and_needs_no_typer() -> None:
     assert text == want.stdout and "Commands:" in text
 
 
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["solve", "--help"], ["ponder.cli.common", "ponder.cli.solve"]),
+        (["report", "--help"], ["ponder.cli.common", "ponder.cli.evaluate"]),
+        (["nosuch"], ["ponder.cli.common", "ponder.cli.evaluate", "ponder.cli.serve",
+                      "ponder.cli.solve", "ponder.cli.tune"]),
+    ],
+)  # fmt: skip
+def test_a_command_imports_its_own_module_alone(argv: list[str], loaded: list[str]) -> None:
+    """``ponder solve`` registers solve alone (the other commands' modules are not
+    imported); a line that names no known command registers them all, as before."""
+    code = (
+        f"import sys; sys.argv = ['ponder', *{argv!r}]\n"
+        "from ponder.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ponder.cli.') and "
+        "m != 'ponder.cli.roothelp'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    *_, last = out.stdout.strip().splitlines()
+    assert last == repr(loaded), (out.stdout, out.stderr)
+
+
 @pytest.mark.live
 def test_extra_models_reach_the_strategy() -> None:
     from ponder.backends.llamacpp import default_model_path

@@ -17,10 +17,29 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 
 
-def _app() -> Typer:
-    from ponder.cli import evaluate, serve, solve, tune  # noqa: F401  (they register commands)
+#: which module registers each command
+COMMANDS = {
+    "solve": "solve",
+    "eval": "evaluate",
+    "report": "evaluate",
+    "plan": "evaluate",
+    "serve": "serve",
+    "tune": "tune",
+}
+
+
+def _app(command: str | None = None) -> Typer:
+    """The app with every command, or with ``command``'s alone where the line names one (the
+    others' modules, the eval harness's above all, are not imported for a ``solve``: the
+    root callback keeps the app a group, so the command's usage, help and errors are the
+    same)."""
+    import importlib
+
     from ponder.cli.common import app
 
+    modules = [COMMANDS[command]] if command in COMMANDS else sorted(set(COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"ponder.cli.{module}")  # registers its commands
     return app
 
 
@@ -62,7 +81,7 @@ def main() -> None:
         sys.stdout.write(ROOT_HELP)
         return
     _preload(sys.argv[1:])
-    app = _app()
+    app = _app(sys.argv[1] if len(sys.argv) > 1 else None)
     try:
         app()
     except KeyboardInterrupt:

@@ -20,7 +20,6 @@ from ponder.core.types import Completion, TokenLogprob, ToolCall, Usage
 from ponder.errors import ConfigError
 from ponder.runtime.context import Context
 from ponder.runtime.reader import read_with_model
-from ponder.scoring.behaviour import behaviour_answer
 from ponder.scoring.extraction import read_answer, tool_call_answer
 
 logger = logging.getLogger(__name__)
@@ -264,6 +263,8 @@ async def read_behaviours(candidates: list[Candidate], spec: AnswerSpec) -> list
         if candidate.abstained == "cut off at max_tokens":
             return candidate
         async with gate:
+            from ponder.scoring.behaviour import behaviour_answer  # the sandbox: code tasks only
+
             answer, why = await asyncio.to_thread(behaviour_answer, candidate.text, spec)
         return dataclasses.replace(candidate, answer=answer, abstained=why)
 
