@@ -332,7 +332,10 @@ class LlamaModel:
         """The chosen token's log-probability at batch entry ``out_idx``, and the ``top`` most
         likely alternatives."""
         ptr = llama().llama_get_logits_ith(self._ctx, out_idx)
-        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float64)
+        row = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        if self.logit_jitter > 0:  # the numerics the draw saw (another CPU's, simulated)
+            row = jittered(row[None, :], self.logit_jitter)[0]
+        logits = row.astype(np.float64)
         peak = logits.max()
         lse = peak + np.log(np.exp(logits - peak).sum())
         alternatives: tuple[tuple[str, float], ...] = ()
