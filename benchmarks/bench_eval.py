@@ -51,6 +51,7 @@ import tempfile
 import time
 from typing import Any
 
+from backend_options import add_model_arguments, backend_options
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.eval import aevaluate
 from ponder.eval.scope import problem_seed
@@ -300,17 +301,14 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--width", type=int, default=32, help="the engine's n_parallel")
-    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="eval runs, each next to its ceilings"
     )
-    parser.add_argument("-B", dest="options", action="append", default=[], metavar="KEY=VALUE")
+    add_model_arguments(parser)
     args = parser.parse_args()
     global MODEL
     MODEL = args.model
-    for option in args.options:
-        key, _, value = option.partition("=")
-        OPTIONS[key] = int(value) if value.isdigit() else value.replace("\\n", "\n")
+    OPTIONS.update(backend_options(args.options))
     task = make_task("products", {"max_digits": 1}, seed=SEED)
     problems = list(task.problems(args.problems))
     seq = asyncio.run(sequential(problems, task, args.width))

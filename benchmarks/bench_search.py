@@ -34,6 +34,7 @@ import asyncio
 import time
 from typing import Any
 
+from backend_options import add_model_arguments, backend_options
 from ponder.backends.llamacpp.backend import LlamaCppBackend
 from ponder.core.problem import Problem
 from ponder.core.registry import default_registry
@@ -88,20 +89,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=("defaults", "arithmetic"), default="defaults")
     parser.add_argument("--problems", type=int, default=6, help="gsm_symbolic problems")
-    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
-    parser.add_argument(
-        "-B",
-        dest="options",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a backend option (chat_template=completion for a base model)",
-    )
+    add_model_arguments(parser)
     args = parser.parse_args()
-    options: dict[str, Any] = {}
-    for option in args.options:
-        key, _, value = option.partition("=")
-        options[key] = int(value) if value.isdigit() else value.replace("\\n", "\n")
+    options = backend_options(args.options)
     task = ReasoningGymTask("gsm_symbolic", size=args.problems, seed=7)
     problems = list(task.problems(args.problems))
     if args.preset == "defaults":

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from backend_options import add_model_arguments
+
 PONDER = str(Path(sys.executable).with_name("ponder"))
 CORES = len(os.sched_getaffinity(0))
 GREEDY = ["solve", "Write a short poem about the sea.", "-s", "greedy", "--max-tokens", "70"]
@@ -90,15 +92,7 @@ def scenario(title: str, args: list[str], repeats: int, busy: int, mid_run: bool
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
-    parser.add_argument(
-        "-B",
-        dest="options",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a backend option passed to every run (chat_template=completion for a base model)",
-    )
+    add_model_arguments(parser)
     parsed = parser.parse_args()
     repeats = parsed.repeats
     if parsed.model:

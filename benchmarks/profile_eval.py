@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_eval  # noqa: E402
+from backend_options import add_model_arguments, backend_options  # noqa: E402
 from ponder.backends.llamacpp import engine, model, scheduler  # noqa: E402
 from ponder.tasks import make_task  # noqa: E402
 
@@ -83,13 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--model", default=None, help="a GGUF (default: the embedded model)")
-    parser.add_argument("-B", dest="options", action="append", default=[], metavar="KEY=VALUE")
+    add_model_arguments(parser)
     args = parser.parse_args()
     bench_eval.MODEL = args.model
-    for option in args.options:
-        key, _, value = option.partition("=")
-        bench_eval.OPTIONS[key] = int(value) if value.isdigit() else value.replace("\\n", "\n")
+    bench_eval.OPTIONS.update(backend_options(args.options))
     task = make_task("products", {"max_digits": 1}, seed=bench_eval.SEED)
     before = bench_eval.decode_ceiling(args.width)
     _instrument()
