@@ -75,10 +75,6 @@ class Draw:
             top_p,
         )
 
-    @property
-    def truncated(self) -> bool:
-        return self.rng is not None and (self.top_k is not None or self.top_p < 1.0)
-
 
 def draw_tokens(
     logits: npt.NDArray[np.float32],
