@@ -12,7 +12,10 @@ development half only; the sealed half's disagreements are not read while writin
 Rounds: a sealed half is measured once, then opened. Round 1 (the first 899 replies, seed
 ``SEED``) was sealed at 59b8dde and measured once with the rules of 194efed (93.6%); its
 entries carry ``round1_half`` and are all development data since. Round 2 (``origin:
-round2``: replies to eight other tasks) is split by ``SEED2``; its sealed half is the test's.
+round2``: replies to eight other tasks, split by ``SEED2``) was sealed at 50358c3 and
+measured once with the rules of df8c907 (86.0%); its entries carry ``round2_half`` and are
+development data since. Round 3 (``origin: round3``: replies to six new tasks and eight
+earlier ones at a new seed) is split by ``SEED3``; its sealed half is the test's.
 """
 
 from __future__ import annotations
@@ -25,21 +28,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "tests" / "data" / "answers"
 SEED = "ponder-answers-2026-12-07"
 SEED2 = "ponder-answers-2026-12-07-round2"
+SEED3 = "ponder-answers-2026-12-07-round3"
+
+
+def seeded_half(entry: dict[str, object], seed: str) -> str:
+    """``dev`` or ``sealed`` by a seeded hash of the entry's model, task and reply."""
+    key = f"{seed}\0{entry['model']}\0{entry['task']}\0{entry['reply']}".encode()
+    return "sealed" if hashlib.sha256(key).digest()[0] % 2 else "dev"
 
 
 def half(entry: dict[str, object]) -> str:
-    """``dev`` or ``sealed``: round-2 entries by a seeded hash of their model, task and reply;
-    round-1 entries are development data (their sealed half was measured, then opened)."""
-    if entry.get("origin") != "round2":
+    """``dev`` or ``sealed``: round-3 entries by their seeded hash; rounds 1 and 2 are
+    development data (each sealed half was measured once, then opened)."""
+    if entry.get("origin") != "round3":
         return "dev"
-    key = f"{SEED2}\0{entry['model']}\0{entry['task']}\0{entry['reply']}".encode()
-    return "sealed" if hashlib.sha256(key).digest()[0] % 2 else "dev"
+    return seeded_half(entry, SEED3)
 
 
 def round1_half(entry: dict[str, object]) -> str:
     """The half a round-1 entry had while round 1 was sealed."""
-    key = f"{SEED}\0{entry['model']}\0{entry['task']}\0{entry['reply']}".encode()
-    return "sealed" if hashlib.sha256(key).digest()[0] % 2 else "dev"
+    return seeded_half(entry, SEED)
+
+
+def round2_half(entry: dict[str, object]) -> str:
+    """The half a round-2 entry had while round 2 was sealed."""
+    return seeded_half(entry, SEED2)
 
 
 def main() -> None:
@@ -51,7 +64,9 @@ def main() -> None:
     for path in args.files:
         for line in path.read_text().splitlines():
             entry = json.loads(line)
-            if entry.get("origin") != "round2":
+            if entry.get("origin") == "round2":
+                entry["round2_half"] = round2_half(entry)
+            elif entry.get("origin") != "round3":
                 entry["round1_half"] = round1_half(entry)
             if "label" not in entry:
                 raise SystemExit(f"{path}: an entry without a label: {line[:80]}")
