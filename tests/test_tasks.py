@@ -135,6 +135,14 @@ def test_humaneval_runs_the_tests_in_the_sandbox() -> None:
     assert not hung.correct and hung.reason
 
 
+def test_humaneval_ids_pick_problems_in_their_order() -> None:
+    task = make_task("humaneval", {"ids": "32, HumanEval/10,32"})
+    assert [p.id for p in task.problems()] == ["HumanEval/32", "HumanEval/10"]
+    assert [p.id for p in task.problems(1)] == ["HumanEval/32"]
+    with pytest.raises(ConfigError, match="no problem HumanEval/164"):
+        make_task("humaneval", {"ids": "3,164"})
+
+
 def test_extract_code_takes_the_last_block() -> None:
     text = "```python\nfirst\n```\nthen\n```\nsecond\n```"
     assert extract_code(text).strip() == "second"

