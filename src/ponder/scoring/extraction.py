@@ -128,7 +128,11 @@ def read_answer(text: str, spec: AnswerSpec | None = None) -> Reading:
     if spec.type == "code":
         return Reading(None, "code answers are run, not read")
     prose = _INLINE_CODE.sub(lambda m: m.group(0).strip("`"), _CODE_BLOCK.sub(" ", text))
-    for rule, found in (("declared", _declared(prose)), ("boxed", _boxed_result(prose))):
+    for rule, found in (
+        ("declared", _declared(prose)),
+        ("boxed", _boxed_result(prose)),
+        ("emphasised", _emphasised(prose, spec)),
+    ):
         if found:
             answer = _coerce(found, spec)
             if answer is not None:
@@ -170,6 +174,24 @@ def _boxed_result(text: str) -> str | None:
     if then and re.search(r"\\div|\\times|[-+*/÷×]", found):
         return then.group(1).strip().strip("$").strip()
     return found
+
+
+_EMPHASISED = re.compile(
+    r"(?:^|\n\s*\n)[ \t>]*(?:\*\*|__)(?P<ans>[^*_\n]{1,60}?)(?:\*\*|__)"
+    r"[ \t]*(?:\([^()\n]*\))?[ \t]*[.!]?\s*$"
+)
+
+
+def _emphasised(text: str, spec: AnswerSpec) -> str | None:
+    """A reply that ends on its answer alone, in bold, on a line of its own ("**272**",
+    "**False**", "**0.171875** (about 17.2%)"): the way capable models close."""
+    match = _EMPHASISED.search(text.rstrip())
+    if match is None:
+        return None
+    found = match.group("ans").strip().rstrip(".:").strip()
+    if spec.type in ("text", "expression") and len(found.split()) > 5:
+        return None
+    return found or None
 
 
 def _last_boxed(text: str) -> str | None:
@@ -267,11 +289,28 @@ def _phrase(text: str) -> str | None:
 
 
 def _equals(text: str) -> str | None:
-    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives."""
-    match = _EQUALS.search(_conclusion(_unquoted(text)))
+    """What a final "X equals Y" / "X is equal to Y" / "X = Y" clause gives (of the
+    conclusion's concluding clause: "= 88, so the fraction is 133/149" is not "88, so ...")."""
+    match = _EQUALS.search(_final_clause(_conclusion(_unquoted(text))))
     if match is None:
         return None
-    return _clean(match.group("ans")) or None
+    return _clean(prose.cut(match.group("ans"))) or None
+
+
+_LEADING_CLAUSE = re.compile(
+    r"^\W*(?:in\s+(?:a|an|the)\b|if|since|because|as|given|when|whenever|where|after|before|once)\b"
+    r"[^,]*,\s*(?=\S)",
+    re.IGNORECASE,
+)
+
+
+def _final_clause(sentence: str) -> str:
+    """A sentence's concluding clause: after its last "so"/"therefore"/"thus" and without
+    a leading subordinate clause ("In a year where Wednesday is January 1st, March 29 is a
+    Tuesday": "March 29 is a Tuesday")."""
+    parts = [p for p in prose.split_clauses(sentence) if p.strip()]
+    final = parts[-1] if parts else sentence
+    return _LEADING_CLAUSE.sub("", final.strip())
 
 
 def _yes_no(text: str, *, leading_only: bool) -> str | None:
@@ -296,6 +335,37 @@ _VERDICT_NOT = re.compile(
 )
 
 
+# "it is not:" as a verdict of its own, wherever in the reply's first sentence
+_BARE_NOT = re.compile(
+    r"\b(?:it|that|this|they)\s+(?:is|are|does|do)\s+not\s*(?:[:;,.—–]|$)", re.IGNORECASE
+)
+# "It is irrational", "It does": the question's own predicate affirmed
+_AFFIRMS = re.compile(
+    r"^\W*(?:it|that|this|they)\s+(?:is|are|does|do|can|will|was|were)\s+(?P<w>[a-z][a-z'-]+)",
+    re.IGNORECASE,
+)
+_VERDICT_WORDS = (
+    (re.compile(r"\bin\s+the\s+affirmative\b", re.I), "Yes"),
+    (re.compile(r"\bin\s+the\s+negative\b", re.I), "No"),
+    (re.compile(r"\b(?:cannot|can't|can\s+not)\s+(?:make|draw|reach|form)\s+(?:a|any)\s+"
+                r"(?:logical\s+|valid\s+)?conclusion", re.I), "No"),
+    (re.compile(r"\b(?:is|be|it's)\s+an?\s+(?:logical\s+)?fallacy\s+to\s+(?:say|conclude|claim)"
+                r"(?:\s+that)?(?P<claim>[^.\n]*)", re.I), "No"),
+)
+_ASKED_CONCLUSION = re.compile(r"\bfollows?\s+that\s*:?\s*(?P<c>[^?\n]+)", re.IGNORECASE)
+
+
+def _about_conclusion(match: re.Match[str], question: str) -> bool:
+    """Whether a verdict ("it is a fallacy to say that X") is on the question's conclusion,
+    not on one of its premises."""
+    claim = match.groupdict().get("claim")
+    asked = _ASKED_CONCLUSION.search(question)
+    if not claim or asked is None:
+        return True
+    said, conclusion = prose.content_words(claim), prose.content_words(asked.group("c"))
+    return not said or said <= conclusion
+
+
 _INSTRUCTION = re.compile(r"\(?\b(?:answer\s+)?(?:yes\s+or\s+no|no\s+or\s+yes|yes/no)\b\)?", re.I)
 
 
@@ -315,8 +385,11 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
         return said
     if (leading := _yes_no(text, leading_only=True)) is not None:
         return leading
-    if _VERDICT_NOT.match(text):  # "It isn't: 91 = 7 × 13."
-        return "No"
+    if _VERDICT_NOT.match(text) or _BARE_NOT.search(prose.sentences(text)[0] if text.strip() else ""):
+        return "No"  # "It isn't: 91 = 7 × 13.", "By the modern definition it is not: ..."
+    affirmed = _AFFIRMS.match(text)
+    if affirmed and affirmed.group("w").lower() in prose.content_words(spec.question):
+        return "Yes"  # "It is irrational — ..." to "Is the square root of 2 irrational?"
     if (phrase := _phrase(text)) is not None and (said := _yes_no(phrase, leading_only=False)):
         return said
     if (said := _yes_no(_conclusion(text), leading_only=False)) is not None:
@@ -330,6 +403,12 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
         for m in _CONCLUSION_IS.finditer(text)
     ]
     verdicts += [(m.start(), "Yes") for m in _FOLLOWS.finditer(text)]
+    verdicts += [
+        (m.start(), v)
+        for pattern, v in _VERDICT_WORDS
+        for m in pattern.finditer(text)
+        if _about_conclusion(m, spec.question)
+    ]
     return max(verdicts)[1] if verdicts else None
 
 
@@ -387,9 +466,19 @@ def _read_choice(text: str, spec: AnswerSpec) -> str | None:
     return letter.upper() if letter else None
 
 
+_CLOSING_WORD = re.compile(
+    r"(?:[—–:]|\bso\b|\btherefore\b|\bthus\b)\s*[*_\"'`]*(?P<ans>[A-Za-z][\w'-]*(?:\s+[\w'-]+)?)"
+    r"[*_\"'`]*\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _read_text(text: str, spec: AnswerSpec) -> str | None:
     if (phrase := _phrase(text)) is not None:
         return phrase
+    closing = _CLOSING_WORD.search(_conclusion(prose.plain(text)))
+    if closing and closing.group("ans").split()[0].lower() not in ("it", "this", "that", "the"):
+        return closing.group("ans")  # "... so it's not possible — False.", "So: False."
     if spec.question:
         stated = prose.stated_text(text, spec.question)
         if stated is None and len(text.split()) <= 3:
@@ -430,9 +519,12 @@ def _read_expression_raw(text: str, spec: AnswerSpec) -> str | None:
         if found:
             return found
     conclusion = _conclusion(_unquoted(text))
-    copula = _COPULA.search(conclusion) or _BECOMES.search(conclusion)
+    final = _final_clause(conclusion)
+    copula = _COPULA.search(final) or _BECOMES.search(final)
     if copula:
         answer = _clean(prose.cut(copula.group("ans")))
+        named = re.fullmatch(r"(?:an?|the)\s+([A-Z][\w'-]*)", answer)
+        answer = named.group(1) if named else answer  # "a Tuesday"
         if (
             answer
             and len(answer) <= 40

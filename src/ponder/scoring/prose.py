@@ -75,10 +75,14 @@ _ASIDE = re.compile(
     r"(?:let'?s|let us|we can)\s+(?:check|verify|confirm|double))",
     re.IGNORECASE,
 )
-_HYPOTHETICAL = re.compile(r"\binstead\b|\bwould\s+(?!not\b)\w+", re.IGNORECASE)
+_HYPOTHETICAL = re.compile(
+    r"\binstead\b|\bwould\s+(?!not\b)\w+|\b(?:by|in)\s+contrast\b|\bfor\s+comparison\b",
+    re.IGNORECASE,
+)
 # what begins a concluding clause inside a sentence
 _CONNECTIVE = re.compile(
-    r"(?:,|;|:)?\s*\b(?:so|therefore|thus|hence|then|giving|which gives|that gives|and so)\b"
+    r"(?:,|;|:)?\s*\b(?:so|therefore|thus|hence|then|giving|which gives|that gives|and so|"
+    r"which makes|that makes)\b"
     r"\s*,?\s*|,\s*(?=for\s+a\s+total\s+of\b|in\s+total\b|making\s+\d|totall?ing\b)",
     re.IGNORECASE,
 )
@@ -223,7 +227,8 @@ _COMPUTED = re.compile(
     rf"(?P<expr>-?\d[\d.,]*(?:\s*[-+*×÷/]\s*-?\d[\d.,]*)+)\s*=\s*[$£€]?\s?(?P<num>{_NUM})(?![\w^]|\s*[-+*×÷/]\s*\d)"
 )
 _LABEL = re.compile(
-    r"^\s*([A-Za-z][\w' ]{0,30}?)\s*:\s+(?=[$£€]?\s?-?[\d,.]+\s*[%a-z]*\s*[.!]?\s*$)"
+    r"^\s*([A-Za-z][\w' ]{0,30}?)\s*:\s+"
+    r"(?=[$£€]?\s?-?[\d,.]+(?:\s*/\s*\d+)?\s*[%a-z]*\s*[.!]?\s*$)"
 )
 
 
@@ -236,7 +241,8 @@ def _value_after(text: str) -> tuple[str, int] | None:
         head = re.compile(
             r"\s*(?:about|around|approximately|roughly|exactly|only|just|now|currently|"
             r"still|then|also|equal\s+to|a\s+total\s+of|in\s+total|altogether|left\s+with|"
-            r"at|by|to|of|down|up|over)\b\s*",
+            r"at|by|to|of|down|up|over|simply|clearly|therefore|thus|indeed|precisely|"
+            r"(?:the|their|its|his|her|our)\s+(?:\w+\s+){0,2}\w+\s*:)(?:\b|(?<=:))\s*",
             re.IGNORECASE,
         ).match(text)
         if head is None or not head.end():
@@ -255,11 +261,12 @@ _NO_ANSWER = re.compile(
 )
 
 
-def _equation(clause: str, claim: re.Match[str], unsolved: bool) -> str | None:
+def _equation(clause: str, claim: re.Match[str], unsolved: bool, start: int = 0) -> str | None:
     """What an "=" claim says when it is no value: "unsolved" (an equation in an unknown,
     "6*h + 66 = 456", or a chain of "=" that began with one), "unknown" ("= 4x + 2",
-    "= 97^2"), "false" ("2400 = 124"); None when its right side may be a value."""
-    left = clause[: claim.start()].split("=")[-1]
+    "= 97^2"), "false" ("2400 = 124"); None when its right side may be a value. Its left
+    side begins at ``start``, after the claim before it ("2y from both sides leaves y = 7")."""
+    left = clause[start : claim.start()].split("=")[-1]
     right = clause[claim.end() :].split("=")[0]
     if (unsolved and not re.search(r"[A-Za-z]{2,}", left)) or (
         _UNKNOWN.search(left) and not _BARE_UNKNOWN.match(left)
@@ -286,15 +293,16 @@ def _clause_value(clause: str) -> tuple[bool, str | None]:
     if _NO_ANSWER.search(clause):
         return True, None  # "so the equation has no solution"
     stated: tuple[bool, str | None] = (False, None)
-    limit, unsolved = len(clause), False
+    limit, unsolved, previous = len(clause), False, 0
     for claim in _VERB.finditer(clause):
         if claim.start() >= limit:
             break
+        start, previous = previous, claim.end()
         after = clause[claim.end() :]
         if _NEGATED.match(after) or re.match(r"(?:isn't|aren't)\s+[$£€]?\s?-?\d", after):
             stated = (True, None)  # "the answer is not 415"
             continue
-        said = _equation(clause, claim, unsolved) if claim.group(0) == "=" else None
+        said = _equation(clause, claim, unsolved, start) if claim.group(0) == "=" else None
         unsolved = said == "unsolved"
         if said == "false":
             continue  # "2400 = 124": two different numbers said equal state nothing
@@ -330,15 +338,29 @@ def _differ(left: str, right: str) -> bool:
     return bool(a and b) and float(a.group(1)) != float(b.group(1))  # type: ignore[union-attr]
 
 
+def split_clauses(sentence: str) -> list[str]:
+    """``sentence`` split at its concluding connectives ("so", "therefore", "which gives")."""
+    return _CONNECTIVE.split(sentence)
+
+
 def cut(clause: str) -> str:
     """``clause`` up to its first elaboration."""
     match = _ELABORATION.search(clause)
     return clause[: match.start()] if match else clause
 
 
+_CONCLUDED_VALUE = re.compile(
+    rf"\W*(?:so|therefore|thus|hence|in\s+total|altogether)\W+[$£€]?\s?(?P<num>{_NUM})\s*%?\W*",
+    re.IGNORECASE,
+)
+
+
 def sentence_number(sentence: str) -> tuple[bool, str | None]:
     """Whether ``sentence`` states a number, and which (see ``stated_number``)."""
     body = _PARENTHETICAL.sub("", sentence)
+    bare = _CONCLUDED_VALUE.fullmatch(body)
+    if bare:  # "So 2.", "Therefore: 42"
+        return True, bare.group("num").replace(",", "").replace(" ", "")
     parts = [p for p in _CONNECTIVE.split(body) if p.strip()]
     for part in reversed(parts):
         says, value = _clause_value(part)
@@ -362,6 +384,55 @@ def _continues(sentence: str, question: str) -> str | None:
     return added if all(n in asked for n in given) and added not in asked else None
 
 
+# words a claim's subject may hold whatever the question: what any answer is called
+_GENERIC_WORDS = (
+    "answer answers result results total sum value values count number numbers final solution "
+    "output amount figure it this that there here so therefore thus hence then finally overall "
+    "altogether correct right exact true actual whole "
+    # what a computation or a sequence's asked-for term is called
+    "next missing term terms expression sequence series unknown remaining calculation "
+    "computation multiplication division addition subtraction equation problem question "
+    "first second third fourth fifth sixth seventh eighth ninth tenth last list arithmetic "
+    "geometric pattern given "
+    # pronouns and adverbs: they name nothing
+    "you we he she they them one each both all everyone someone still also just only now "
+    "already even really actually simply clearly indeed"
+)
+_GENERIC = set(_GENERIC_WORDS.split())
+
+
+def _same_word(a: str, b: str) -> bool:
+    return a == b or a.rstrip("s") == b.rstrip("s") or (len(a) >= 5 and a[:5] == b[:5])
+
+
+def _off_subject(sentence: str, question: str, value: str) -> bool:
+    """Whether the claim that states ``value`` in ``sentence`` is about something the question
+    does not ask of: its subject is a definite noun phrase ("the ...", "their ...") naming
+    things none of which is the question's ("The number of days in a month is 365", "Their
+    GCD, by contrast, is 1" when the LCM is asked)."""
+    if not question or _CONCLUDES.search(sentence):
+        return False  # a sentence that says it concludes is the reply's answer by its own word
+    body = _LABEL.sub(r"\1 is ", _PARENTHETICAL.sub("", sentence))
+    for claim in _VERB.finditer(body):
+        found = _value_after(body[claim.end() :])
+        if found is not None and found[0] == value:
+            break
+    else:
+        return False
+    pieces = re.split(r"[:;,—–]|\b(?:so|therefore|thus|hence)\b", body[: claim.start()])
+    before = next((p for p in reversed(pieces) if p.strip()), "")
+    if not _DEFINITE.match(before):
+        return False
+    subject = content_words(re.sub(r"\d+(?:st|nd|rd|th)\b", " ", before)) - _GENERIC
+    if not subject:
+        return False
+    asked = content_words(plain(question))
+    return not any(_same_word(w, a) for w in subject for a in asked)
+
+
+_DEFINITE = re.compile(r"^\s*(?:the|their|his|her|its|our|your|this|that|these|those)\s+\S", re.I)
+
+
 _ANNOUNCES = re.compile(
     r"^\W*(?:let\s+me|let's|let\s+us|i'll|i\s+will|we\s+need\s+to|we\s+will|we'll|next)\b"
     r"(?!\s+know)",
@@ -383,6 +454,8 @@ def stated_number(text: str, question: str = "") -> tuple[bool, str | None, bool
         if _aside(sentence) or _restates(sentence, question):
             continue
         says, value = sentence_number(sentence)
+        if says and value is not None and _off_subject(sentence, question, value):
+            continue
         if says:
             return True, value, bool(_CONCLUDES.search(sentence))
     return False, None, False
@@ -457,7 +530,12 @@ def _copula_answer(said: list[str], head: str, one_word: bool) -> str | None:
     """The other side of the first copula one side of which holds the question's head."""
     for sentence in said:
         body = _PARENTHETICAL.sub("", _SUBORDINATE.sub("", sentence))
-        for clause in re.split(r",\s*but\s+|;\s*|:\s+", body):
+        clauses = [c for c in re.split(r",\s*but\s+|;\s*|:\s+", body) if c.strip()]
+        # a concluding clause first: "Grace is the child of Aiden, so Aiden is her father"
+        concluding = [p for p in _CONNECTIVE.split(body) if p.strip()]
+        if len(concluding) > 1:
+            clauses = [concluding[-1], *clauses]
+        for clause in clauses:
             for copula in _COPULA.finditer(clause):
                 left, right = clause[: copula.start()], clause[copula.end() :]
                 if re.match(r"\s*(?:not|never)\b", right, re.IGNORECASE):
@@ -523,6 +601,7 @@ __all__ = [
     "plain",
     "sentence_number",
     "sentences",
+    "split_clauses",
     "stated_number",
     "stated_text",
 ]
