@@ -180,6 +180,202 @@ def test_reading_by_declared_type(kind: str, text: str, expected: str | None) ->
     assert extract_answer(text, AnswerSpec(kind)) == expected  # type: ignore[arg-type]
 
 
+# how capable models close a reply (written for round 3 of the corpus's rules, with their
+# questions; the corpus measures the rules on replies they were not written on)
+@pytest.mark.parametrize(
+    "kind, question, text, expected",
+    [
+        (
+            "number",
+            "How many legs in total for 2 dogs and 3 birds?",
+            "Dogs: 2 × 4 = 8\nBirds: 3 × 2 = 6\n\n### Final Answer\n14",
+            "14",
+        ),
+        ("number", "How many legs in total for 2 dogs and 3 birds?", "## Answer\n\n14 legs", "14"),
+        ("number", "How many apples are left?", "We get 17.", "17"),
+        (
+            "number",
+            "How many apples are left?",
+            "That leaves us with 17 apples, which is less than the 20 she started with.",
+            "17",
+        ),
+        ("number", "What is 15% of 80?", "15% of 80 is 12.\n\nHope this helps!", "12"),
+        ("number", "What is 15% of 80?", "It's 12 — 10% is 8 and 5% is 4.", "12"),
+        (
+            "number",
+            "How many sisters does Alice's brother have?",
+            "Alice's brother has **3 sisters**: Alice and her two sisters.",
+            "3",
+        ),
+        ("number", "Compute 7 * 8.", "7 × 8 = 56", "56"),
+        ("number", "Compute 7 * 8.", "$7 \\times 8 = 56$", "56"),
+        (
+            "number",
+            "What is the probability of exactly 2 heads in 4 flips?",
+            "$$P = \\binom{4}{2}/16 = \\frac{6}{16} = \\frac{3}{8}$$",
+            "3/8",
+        ),
+        (
+            "number",
+            "How many primes below 20?",
+            "There are eight: 2, 3, 5, 7, 11, 13, 17, 19.",
+            "8",
+        ),
+        ("number", "What is the GCD of 12 and 18?", "**GCD(12, 18) = 6**", "6"),
+        (
+            "number",
+            "What is the GCD of 12 and 18?",
+            "gcd(12, 18) = 6, since 6 divides both and nothing larger does.",
+            "6",
+        ),
+        ("number", "What is 2^10?", "2^10 = 1024.", "1024"),
+        ("number", "What is the remaining angle?", "The remaining angle measures 28°.", "28"),
+        (
+            "number",
+            "How many days are there between the two dates?",
+            "Counting both endpoints, that's 43 days.",
+            "43",
+        ),
+        ("number", "How many days?", "I count 43 days in total (including both dates).", "43"),
+        ("number", "Calculate 3.5 + 2.25.", "3.5 + 2.25 = 5.75\n\n**Answer:** 5.75", "5.75"),
+        ("number", "What is the average of 63 and 91?", "The average is (63 + 91) / 2 = 77.", "77"),
+        ("number", "What is the average of 63 and 91?", "Average = 154 / 2 = 77 years.", "77"),
+        ("number", "How much does she pay?", "She pays $1,250.50 in total.", "1250.50"),
+        ("number", "How many friends can she invite?", "She can invite **3 friends**.", "3"),
+        (
+            "number",
+            "How many friends can she invite?",
+            "Mia can invite 3 friends (4 people in all, including herself).",
+            "3",
+        ),
+        (
+            "yes_no",
+            "Does it logically follow that some A are C?",
+            "**No.** The premises do not guarantee any overlap.",
+            "No",
+        ),
+        (
+            "yes_no",
+            "Does it logically follow that some A are C?",
+            "It does not follow: the A's that are B may not be C.",
+            "No",
+        ),
+        (
+            "yes_no",
+            "Does it logically follow that some A are C?",
+            "Yes — by conversion, some C are A means some A are C.",
+            "Yes",
+        ),
+        ("yes_no", "Is 91 prime?", "91 = 7 × 13, so 91 is not prime.\n\n**Answer: No**", "No"),
+        ("yes_no", "Is 97 prime?", "97 is prime: it has no divisor up to √97 ≈ 9.8.", "Yes"),
+        (
+            "text",
+            "What is the capital of Australia?",
+            "Canberra (not Sydney, which is the largest city).",
+            "Canberra",
+        ),
+        (
+            "text",
+            "What is the capital of Australia?",
+            "The capital of Australia is **Canberra**.",
+            "Canberra",
+        ),
+        (
+            "text",
+            "How is Tom related to Anna? Provide the relationship in one word.",
+            "Tom is Anna's **grandfather**.",
+            "grandfather",
+        ),
+        ("text", "What is Liam to Charlotte? Respond only with the word.", "Husband", "Husband"),
+        (
+            "text",
+            "What is Liam to Charlotte? Respond only with the word.",
+            "**Husband** — Liam is married to Charlotte.",
+            "Husband",
+        ),
+        ("text", "Return True if the note can be constructed, False otherwise.", "True", "True"),
+        (
+            "text",
+            "Return True if the note can be constructed, False otherwise.",
+            "The answer is `False` because 'q' is missing.",
+            "False",
+        ),
+        (
+            "text",
+            "What is the name of the person who lives in House 1?",
+            "The person in House 1 is **Arnold**.",
+            "Arnold",
+        ),
+        (
+            "text",
+            "What is the name of the person who lives in House 1?",
+            "Arnold lives in House 1.",
+            "Arnold",
+        ),
+        ("expression", "Simplify the fraction 18/24.", "$\\frac{3}{4}$", "3/4"),
+        ("expression", "Simplify the fraction 18/24.", "Dividing by 6: 18/24 = **3/4**", "3/4"),
+        (
+            "expression",
+            "Simplify the fraction 18/24.",
+            "The fraction in lowest terms is 3/4.",
+            "3/4",
+        ),
+        (
+            "expression",
+            "What weekday is March 29?",
+            "March 29 falls on a **Saturday**.",
+            "Saturday",
+        ),
+        ("expression", "What weekday is March 29?", "It's a Saturday.", "Saturday"),
+        # a number claimed of something the question does not ask of is not its answer
+        (
+            "number",
+            "Find the LCM of 4 and 9.",
+            "Their LCM is 36. Their GCD, by contrast, is 1.",
+            "36",
+        ),
+        (
+            "number",
+            "How many times does Thursday occur?",
+            "The number of days in a month is 365.",
+            None,
+        ),
+        (
+            "number",
+            "Find the LCM of 8 and 88.",
+            "Since 88 is a multiple of 8, the LCM is simply 88.",
+            "88",
+        ),
+        ("number", "Find y if 3y = 2y + 7.", "Subtracting 2y from both sides leaves y = 7.", "7"),
+        (
+            "number",
+            "Alice has 1 female friend.",
+            "Now we add this to 1.\n\nSo the answer is 4x + 2.",
+            None,
+        ),
+        (
+            "yes_no",
+            "1. Some children are not bees 2. Some bees are horses. Does it logically follow "
+            "that: No children are horses?",
+            "I think it is a logical fallacy to say that some children are not bees.",
+            None,
+        ),
+        (
+            "yes_no",
+            "Does it logically follow that: Some ants are not spiders?",
+            "It is a logical fallacy to say that some ants are not spiders.",
+            "No",
+        ),
+    ],
+)
+def test_capable_closings(kind: str, question: str, text: str, expected: str | None) -> None:
+    from ponder.core.problem import AnswerSpec
+    from ponder.scoring.answers import equivalent
+
+    got = extract_answer(text, AnswerSpec(kind, question=question))  # type: ignore[arg-type]
+    assert got == expected if expected is None or got is None else equivalent(got, expected)
+
+
 def test_an_unread_answer_says_why() -> None:
     from ponder.core.problem import AnswerSpec
     from ponder.scoring.extraction import read_answer

@@ -64,7 +64,10 @@ _EQUALS = re.compile(
 _BECOMES = re.compile(
     r"\b(?:simplifies|reduces|becomes|comes\s+out)\s+to\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re.I
 )
-_COPULA = re.compile(r"\b(?:is|are|was|were)\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$", re.IGNORECASE)
+_COPULA = re.compile(
+    r"(?:\b(?:is|are|was|were|falls\s+on|fell\s+on|lands\s+on)|(?<=\w)'s)\s+(?P<ans>[^\n]+?)\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(
     r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?![A-Za-z])"  # not "1st", "2x"
 )
@@ -154,8 +157,19 @@ def extract_answer(text: str, spec: AnswerSpec | None = None) -> str | None:
 # -- the declared forms
 
 
+# "### Final Answer" or "**Answer**" on a line of its own, the answer on the next
+_HEADED = re.compile(
+    r"^[ \t>]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*(?:final[ \t]+)?answer[ \t]*(?:\*\*|__)?[ \t]*:?"
+    r"[ \t]*(?:\*\*|__)?[ \t]*\n\s*(?P<ans>[^\n]+?)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def _declared(text: str) -> str | None:
     found = _DECLARED.findall(text)
+    headed = list(_HEADED.finditer(text))
+    if headed and (not found or text.rfind(found[-1]) < headed[-1].start()):
+        found = [headed[-1].group("ans")]
     if not found:
         return None
     answer = _clean(found[-1])
@@ -344,13 +358,53 @@ _AFFIRMS = re.compile(
     r"^\W*(?:it|that|this|they)\s+(?:is|are|does|do|can|will|was|were)\s+(?P<w>[a-z][a-z'-]+)",
     re.IGNORECASE,
 )
+# a direct question ("Is 97 prime?") and a reply that says its subject is or is not so
+_DIRECT = re.compile(r"^\W*(?:is|are|was|were|does|do|did|can|will)\b", re.IGNORECASE)
+_SAYS_SO = re.compile(
+    r"^\W*(?P<subj>[^\s,:;.]+(?:\s+[^\s,:;.]+){0,3}?)\s+(?:is|are|was|were|does|do|can|will)"
+    r"(?P<neg>\s+not|n't)?\s+(?P<w>[a-z][a-z'-]+)",
+    re.IGNORECASE,
+)
+
+
+def _answers_directly(text: str, question: str) -> str | None:
+    """ "97 is prime: ..." to "Is 97 prime?": Yes; "97 is not prime": No. Only for a direct
+    question (not "Does it logically follow that ...", where restating the conclusion is no
+    verdict), and only when the reply's subject and predicate are the question's."""
+    asks = [s for s in prose.sentences(prose.plain(question)) if s.rstrip().endswith("?")]
+    ask = asks[-1] if asks else ""
+    if not _DIRECT.match(ask) or re.search(r"\bfollows?\b", ask, re.IGNORECASE):
+        return None
+    said = prose.sentences(prose.plain(text))
+    match = _SAYS_SO.match(said[0]) if said else None
+    if match is None:
+        return None
+    asked = set(re.findall(r"[a-z]+|\d+(?:\.\d+)?", ask.lower()))
+    subject = re.findall(r"[a-z]+|\d+(?:\.\d+)?", match.group("subj").lower())
+    if not subject or not set(subject) <= asked or match.group("w").lower() not in asked:
+        return None
+    return "No" if match.group("neg") else "Yes"
+
+
 _VERDICT_WORDS = (
     (re.compile(r"\bin\s+the\s+affirmative\b", re.I), "Yes"),
     (re.compile(r"\bin\s+the\s+negative\b", re.I), "No"),
-    (re.compile(r"\b(?:cannot|can't|can\s+not)\s+(?:make|draw|reach|form)\s+(?:a|any)\s+"
-                r"(?:logical\s+|valid\s+)?conclusion", re.I), "No"),
-    (re.compile(r"\b(?:is|be|it's)\s+an?\s+(?:logical\s+)?fallacy\s+to\s+(?:say|conclude|claim)"
-                r"(?:\s+that)?(?P<claim>[^.\n]*)", re.I), "No"),
+    (
+        re.compile(
+            r"\b(?:cannot|can't|can\s+not)\s+(?:make|draw|reach|form)\s+(?:a|any)\s+"
+            r"(?:logical\s+|valid\s+)?conclusion",
+            re.I,
+        ),
+        "No",
+    ),
+    (
+        re.compile(
+            r"\b(?:is|be|it's)\s+an?\s+(?:logical\s+)?fallacy\s+to\s+(?:say|conclude|claim)"
+            r"(?:\s+that)?(?P<claim>[^.\n]*)",
+            re.I,
+        ),
+        "No",
+    ),
 )
 _ASKED_CONCLUSION = re.compile(r"\bfollows?\s+that\s*:?\s*(?P<c>[^?\n]+)", re.IGNORECASE)
 
@@ -385,11 +439,14 @@ def _read_yes_no(text: str, spec: AnswerSpec) -> str | None:
         return said
     if (leading := _yes_no(text, leading_only=True)) is not None:
         return leading
-    if _VERDICT_NOT.match(text) or _BARE_NOT.search(prose.sentences(text)[0] if text.strip() else ""):
+    first = prose.sentences(text)[0] if text.strip() else ""
+    if _VERDICT_NOT.match(text) or _BARE_NOT.search(first):
         return "No"  # "It isn't: 91 = 7 × 13.", "By the modern definition it is not: ..."
     affirmed = _AFFIRMS.match(text)
     if affirmed and affirmed.group("w").lower() in prose.content_words(spec.question):
         return "Yes"  # "It is irrational — ..." to "Is the square root of 2 irrational?"
+    if (answered := _answers_directly(text, spec.question)) is not None:
+        return answered
     if (phrase := _phrase(text)) is not None and (said := _yes_no(phrase, leading_only=False)):
         return said
     if (said := _yes_no(_conclusion(text), leading_only=False)) is not None:
@@ -475,7 +532,7 @@ _CLOSING_WORD = re.compile(
 
 def _read_text(text: str, spec: AnswerSpec) -> str | None:
     if (phrase := _phrase(text)) is not None:
-        return phrase
+        return _clean(prose.cut(phrase)) or phrase  # "`False` because 'q' is missing"
     closing = _CLOSING_WORD.search(_conclusion(prose.plain(text)))
     if closing and closing.group("ans").split()[0].lower() not in ("it", "this", "that", "the"):
         return closing.group("ans")  # "... so it's not possible — False.", "So: False."
@@ -508,6 +565,8 @@ def _read_expression(text: str, spec: AnswerSpec) -> str | None:
         return None  # the question's own expression restated
     if re.match(r"(?:an?|the|still|not|also|just|only|very)\b", found, re.IGNORECASE):
         return None  # "a rational number", "not a Saturday in 2022": a description
+    if re.search(r"\b(?:a|an|the|of|to|is|are|and|or|with|by|called)\W*$", found, re.IGNORECASE):
+        return None  # a sentence broken off: "is called a"
     return found
 
 

@@ -137,6 +137,7 @@ def plain(text: str) -> str:
     """``text`` as a reader sees it (see the module); cached, since one reading asks for the
     same reply's plain text several times."""
     text = fractions(_TEXT.sub(r"\1", text))
+    text = re.sub(r"</?(?:code|em|strong|b|i|p|br|pre|span)\s*/?>", " ", text)  # HTML markup
     for pattern, replacement in _LATEX_WORDS:
         text = re.sub(pattern, replacement, text)
     text = re.sub(r"\\[()\[\]]|\$+", " ", text)
@@ -242,6 +243,7 @@ def _value_after(text: str) -> tuple[str, int] | None:
             r"\s*(?:about|around|approximately|roughly|exactly|only|just|now|currently|"
             r"still|then|also|equal\s+to|a\s+total\s+of|in\s+total|altogether|left\s+with|"
             r"at|by|to|of|down|up|over|simply|clearly|therefore|thus|indeed|precisely|"
+            r"(?:us|me|you|them|him|her)(?:\s+with)?|with|"
             r"(?:the|their|its|his|her|our)\s+(?:\w+\s+){0,2}\w+\s*:)(?:\b|(?<=:))\s*",
             re.IGNORECASE,
         ).match(text)
@@ -310,7 +312,15 @@ def _clause_value(clause: str) -> tuple[bool, str | None]:
         if found is None:
             in_words = _IN_WORDS.match(after) and not re.search(r"\d", cut(after))
             # "is the sum of her male friends and female friends": never evaluated
-            if said or in_words or (_unevaluated(after, claim.group(0) == "=") and not stated[1]):
+            in_unknown = re.match(  # "is 4x + 2", not "is 5 m"
+                r"\s*-?\d+(?:\.\d+)?\s*[abcefijnopqrtuvwxyz]\b", after
+            )
+            if (
+                said
+                or in_words
+                or in_unknown
+                or (_unevaluated(after, claim.group(0) == "=") and not stated[1])
+            ):
                 stated = (True, None)
             if said == "unsolved" and limit == len(clause):
                 elaboration = _ELABORATION.search(clause, claim.end())
@@ -328,7 +338,30 @@ def _clause_value(clause: str) -> tuple[bool, str | None]:
         lead = _VALUE.match(clause.lstrip())
         if lead is not None and re.match(r"\s*[a-z]+\W+[a-z]", clause.lstrip()[lead.end() :]):
             return True, lead.group("num").replace(",", "")
+        # a verb of its own with one value at the clause's end: "Mia can invite 3 friends",
+        # "I count 43 days in total", "The remaining angle measures 28°", "8 primes"
+        body = cut(clause)
+        values = list(_VALUE.finditer(body))
+        before = re.findall(r"[A-Za-z']+", body[: values[0].start()]) if values else []
+        if (
+            len(values) == 1
+            and _VERB.search(body) is None
+            and before
+            and before[-1].lower() not in _NOT_A_CLAIM
+            and not clause[len(body) :].lstrip().startswith(":")  # "Step 3: ..." labels
+            and not re.search(r"[-+*×÷/^=]\s*\d|\d\s*[-+*×÷/^=]", body)
+            and re.fullmatch(r"\s*%?°?(?:\s*[A-Za-z'-]+){0,3}\W*", body[values[0].end() :])
+        ):
+            return True, values[0].group("num").replace(",", "")
     return stated
+
+
+# words after which a value is not what a clause claims ("add this to 1", "in 10 steps")
+_NOT_A_CLAIM_WORDS = (
+    "to from by of in on at for than with into per and or another every each about over "
+    "under after before within around between"
+)
+_NOT_A_CLAIM = set(_NOT_A_CLAIM_WORDS.split())
 
 
 def _differ(left: str, right: str) -> bool:
@@ -526,7 +559,16 @@ def _head(question: str) -> str | None:
     return next((w.removesuffix("'s") for w in words if w not in _STOP), None)
 
 
-def _copula_answer(said: list[str], head: str, one_word: bool) -> str | None:
+def _names(side: str, head: str, asked: frozenset[str] | set[str]) -> bool:
+    """Whether ``side`` names the question's subject: its head word, or two of its words
+    ("The person in House 1" for "the name of the person who lives in House 1")."""
+    words = content_words(side)
+    return head in words or len(words & asked) >= 2
+
+
+def _copula_answer(
+    said: list[str], head: str, one_word: bool, asked: frozenset[str] | set[str] = frozenset()
+) -> str | None:
     """The other side of the first copula one side of which holds the question's head."""
     for sentence in said:
         body = _PARENTHETICAL.sub("", _SUBORDINATE.sub("", sentence))
@@ -541,12 +583,13 @@ def _copula_answer(said: list[str], head: str, one_word: bool) -> str | None:
                 if re.match(r"\s*(?:not|never)\b", right, re.IGNORECASE):
                     continue  # "are not related"
                 pronoun = one_word and re.fullmatch(r"\W*(?:he|she|they|it)\W*", left, re.I)
-                on_left = head in content_words(left) or bool(pronoun)
-                on_right = head in content_words(cut(right))
+                on_left = _names(left, head, asked) or bool(pronoun)
+                on_right = _names(cut(right), head, asked)
                 if on_left != on_right:
                     found = _object(right if on_left else left, one_word)
-                    if found is not None:
-                        return found
+                    by_head = head in content_words(left if on_left else cut(right))
+                    if found is not None and (by_head or re.fullmatch(r"[A-Z][\w'-]*|\w+", found)):
+                        return found  # named by two of the ask's words: a name or a word
     return None
 
 
@@ -556,7 +599,10 @@ def _named_answer(said: list[str], subject: set[str]) -> str | None:
     for sentence in said[:2]:
         body = cut(_PARENTHETICAL.sub("", sentence))
         first = _NAME.match(body)
-        named = [first.group(0)] if first and _NAMED_BY.match(body[first.end() :]) else []
+        rest = body[first.end() :] if first else ""
+        verb = re.match(r"\s*([a-z]+)", rest)
+        by_verb = verb is not None and verb.group(1) in subject  # "Arnold lives in House 1"
+        named = [first.group(0)] if first and (_NAMED_BY.match(rest) or by_verb) else []
         named += re.findall(rf"\bby\s+({_NAME.pattern})", body)
         for name in named:
             if name.split()[0] not in _COMMON and not _related(name, subject):
@@ -577,7 +623,9 @@ def stated_text(text: str, question: str) -> str | None:
         bare = said[0].strip(" .!*_\"'")
         if bare.split()[0] not in _COMMON:
             return bare
-    found = _copula_answer(said, head, bool(_ONE_WORD.search(question)))
+    asks = [s for s in sentences(plain(question)) if s.rstrip().endswith("?")]
+    asked = content_words(asks[-1] if asks else question)
+    found = _copula_answer(said, head, bool(_ONE_WORD.search(question)), asked)
     if found is not None:
         return found
     if re.search(rf"\bno\s+(?:\w+\s+){{0,2}}{head}\b", " ".join(said), re.IGNORECASE):
