@@ -91,6 +91,36 @@ def test_cut_off_replies_and_code_are_not_read() -> None:
     assert "read" not in result.ledger["by_role"]
 
 
+def test_a_named_model_reads_another_models_replies() -> None:
+    writer_calls: list[GenerationRequest] = []
+    reader_calls: list[GenerationRequest] = []
+
+    def writer(request: GenerationRequest, index: int) -> str:
+        writer_calls.append(request)
+        return " 2." if "final answer" in request.prefix else PROSE  # a weak reader of itself
+
+    def judge(request: GenerationRequest, index: int) -> str:
+        reader_calls.append(request)
+        return " 6."
+
+    models = {"default": FunctionBackend(writer), "judge": FunctionBackend(judge)}
+    for spec in ("greedy", "self_consistency:n=2,seed=0"):
+        writer_calls.clear(), reader_calls.clear()
+        name, _, options = spec.partition(":")
+        parsed: dict[str, Any] = dict(o.split("=") for o in options.split(",") if o)
+        strategy = make_strategy(name, reader="model", reader_model="judge", **parsed)
+        result = asyncio.run(strategy.run(GCD, Context(models)))
+        assert result.answer == "6" and all(c.read_by == "model" for c in result.candidates)
+        assert all("final answer" not in r.prefix for r in writer_calls)  # the writer only wrote
+        assert reader_calls and all(PROSE in r.prefix for r in reader_calls)  # the judge read
+        assert all(not r.retain for r in writer_calls)  # nothing kept for a reading
+    with pytest.raises(ConfigError, match="reader_model"):
+        make_strategy("greedy", reader_model="judge")  # the rules read: nobody to name
+    with pytest.raises(Exception, match="judge"):
+        strategy = make_strategy("greedy", reader="model", reader_model="judge")
+        asyncio.run(strategy.run(GCD, Context(FunctionBackend(writer))))
+
+
 def test_bad_reader() -> None:
     with pytest.raises(ConfigError, match="reader"):
         make_strategy("greedy", reader="oracle")

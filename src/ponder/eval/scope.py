@@ -102,6 +102,7 @@ LATE_OPTIONS: dict[str, Any] = {
     "loop_template": 0,
     "reader": "rules",
     "reader_tokens": 16,
+    "reader_model": None,
 }
 #: the same, for options one strategy gained later than the others
 LATE_STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {"greedy": {"loop_repeats": 0}}

@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ponder.core.problem import DEFAULT_MODEL, AnswerSpec, Candidate, Problem
 from ponder.core.registry import default_registry
@@ -55,6 +55,15 @@ class ReplyConfig(StrategyConfig):
     reader: Literal["rules", "model", "hybrid", "compare"] = "rules"
     #: the most tokens the model's reading may take
     reader_tokens: int = Field(16, ge=1, le=256)
+    #: the named model that reads (``reader=model|hybrid|compare``), when not the one that
+    #: wrote the reply: a strong model reading a small one's replies (``--extra-model``)
+    reader_model: str | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _reader_model_reads(self) -> ReplyConfig:
+        if self.reader_model is not None and self.reader == "rules":
+            raise ValueError("reader_model names who reads with reader=model|hybrid|compare")
+        return self
 
 
 class SamplingConfig(ReplyConfig):
@@ -82,6 +91,7 @@ SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {
     "sampler",
     "reader",
     "reader_tokens",
+    "reader_model",
 }
 
 
@@ -219,7 +229,8 @@ async def draw_candidates(
         options = config.model_dump(include=set(SAMPLING_FIELDS))
         if options.get("seed") is not None:
             options["seed"] += seed_offset
-        if config.reader != "rules" and ctx.model(model).capabilities.continuation:
+        own = config.reader_model in (None, model or DEFAULT_MODEL)
+        if config.reader != "rules" and own and ctx.model(model).capabilities.continuation:
             options.update(retain=True, retain_ended=True)  # the reading continues each reply
         result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
         candidates = [
@@ -247,7 +258,7 @@ async def draw_candidates(
                 reader=config.reader,
                 tokens=config.reader_tokens,
                 keep_cut_off=config.keep_cut_off,
-                model=model,
+                model=config.reader_model or model,
             )
     if problem.answer is not None and problem.answer.type == "code":
         candidates = await read_behaviours(candidates, problem.answer)

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ponder.core.problem import Problem
+from ponder.core.problem import DEFAULT_MODEL, Problem
 from ponder.runtime import Context
 from ponder.runtime.reader import read_with_model
 from ponder.runtime.sampling import ReplyConfig, StrategyConfig, candidate_from
@@ -40,7 +40,9 @@ class Greedy(Strategy):
             loop_repeats=config.loop_repeats,
             loop_template=config.loop_template,
             answer=True,
-            retain=config.reader != "rules" and ctx.model().capabilities.continuation,
+            retain=config.reader != "rules"
+            and config.reader_model in (None, DEFAULT_MODEL)
+            and ctx.model().capabilities.continuation,
             retain_ended=True,
         )
         candidate = candidate_from(
@@ -53,5 +55,6 @@ class Greedy(Strategy):
             reader=config.reader,
             tokens=config.reader_tokens,
             keep_cut_off=config.keep_cut_off,
+            model=config.reader_model,
         )
         return Outcome(candidate.answer, candidate.text, (candidate,))
