@@ -7,6 +7,7 @@
         --model hand-written=PATH   # the model that reads the hand-written replies
         --out readings.jsonl
     .venv/bin/python benchmarks/reader_corpus.py --readings readings.jsonl  # the table again
+    .venv/bin/python benchmarks/reader_corpus.py --reader QWEN.gguf --out qwen-readings.jsonl
 
 Each corpus entry (``tests/data/answers/{dev,sealed}.jsonl``) that records its question is
 read three ways: by the rules alone, by the model that wrote it (``ponder.runtime.reader``:
@@ -16,14 +17,17 @@ where the model reads nothing). Agreement with the label is printed per half and
 the model's reading cost per entry (here the reply is prefilled anew: in a run the reading
 continues the reply's cached tokens). Entries of the first corpus (collected without their
 questions) have no model reading and are left out of the table. ``--out`` saves the model's
-readings (by half and line); ``--readings`` prints the table from them without a model,
-the rules read as they read now.
+readings (keyed by a hash of each entry's model, task, question and reply, so they survive a
+new split of the corpus); ``--readings`` prints the table from them without a model, the
+rules read as they read now. ``--reader GGUF`` has one model read every entry
+(``reader_model``: a stronger model reading the others' replies) instead of each its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -37,6 +41,12 @@ from ponder.runtime.sampling import read_how
 from ponder.scoring.answers import equivalent
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "answers"
+
+
+def key(entry: dict[str, Any]) -> str:
+    """A corpus entry's identity, whatever half or line it sits on."""
+    said = f"{entry['model']}\0{entry['task']}\0{entry.get('question', '')}\0{entry['reply']}"
+    return hashlib.sha256(said.encode()).hexdigest()[:16]
 
 
 def agree(got: str | None, label: str | None) -> bool:
@@ -135,31 +145,27 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], help="CORPUS_MODEL=GGUF[::T]")
     parser.add_argument("--out", type=Path, help="save the model's readings here")
     parser.add_argument("--readings", type=Path, help="print the table from saved readings")
+    parser.add_argument("--reader", help="one GGUF[::TEMPLATE] that reads every entry")
     args = parser.parse_args()
     entries = corpus()
     if args.readings:
-        saved = {
-            (r["half"], r["line"]): r
-            for r in map(json.loads, args.readings.read_text().splitlines())
-        }
-        rows = [
-            {**e, **saved[(e["half"], e["line"])]}
-            for e in entries
-            if (e["half"], e["line"]) in saved
-        ]
+        saved = {r["key"]: r for r in map(json.loads, args.readings.read_text().splitlines())}
+        rows = [{**e, **saved[key(e)]} for e in entries if key(e) in saved]
         table(rows)
         return
     paths = dict(m.split("=", 1) for m in args.model)
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
-        if entry.get("question") and entry["model"] in paths:
-            by_model[entry["model"]].append(entry)
+        if entry.get("question") and (args.reader or entry["model"] in paths):
+            by_model[args.reader or paths[entry["model"]]].append(entry)
     rows: list[dict[str, Any]] = []
-    for model, chosen in by_model.items():
-        rows += asyncio.run(read_family(paths[model], chosen))
+    for path, chosen in by_model.items():
+        rows += asyncio.run(read_family(path, chosen))
     if args.out:
-        keep = ("half", "line", "model_read", "read_tokens")
-        args.out.write_text("".join(json.dumps({k: r[k] for k in keep}) + "\n" for r in rows))
+        keep = ("model_read", "read_tokens")
+        args.out.write_text(
+            "".join(json.dumps({"key": key(r), **{k: r[k] for k in keep}}) + "\n" for r in rows)
+        )
     table(rows)
 
 
