@@ -56,7 +56,8 @@ def problems(
 ) -> list[tuple[str, Problem]]:
     found = []
     for name, args in [(t, {}) for t in tasks] or TASKS:
-        task = make_task(name, args, seed=seed)
+        # the dataset seed as given (not a run seed, which is strided): the corpus's seeds
+        task = make_task(name, {**args, "seed": seed})
         found += [(name, p) for p in task.problems(per_task)]
     if not capitals:
         return found

@@ -61,7 +61,8 @@ def main() -> None:
             rows[(task_key.partition(":")[0], strategy.partition("|")[0])].append(
                 (bool(record["correct"]), stored_abstained, right, abstained)
             )
-    print(f"{'task':18s} {'setting':30s} {'n':>3s} {'stored':>7s} {'reread':>7s} abstained a problem")
+    head = f"{'task':18s} {'setting':30s} {'n':>3s} {'stored':>7s} {'reread':>7s}"
+    print(head + " abstained a problem")
     for (task_name, strategy), results in sorted(rows.items()):
         n = len(results)
         stored = sum(r[0] for r in results) / n

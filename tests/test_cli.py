@@ -195,7 +195,7 @@ def test_solve_tree_prints_the_search() -> None:
     assert result.exit_code == 0, result.output
     assert "beam_search (" in result.output and "score " in result.output
     assert "answer:" in result.output
-    as_json = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    as_json = json.loads(runner.invoke(app, [*args, "--json"]).stdout)  # warnings go to stderr
     tree = as_json["details"]["tree"]
     assert tree[0]["parent"] is None and all(n["parent"] is not None for n in tree[1:])
     assert {n["ended"] for n in tree[1:]} <= {"delimiter", "token cap", "end", "cut off"}

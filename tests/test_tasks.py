@@ -135,6 +135,17 @@ def test_humaneval_runs_the_tests_in_the_sandbox() -> None:
     assert not hung.correct and hung.reason
 
 
+def test_run_seeds_share_no_reasoning_gym_problems() -> None:
+    # reasoning-gym derives item i from seed + i: seeds 0 and 1 would share 19 of 20 problems
+    first = {p.question for p in make_task("gcd", seed=0).problems(20)}
+    second = {p.question for p in make_task("gcd", seed=1).problems(20)}
+    assert not first & second
+    assert make_task("gcd", seed=1).args["seed"] == 1_000_000
+    given = make_task("gcd", {"seed": 1}, seed=1)  # a task argument goes to the dataset as is
+    assert given.args["seed"] == 1
+    assert len(first & {p.question for p in given.problems(20)}) == 19
+
+
 def test_humaneval_ids_pick_problems_in_their_order() -> None:
     task = make_task("humaneval", {"ids": "32, HumanEval/10,32"})
     assert [p.id for p in task.problems()] == ["HumanEval/32", "HumanEval/10"]

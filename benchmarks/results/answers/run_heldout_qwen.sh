@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 : "${QWEN:?set QWEN to the assembled Qwen2.5-Coder-0.5B-Instruct GGUF}"
 .venv/bin/ponder eval -m "$QWEN" --out benchmarks/results/answers/qwen-heldout -q --seed 3 \
+  -a seed=3 \
   --limit 30 -t count_bits -t decimal_chain_sum \
   -s greedy:max_tokens=512 -s 'self_consistency:n=4,temperature=0.7,max_tokens=512'
 .venv/bin/python benchmarks/answers_abstain.py benchmarks/results/answers/qwen-heldout \

@@ -6,7 +6,9 @@
 # 2. the default temperature checked on two tasks the plan never saw (leg_counting, gcd).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-.venv/bin/ponder eval --out benchmarks/results/auto/sweep-seed1 -q --seed 1 \
+# -a seed=1: the dataset seed the committed store was made with (a run's --seed is now
+# strided; reasoning-gym's seed 1 shares 19 of its first 20 problems with seed 0: see README)
+.venv/bin/ponder eval --out benchmarks/results/auto/sweep-seed1 -q --seed 1 -a seed=1 \
   -s greedy \
   -s 'self_consistency:n=1|2|3|4|5|6|7|8,temperature=0.2|0.4|0.6|0.8' \
   -s 'auto:budget=150|200|250|300'

@@ -58,7 +58,13 @@ def eval_command(
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="The first N problems of each task.")] = None,
-    seed: Annotated[int, typer.Option(help="Seeds the task data and the samples.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seeds the task data and the samples (runs with different seeds share no "
+            "reasoning-gym problem; -a seed=N gives a dataset its own seed as is)."
+        ),
+    ] = 0,
     out: Annotated[str, typer.Option(help="Output directory (results store and report).")] = (
         "results/eval"
     ),

@@ -108,8 +108,13 @@ class Task(abc.ABC):
     Config: ClassVar[type[TaskConfig]] = TaskConfig
     kind: ClassVar[str] = "answer"
     #: whether the problems are drawn from a ``seed`` argument (``make_task`` then passes the
-    #: run's seed unless the arguments give one)
+    #: run's seed, as ``problem_seed`` turns it, unless the arguments give one)
     seeded: ClassVar[bool] = False
+
+    @staticmethod
+    def problem_seed(seed: int) -> int:
+        """The ``seed`` argument a run's seed gives the task (see ``ReasoningGym``)."""
+        return seed
 
     def __init__(self, **args: Any) -> None:
         self.config = validate_options(self.Config, args, f"task {self.name!r}")
@@ -157,6 +162,11 @@ class TaskFamily(abc.ABC):
     name: ClassVar[str]
     seeded: ClassVar[bool] = False
 
+    @staticmethod
+    def problem_seed(seed: int) -> int:
+        """The ``seed`` argument a run's seed gives the family's tasks."""
+        return seed
+
     @abc.abstractmethod
     def names(self) -> Sequence[str]: ...
 
@@ -200,7 +210,7 @@ def make_task(
 
     def seeded(kind: type[Task] | TaskFamily) -> dict[str, Any]:
         if kind.seeded and seed is not None and "seed" not in args:
-            return {**args, "seed": seed}
+            return {**args, "seed": kind.problem_seed(seed)}
         return args
 
     registered = registry.names("task")

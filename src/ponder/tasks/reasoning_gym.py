@@ -6,6 +6,12 @@ validation decides what is allowed and its message is shown when it refuses. A r
 what ``dataset.score_answer`` gives the answer extracted from it (``ponder.scoring.answers``); it is
 correct when that score is 1. Problem ``i`` is the dataset's item ``i``, which reasoning-gym
 derives from ``seed + i`` alone, so problems are fixed by the seed whatever the size.
+
+A run's seed (``ponder eval --seed S``) gives the dataset the seed ``S x SEED_STRIDE``:
+reasoning-gym's seeds S and S + 1 share all their problems but one (item i of seed S + 1 is
+item i + 1 of seed S), so a held-out seed would hold out nothing; strided, two runs' seeds
+share no problem among their first million. Seed 0 is 0 either way. A ``seed`` given as a
+task argument (``-a seed=S``) goes to the dataset unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ from ponder.tasks.base import Score, Task, TaskFamily, ask, declared_answer
 
 #: reasoning-gym's datasets draw an unseeded random seed; ours default to this one
 DEFAULT_SEED = 0
+#: a run's seed S is the dataset's seed S x SEED_STRIDE (see the module)
+SEED_STRIDE = 1_000_000
+
+
+def problem_seed(seed: int) -> int:
+    """The dataset seed of a run's seed: runs with different seeds share no problem."""
+    return seed * SEED_STRIDE
 
 
 @functools.cache
@@ -35,6 +48,7 @@ class ReasoningGymTask(Task):
 
     name = "reasoning_gym"
     seeded = True
+    problem_seed = staticmethod(problem_seed)
 
     def __init__(
         self,
@@ -115,6 +129,7 @@ class ReasoningGym(TaskFamily):
 
     name = "reasoning_gym"
     seeded = True
+    problem_seed = staticmethod(problem_seed)
 
     def names(self) -> Sequence[str]:
         return sorted(_datasets())
