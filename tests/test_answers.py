@@ -327,6 +327,20 @@ def test_reading_by_declared_type(kind: str, text: str, expected: str | None) ->
             "Saturday",
         ),
         ("expression", "What weekday is March 29?", "It's a Saturday.", "Saturday"),
+        # the claim's subject is "there": found by the held-out Qwen check, after round 3
+        (
+            "number",
+            "How many 1 bits are there in the binary representation of the number 1392637169?",
+            "When you run it, it outputs 18.\n\nThis means there are 18 1 bits in the binary "
+            "representation of the number 1392637169.",
+            "18",
+        ),
+        (
+            "number",
+            "How many 1 bits are there in the binary representation of the number 26367330?",
+            "This indicates that there are 12 bits in the binary representation of 26367330.",
+            "12",
+        ),
         # a number claimed of something the question does not ask of is not its answer
         (
             "number",

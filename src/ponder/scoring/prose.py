@@ -452,10 +452,18 @@ def _off_subject(sentence: str, question: str, value: str) -> bool:
             break
     else:
         return False
-    pieces = re.split(r"[:;,—–]|\b(?:so|therefore|thus|hence)\b", body[: claim.start()])
+    # the subject is what comes after the last clause boundary or complementizer ("This
+    # indicates that there are 12 bits": "there")
+    pieces = re.split(
+        r"[:;,—–]|\b(?:so|therefore|thus|hence|that|which|where|when|because|since)\b",
+        body[: claim.start()],
+        flags=re.IGNORECASE,
+    )
     before = next((p for p in reversed(pieces) if p.strip()), "")
-    if not _DEFINITE.match(before):
-        return False
+    if not _DEFINITE.match(before) or re.search(
+        r"\b(?:there|it|this|that|they|he|she|we|you|i)\s*$", before, re.IGNORECASE
+    ):
+        return False  # "This means there are 18": the claim's subject is "there"
     subject = content_words(re.sub(r"\d+(?:st|nd|rd|th)\b", " ", before)) - _GENERIC
     if not subject:
         return False
