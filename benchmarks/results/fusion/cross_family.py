@@ -13,6 +13,9 @@ setting at the defaults (temperature 0.4, max_tokens 256):
 - ``debate`` with three Qwen agents and with one agent of each family, two rounds, a vote;
 - ``model_switch`` over the three families in turn (Qwen first), 4 samples a model, against
   self-consistency on Qwen at the same tokens.
+- ``--single smol``: the same single-model settings on SmolLM2 too (self-consistency as
+  ``model_switch`` over SmolLM2 alone, n = 1..16; ``moa`` and ``debate`` of three SmolLM2s),
+  for a task where SmolLM2, not Qwen, is the stronger single model (basic_arithmetic).
 
     QWEN=/path/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf GEMMA=/path/gemma-3-270m-q4_k_m.gguf \\
       .venv/bin/python benchmarks/results/fusion/cross_family.py [--limit 8]
@@ -41,6 +44,12 @@ SETTINGS = [
     "debate:agents=[default,smol,gemma]",
     "model_switch:n=4,models=[default,smol,gemma]",
 ]
+#: the single-model settings on SmolLM2 (``--single smol``)
+SINGLE_SMOL = [
+    "model_switch:n=1|2|4|8|16,models=[smol]",
+    "moa:proposers=[smol,smol,smol],aggregator=smol",
+    "debate:agents=[smol,smol,smol]",
+]
 
 
 def main() -> None:
@@ -48,6 +57,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--tasks", default="chain_sum,gcd")
     parser.add_argument("--out", default="benchmarks/results/fusion/cross-family")
+    parser.add_argument("--single", choices=["smol"], help="single-model settings on SmolLM2 too")
     args = parser.parse_args()
     qwen, gemma = os.environ.get("QWEN"), os.environ.get("GEMMA")
     if not qwen or not gemma or not Path(qwen).is_file() or not Path(gemma).is_file():
@@ -60,7 +70,7 @@ def main() -> None:
     tasks = [make_task(name) for name in args.tasks.split(",")]
     outcome = evaluate(
         tasks,
-        SETTINGS,
+        SETTINGS + (SINGLE_SMOL if args.single == "smol" else []),
         out=args.out,
         backend=default,
         named_models=named,

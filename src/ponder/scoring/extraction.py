@@ -3,9 +3,11 @@
 A task declares its answer (``AnswerSpec``: a type, and the instruction that asks for it);
 ``read_answer(text, spec)`` reads, first rule that applies:
 
-1. the declared form: the last line ``Answer: X`` (markdown allowed around it);
+1. the declared form: the last line ``Answer: X`` (markdown allowed around it), or a line
+   "### Final Answer" / "**Answer**" with the answer on the next;
 2. the last ``\\boxed{X}`` (braces balanced);
-3. fallbacks by type, each on the reply with its code blocks removed:
+3. a reply that ends on its answer alone in bold, on a line of its own ("**272**");
+4. fallbacks by type, each on the reply with its code blocks removed:
 
    - ``yes_no``: a stated "the answer is yes" (not under "If ..."), then a leading Yes/No
      ("No, it does not follow..."), a verdict in words ("It isn't"), then the last

@@ -15,7 +15,8 @@ instead..."). This module reads that way:
   and suppositions skipped; a sentence that restates the question too), the number of its
   concluding clause (after "so", "therefore", "hence"...), elaborations cut off; an equation
   in an unknown ("6*h + 66 = 456") or an expression left unevaluated states no number, and
-  then the reply gives none;
+  then the reply gives none; a number claimed of a definite subject the question does not
+  name ("The number of days in a month is 365") is passed over;
 - ``stated_text``: the other side of a sentence that says something of the question's
   subject ("The capital of France is Paris", "Paris is the capital of France").
 
