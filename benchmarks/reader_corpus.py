@@ -146,8 +146,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="save the model's readings here")
     parser.add_argument("--readings", type=Path, help="print the table from saved readings")
     parser.add_argument("--reader", help="one GGUF[::TEMPLATE] that reads every entry")
+    parser.add_argument("--origin", help="only the entries of this collection (round3, ...)")
     args = parser.parse_args()
-    entries = corpus()
+    entries = [e for e in corpus() if not args.origin or e.get("origin") == args.origin]
     if args.readings:
         saved = {r["key"]: r for r in map(json.loads, args.readings.read_text().splitlines())}
         rows = [{**e, **saved[key(e)]} for e in entries if key(e) in saved]
