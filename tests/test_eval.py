@@ -165,6 +165,46 @@ def test_a_backend_failure_keeps_what_was_done(tmp_path: Path) -> None:
     assert outcome.ran == 3 and outcome.summary["results"][0]["n_problems"] == 6
 
 
+def test_a_later_call_beyond_the_context_is_recorded_and_a_first_one_stops(
+    tmp_path: Path,
+) -> None:
+    """A strategy whose later call outgrows the context on one problem (the judge of a
+    best_of_n shown a long candidate): that problem is unanswered with the error and its
+    cost, the others are solved. The same error on the first call is the settings': it stops."""
+    task = make_task(str(write_questions(tmp_path / "q.jsonl", 3)))
+    spoiled = list(task.problems(3))[2].question
+
+    def model(request: GenerationRequest, index: int) -> str:
+        assert request.messages is not None
+        prompt = request.messages[-1].content
+        if "Rating" in prompt:
+            if spoiled in prompt:
+                raise ContextLengthError("prompt (1900 tokens) + max_tokens (256) = 2156 ...")
+            return "Rating: 9"
+        return fake_model(request, index)
+
+    setting = "best_of_n:n=2,scorer=judge(mode=text)"
+    outcome = evaluate([task], [setting], backend=FunctionBackend(model), out=tmp_path)
+    assert outcome.ran == 3
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        rows = {
+            r["question"]: r
+            for r in (json.loads(raw) for (raw,) in db.execute("SELECT record FROM results"))
+        }
+    assert (
+        rows[spoiled]["answer"] is None
+        and "ContextLengthError" in rows[spoiled]["details"]["error"]
+    )
+    assert rows[spoiled]["usage"]["completion_tokens"] > 0
+    assert all(r["answer"] is not None for q, r in rows.items() if q != spoiled)
+
+    def too_long(request: GenerationRequest, index: int) -> str:
+        raise ContextLengthError("prompt (30 tokens) + max_tokens (9999) exceeds the context")
+
+    with pytest.raises(ContextLengthError):
+        evaluate([task], ["greedy"], backend=FunctionBackend(too_long), out=tmp_path / "b")
+
+
 def test_a_problem_whose_verifier_fails_is_recorded_unanswered_and_the_run_goes_on(
     tmp_path: Path,
 ) -> None:

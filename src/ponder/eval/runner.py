@@ -3,8 +3,11 @@
 A problem on which the strategy's verifier fails outright (``VerifierError``: no candidate
 could be scored, say) is recorded as unanswered, with the error in its details and what it
 had spent, and the run goes on: the same seeds would fail the same way on every resume, so
-stopping there would leave the run unfinishable. Errors of the backend or the settings still
-stop the run.
+stopping there would leave the run unfinishable. So is a problem on which a later call of
+the strategy outgrows the model's context (``ContextLengthError`` once the strategy has
+spent tokens: a judge shown two long programs, say); on the strategy's first call the same
+error is the settings' (max_tokens beyond the context) and stops the run, as errors of the
+backend or the settings do.
 
 Problems run concurrently (``concurrency`` at a time) so that the backend's batch stays full.
 Sample seeds are fixed per problem: problem p of a run with seed s uses ``problem_seed(s, p)``
@@ -25,7 +28,7 @@ from ponder.backends.base import Backend
 from ponder.core.problem import Problem, Result
 from ponder.core.registry import Registry
 from ponder.core.types import ModelShape
-from ponder.errors import VerifierError
+from ponder.errors import ContextLengthError, VerifierError
 from ponder.eval.flops import estimate_flops
 from ponder.eval.records import CandidateRecord, GroupRecord, ProblemRecord, UsageRecord
 from ponder.eval.scope import Plan, Setting, problem_seed
@@ -55,7 +58,9 @@ async def solve_problem(
     started, start = time.time(), time.perf_counter()
     try:
         result = await strategy.run(problem, ctx)
-    except VerifierError as exc:
+    except (VerifierError, ContextLengthError) as exc:
+        if isinstance(exc, ContextLengthError) and ctx.ledger.total().total_tokens == 0:
+            raise  # the first call: the settings ask for more than the context holds
         # this problem's answer could not be chosen: unanswered, at what it cost so far
         result = Result(
             strategy=setting.name,
