@@ -19,6 +19,13 @@ The corpus's second collection (``origin: new``; the first, ``v1``, is seed 7):
     python benchmarks/answers_corpus.py GEMMA.gguf::completion --per-task 8 --seed 8 \
         --stop '\n\n' --max-tokens 200 --out F     # a base model: plain text, one paragraph
     python benchmarks/answers_corpus.py SMOLLM2.gguf --per-task 4 --seed 8 --max-tokens 256 --out F
+
+Round 3 (seed 10, ``--per-task 2 --no-capitals``, the same max_tokens and stops per model) asked
+count_primes, simple_geometry, coin_flip, decimal_chain_sum, ransom_note, zebra_puzzles, gcd,
+aiw, gsm_symbolic, syllogism, letter_counting, family_relationships, fraction_simplification
+and lcm (one ``--task`` each). ransom_note's problems follow Python's string-hash order, so
+they are reproducible only with PYTHONHASHSEED fixed, which that collection did not do (ponder
+now refuses the dataset without it).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,6 +147,24 @@ def test_run_seeds_share_no_reasoning_gym_problems() -> None:
     given = make_task("gcd", {"seed": 1}, seed=1)  # a task argument goes to the dataset as is
     assert given.args["seed"] == 1
     assert len(first & {p.question for p in given.problems(20)}) == 19
+
+
+def test_hash_ordered_datasets_need_a_fixed_hash_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    with pytest.raises(ConfigError, match="PYTHONHASHSEED"):
+        make_task("ransom_note")
+    code = (
+        "from ponder.tasks import make_task; "
+        "print([p.question for p in make_task('ransom_note', seed=3).problems(3)])"
+    )
+
+    def asked(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert asked("0") == asked("0") != asked("1")  # fixed: the same problems; changed: not
 
 
 def test_humaneval_ids_pick_problems_in_their_order() -> None:

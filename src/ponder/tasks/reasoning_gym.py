@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Sequence
 from typing import Any, get_args
 
@@ -29,6 +30,10 @@ from ponder.tasks.base import Score, Task, TaskFamily, ask, declared_answer
 DEFAULT_SEED = 0
 #: a run's seed S is the dataset's seed S x SEED_STRIDE (see the module)
 SEED_STRIDE = 1_000_000
+#: datasets whose problems follow the iteration order of Python's string hashes (reasoning-gym
+#: 0.1.x; measured: two processes with the same seed got different problems), so they are only
+#: reproducible, and a resumed run only asks what it stored, with PYTHONHASHSEED fixed
+HASH_ORDERED = frozenset({"isomorphic_strings", "polynomial_multiplication", "ransom_note"})
 
 
 def problem_seed(seed: int) -> int:
@@ -65,6 +70,13 @@ class ReasoningGymTask(Task):
         if answer_type is not None and answer_type not in get_args(AnswerType):
             raise ConfigError(
                 f"answer_type {answer_type!r} is not one of: {', '.join(get_args(AnswerType))}"
+            )
+        if dataset in HASH_ORDERED and os.environ.get("PYTHONHASHSEED", "random") == "random":
+            raise ConfigError(
+                f"reasoning-gym's {dataset} draws its problems in the order of Python's string "
+                "hashes, which change with every process: its problems, and what a resumed run "
+                "asks, would differ from run to run. Run with PYTHONHASHSEED fixed "
+                "(PYTHONHASHSEED=0 ponder eval ...) for reproducible problems"
             )
         config_cls = _datasets()[dataset][1]
         known = {f.name for f in dataclasses.fields(config_cls)}
