@@ -17,7 +17,7 @@ from ponder.core.types import GenerationRequest
 from ponder.errors import BudgetExhausted, ConfigError
 from ponder.runtime import Budget, Context
 from ponder.server.policy import Policy, PolicyError
-from ponder.strategies.s_star import literal_call, results_of
+from ponder.strategies.s_star import calls_in, literal_call, results_of
 from ponder.testing import FunctionBackend
 
 RIGHT = "def add(a, b):\n    return a + b"
@@ -89,6 +89,14 @@ def test_literal_calls_only() -> None:
         "add(1" + ", 1" * 300 + ")",
     ]:
         assert literal_call(hostile, "add") is None, hostile
+
+
+def test_calls_are_found_however_the_model_frames_them() -> None:
+    assert calls_in("assert add(1, 2) == 3", "add") == ["add(1, 2)"]
+    assert calls_in("print(add([1, (2, 3)]))", "add") == ["add([1, (2, 3)])"]
+    assert calls_in("1. `add('a')` and add(2)", "add") == ["add('a')", "add(2)"]
+    for none in ["x.add(1)", "my_add(1)", "add(x)", "add(__import__('os'))", "add(1"]:
+        assert calls_in(none, "add") == [], none
 
 
 def test_results_of_reads_each_calls_result() -> None:

@@ -27,6 +27,7 @@ import ast
 import asyncio
 import dataclasses
 import itertools
+import re
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -149,11 +150,11 @@ class SStar(Strategy):
         lines = [line.strip().strip("`").strip() for line in text.splitlines() if line.strip()]
         calls, dropped = [], 0
         for line in lines:
-            call = literal_call(line, spec.entry_point)
-            if call is None:
-                dropped += spec.entry_point in line
-            elif call not in calls and call not in spec.examples:
-                calls.append(call)
+            found = calls_in(line, spec.entry_point)
+            dropped += not found and spec.entry_point in line
+            for call in found:
+                if call not in calls and call not in spec.examples:
+                    calls.append(call)
         return calls[: config.inputs], dropped
 
     async def _compare(
@@ -203,6 +204,26 @@ class SStar(Strategy):
     def _clip(self, code: str) -> str:
         limit = self._config.max_program_chars
         return code if len(code) <= limit else "..." + code[-limit:]
+
+
+def calls_in(line: str, entry_point: str) -> list[str]:
+    """Every call of ``entry_point`` with literal arguments inside ``line``, as
+    ``literal_call`` writes it: the calls a model gives however it frames them ("assert
+    f(1) == 2", "print(f([1]))", "1. `f('a')`"); anything not a literal call is left out."""
+    found = []
+    for start in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\s*\(", line):
+        depth = 0
+        for end in range(start.end() - 1, min(len(line), start.start() + 500)):
+            if line[end] in "([{":
+                depth += 1
+            elif line[end] in ")]}":
+                depth -= 1
+                if depth == 0:
+                    call = literal_call(line[start.start() : end + 1], entry_point)
+                    if call is not None:
+                        found.append(call)
+                    break
+    return found
 
 
 def literal_call(text: str, entry_point: str) -> str | None:
