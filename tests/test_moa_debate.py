@@ -105,6 +105,25 @@ async def test_debate_that_agrees_at_once_spends_nothing_more() -> None:
     assert without.ledger["by_role"]["debate"]["calls"] == 6
 
 
+async def test_an_agent_whose_last_reply_gives_no_answer_keeps_its_latest_one() -> None:
+    # round 0: 6, 6, 5 (no agreement); round 1: the first two stop answering, the third says 5
+    def fading(request: GenerationRequest, index: int) -> str:
+        if "latest responses of other agents" not in asked(request):
+            return f"Answer: {(6, 6, 5)[((request.params.seed or 0) + index) % 3]}"
+        assert request.messages is not None
+        own = request.messages[-2].content  # the agent's own latest response
+        return "Answer: 5" if "5" in own else "Let me think about this more carefully"
+
+    result = await make_strategy("debate", rounds=1, seed=0).run(
+        "q", Context(FunctionBackend(fading))
+    )
+    answers = result.details["rounds"][1]["answers"]
+    assert answers.count(None) >= 1  # some agent's last reply gave none
+    kept = result.details["kept_earlier_answer"]
+    assert kept and all(answers[i] is None for i in kept)
+    assert result.answer == "6"  # the standing answers: the silent agents' 6s still count
+
+
 async def test_debate_judge_settles_a_split_last_round() -> None:
     def stubborn(request: GenerationRequest, index: int) -> str:
         if "Several agents debated" in asked(request):

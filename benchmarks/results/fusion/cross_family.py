@@ -34,6 +34,7 @@ from pathlib import Path
 from ponder.backends.llamacpp import LlamaCppBackend
 from ponder.eval import evaluate
 from ponder.tasks import make_task
+from ponder.tasks.suite import DEV_SUITE
 
 SETTINGS = [
     "greedy",
@@ -58,6 +59,12 @@ def main() -> None:
     parser.add_argument("--tasks", default="chain_sum,gcd")
     parser.add_argument("--out", default="benchmarks/results/fusion/cross-family")
     parser.add_argument("--single", choices=["smol"], help="single-model settings on SmolLM2 too")
+    parser.add_argument(
+        "--suite-args",
+        action="store_true",
+        help="the development suite's arguments for the tasks it defines (basic_arithmetic: "
+        "two one-digit terms, + and -), not reasoning-gym's defaults",
+    )
     args = parser.parse_args()
     qwen, gemma = os.environ.get("QWEN"), os.environ.get("GEMMA")
     if not qwen or not gemma or not Path(qwen).is_file() or not Path(gemma).is_file():
@@ -67,7 +74,8 @@ def main() -> None:
         "smol": LlamaCppBackend(None),
         "gemma": LlamaCppBackend(gemma, chat_template="completion", stop=["\n\n"]),
     }
-    tasks = [make_task(name) for name in args.tasks.split(",")]
+    suite = dict(DEV_SUITE) if args.suite_args else {}
+    tasks = [make_task(name, suite.get(name, {})) for name in args.tasks.split(",")]
     outcome = evaluate(
         tasks,
         SETTINGS + (SINGLE_SMOL if args.single == "smol" else []),

@@ -21,7 +21,11 @@ final answer is the majority of the last round. Agents are Context models named 
 Deviations, on purpose: the paper keeps each agent's whole conversation, so prompts grow with
 every round; here an agent's turn holds the question, its own latest response and the others'
 latest responses (each clipped to its last ``max_reference_chars`` characters), so a round's
-prompt stays the same size however many rounds run.
+prompt stays the same size however many rounds run. And an agent whose latest reply gives no
+answer (cut off at max_tokens, or nothing read) keeps its latest answer in the final vote:
+the paper's agents always answer, small models often do not once they read the others (on
+basic_arithmetic a cross-family debate lost problems its first round had right, as the
+agents' later replies stopped stating an answer and the last round voted on what was left).
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class Debate(Strategy):
         every = list(latest)
         rounds = [_round(latest)]
         stopped = None
+        standing = list(latest)  # each agent's latest reply that gave an answer
         for r in range(1, config.rounds + 1):
             if config.early_stop and _agreed(latest):
                 stopped = r - 1
@@ -102,8 +107,16 @@ class Debate(Strategy):
             latest = await self._revise(problem, ctx, latest, r, len(every))
             every += latest
             rounds.append(_round(latest))
+            standing = [
+                new if new.answer is not None or old.answer is None else old
+                for old, new in zip(standing, latest, strict=True)
+            ]
         details: dict[str, Any] = {"rounds": rounds, "agents": list(config.agents)}
         details["stopped_early_after"] = stopped
+        kept = [i for i, (a, b) in enumerate(zip(standing, latest, strict=True)) if a is not b]
+        if kept:
+            details["kept_earlier_answer"] = kept  # agents whose last reply gave none
+        latest = standing
         vote = majority_vote([c.answer for c in latest])
         if config.final == "judge" and len(vote.groups) > 1:
             judged = await self._judge(problem, ctx, latest, len(every))
