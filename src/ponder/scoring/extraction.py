@@ -6,7 +6,8 @@ A task declares its answer (``AnswerSpec``: a type, and the instruction that ask
 1. the declared form: the last line ``Answer: X`` (markdown allowed around it), or a line
    "### Final Answer" / "**Answer**" with the answer on the next;
 2. the last ``\\boxed{X}`` (braces balanced);
-3. a reply that ends on its answer alone in bold, on a line of its own ("**272**");
+3. a reply that ends on its answer alone in bold, on a line of its own ("**272**"), read
+   (and reported) as declared;
 4. fallbacks by type, each on the reply with its code blocks removed:
 
    - ``yes_no``: a stated "the answer is yes" (not under "If ..."), then a leading Yes/No
@@ -136,7 +137,7 @@ def read_answer(text: str, spec: AnswerSpec | None = None) -> Reading:
     for rule, found in (
         ("declared", _declared(prose)),
         ("boxed", _boxed_result(prose)),
-        ("emphasised", _emphasised(prose, spec)),
+        ("declared", _emphasised(prose, spec)),  # a bold closing line declares it too
     ):
         if found:
             answer = _coerce(found, spec)
