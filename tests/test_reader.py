@@ -16,7 +16,7 @@ import pytest
 from ponder.api import make_strategy
 from ponder.core.problem import AnswerSpec, Problem
 from ponder.core.types import GenerationRequest
-from ponder.errors import ConfigError
+from ponder.errors import ConfigError, UnknownNameError
 from ponder.runtime import Context
 from ponder.testing import FULL_CAPABILITIES, FunctionBackend
 
@@ -116,7 +116,7 @@ def test_a_named_model_reads_another_models_replies() -> None:
         assert all(not r.retain for r in writer_calls)  # nothing kept for a reading
     with pytest.raises(ConfigError, match="reader_model"):
         make_strategy("greedy", reader_model="judge")  # the rules read: nobody to name
-    with pytest.raises(Exception, match="judge"):
+    with pytest.raises(UnknownNameError, match="judge"):
         strategy = make_strategy("greedy", reader="model", reader_model="judge")
         asyncio.run(strategy.run(GCD, Context(FunctionBackend(writer))))
 

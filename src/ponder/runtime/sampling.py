@@ -95,6 +95,12 @@ SAMPLING_FIELDS = frozenset(SamplingConfig.model_fields) - {
 }
 
 
+def reads_own_reply(config: ReplyConfig, model: str | None = None) -> bool:
+    """Whether the model that writes a reply also reads it (``reader`` not ``rules``, no
+    other ``reader_model``): then its samples are kept for the reading to continue."""
+    return config.reader != "rules" and config.reader_model in (None, model or DEFAULT_MODEL)
+
+
 def call_options(config: SamplingConfig, call: int = 0, **changes: Any) -> dict[str, Any]:
     """The config's sampling parameters for the ``call``-th call of a run that makes several
     (each its own seed, reproducibly: ``seed + 1009 x call``), with ``changes``."""
@@ -229,8 +235,7 @@ async def draw_candidates(
         options = config.model_dump(include=set(SAMPLING_FIELDS))
         if options.get("seed") is not None:
             options["seed"] += seed_offset
-        own = config.reader_model in (None, model or DEFAULT_MODEL)
-        if config.reader != "rules" and own and ctx.model(model).capabilities.continuation:
+        if reads_own_reply(config, model) and ctx.model(model).capabilities.continuation:
             options.update(retain=True, retain_ended=True)  # the reading continues each reply
         result = await ctx.sample(problem.messages(), model=model, n=n, **{**options, **extra})
         candidates = [

@@ -374,8 +374,7 @@ def _answers_directly(text: str, question: str) -> str | None:
     """ "97 is prime: ..." to "Is 97 prime?": Yes; "97 is not prime": No. Only for a direct
     question (not "Does it logically follow that ...", where restating the conclusion is no
     verdict), and only when the reply's subject and predicate are the question's."""
-    asks = [s for s in prose.sentences(prose.plain(question)) if s.rstrip().endswith("?")]
-    ask = asks[-1] if asks else ""
+    ask = prose.ask(question) or ""
     if not _DIRECT.match(ask) or re.search(r"\bfollows?\b", ask, re.IGNORECASE):
         return None
     said = prose.sentences(prose.plain(text))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Set as AbstractSet
 
 _UNITS_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -560,15 +561,19 @@ _SUBORDINATE = re.compile(r"^\W*(?:since|because|as|given\s+that)\b[^,]*,\s*", r
 _NAMED_BY = re.compile(r"\s*(?:$|[^\w\s]|(?:is|was|are|were|wrote|painted)\b|\w+ed\b)")
 
 
+def ask(question: str) -> str | None:
+    """The question's last sentence that asks (ends with "?"), or None."""
+    asks = [s for s in sentences(plain(question)) if s.rstrip().endswith("?")]
+    return asks[-1] if asks else None
+
+
 def _head(question: str) -> str | None:
     """The first content word of the question's ask ("How is Tom related to Mary?": tom)."""
-    asks = [s for s in sentences(plain(question)) if s.rstrip().endswith("?")]
-    ask = asks[-1] if asks else question
-    words = re.findall(r"[a-z][a-z']+", ask.lower())
+    words = re.findall(r"[a-z][a-z']+", (ask(question) or question).lower())
     return next((w.removesuffix("'s") for w in words if w not in _STOP), None)
 
 
-def _names(side: str, head: str, asked: frozenset[str] | set[str]) -> bool:
+def _names(side: str, head: str, asked: AbstractSet[str]) -> bool:
     """Whether ``side`` names the question's subject: its head word, or two of its words
     ("The person in House 1" for "the name of the person who lives in House 1")."""
     words = content_words(side)
@@ -576,7 +581,7 @@ def _names(side: str, head: str, asked: frozenset[str] | set[str]) -> bool:
 
 
 def _copula_answer(
-    said: list[str], head: str, one_word: bool, asked: frozenset[str] | set[str] = frozenset()
+    said: list[str], head: str, one_word: bool, asked: AbstractSet[str] = frozenset()
 ) -> str | None:
     """The other side of the first copula one side of which holds the question's head."""
     for sentence in said:
@@ -632,8 +637,7 @@ def stated_text(text: str, question: str) -> str | None:
         bare = said[0].strip(" .!*_\"'")
         if bare.split()[0] not in _COMMON:
             return bare
-    asks = [s for s in sentences(plain(question)) if s.rstrip().endswith("?")]
-    asked = content_words(asks[-1] if asks else question)
+    asked = content_words(ask(question) or question)
     found = _copula_answer(said, head, bool(_ONE_WORD.search(question)), asked)
     if found is not None:
         return found
@@ -649,6 +653,7 @@ def _related(name: str, subject: set[str]) -> bool:
 
 __all__ = [
     "NUMBER_WORDS",
+    "ask",
     "asks_back",
     "content_words",
     "cut",

@@ -6,10 +6,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ponder.core.problem import DEFAULT_MODEL, Problem
+from ponder.core.problem import Problem
 from ponder.runtime import Context
 from ponder.runtime.reader import read_with_model
-from ponder.runtime.sampling import ReplyConfig, StrategyConfig, candidate_from
+from ponder.runtime.sampling import (
+    ReplyConfig,
+    StrategyConfig,
+    candidate_from,
+    reads_own_reply,
+)
 from ponder.strategies.base import Outcome, Strategy
 
 
@@ -40,9 +45,7 @@ class Greedy(Strategy):
             loop_repeats=config.loop_repeats,
             loop_template=config.loop_template,
             answer=True,
-            retain=config.reader != "rules"
-            and config.reader_model in (None, DEFAULT_MODEL)
-            and ctx.model().capabilities.continuation,
+            retain=reads_own_reply(config) and ctx.model().capabilities.continuation,
             retain_ended=True,
         )
         candidate = candidate_from(
