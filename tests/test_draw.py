@@ -18,31 +18,90 @@ def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
     return p / p.sum()
 
 
-@pytest.mark.parametrize("vocab", [7, BLOCK, 3 * BLOCK + 5])
-def test_draws_follow_the_tempered_softmax(vocab: int) -> None:
-    rng = np.random.default_rng(1)
-    logits = rng.normal(0, 2, vocab).astype(np.float32)
-    temperature = 0.7
-    # inverse transform sampling is exact: a grid of uniforms gives each token a share of
-    # the grid equal to its probability, to within one grid step
-    grid = (np.arange(20_000) + 0.5) / 20_000
-    rows = np.repeat(logits[None, :], len(grid), axis=0)
-    tokens = draw_tokens(rows, np.full(len(grid), temperature, np.float32), grid)
-    counts = np.bincount(tokens, minlength=vocab) / len(grid)
-    assert np.abs(counts - softmax(logits, temperature)).max() <= 1.5 / len(grid)
+def frequencies(logits: np.ndarray, temperature: float, n: int, seed: int) -> np.ndarray:
+    """How often each token comes out of ``n`` draws from one row, each with a uniform and a
+    generator of its own."""
+    rng = np.random.default_rng(seed)
+    batch = 500  # rows a call (a step is at most a few hundred wide)
+    rows = np.repeat(logits[None, :], batch, axis=0)
+    temperatures = np.full(batch, temperature, np.float32)
+    tokens: list[int] = []
+    for _ in range(n // batch):
+        rngs = [np.random.default_rng(int(s)) for s in rng.integers(0, 2**63, batch)]
+        tokens += draw_tokens(rows, temperatures, rng.random(batch), rngs=rngs)
+    return np.bincount(tokens, minlength=len(logits)) / len(tokens)
 
 
-def test_each_draw_is_the_inverse_cdf() -> None:
+def assert_follows(counts: np.ndarray, want: np.ndarray, n: int) -> None:
+    """Every token's share within five standard errors of its probability (fixed seeds: the
+    draws are the same on every run), and none drawn that has no probability."""
+    assert np.all(np.abs(counts - want) <= 5 * np.sqrt(want * (1 - want) / n) + 1 / n)
+    assert set(np.flatnonzero(counts)) <= set(np.flatnonzero(want))
+
+
+@pytest.mark.parametrize(
+    ("vocab", "spread"),
+    [
+        (7, 2.0),
+        (BLOCK, 2.0),
+        (3 * BLOCK + 5, 2.0),  # a head of a few dozen tokens, the rest from the envelope
+        (3 * BLOCK + 5, 0.1),  # flat: every token in the head, drawn from every term
+    ],
+)
+def test_draws_follow_the_tempered_softmax(vocab: int, spread: float) -> None:
+    logits = np.random.default_rng(1).normal(0, spread, vocab).astype(np.float32)
+    n = 20_000
+    assert_follows(frequencies(logits, 0.7, n, seed=vocab), softmax(logits, 0.7), n)
+
+
+def test_the_envelope_draws_tokens_outside_the_head_exactly() -> None:
+    # 3 likely tokens and 20,000 unlikely ones holding about a quarter of the mass: the head
+    # (within T ln V = 9.9 of the peak) is the 3, the rest come from the envelope's rounds
+    vocab = 20_003
+    logits = np.empty(vocab, np.float32)
+    logits[:3] = [0.0, -0.5, -1.0]
+    logits[3:] = np.random.default_rng(5).uniform(-10.6, -9.95, vocab - 3)
+    want = softmax(logits, 1.0)
+    assert 0.2 < want[3:].sum() < 0.5
+    n = 20_000
+    counts = frequencies(logits, 1.0, n, seed=6)
+    assert_follows(counts[:3], want[:3], n)
+    tail, p_tail = counts[3:].sum(), want[3:].sum()
+    assert abs(tail - p_tail) <= 5 * np.sqrt(p_tail * (1 - p_tail) / n)
+    # the tail's draws are spread as its terms are: its upper half by value against the rest
+    upper = logits[3:] > -10.3
+    share, p_share = counts[3:][upper].sum() / tail, want[3:][upper].sum() / p_tail
+    assert abs(share - p_share) <= 5 * np.sqrt(p_share * (1 - p_share) / (n * p_tail))
+
+
+def test_a_draw_is_a_function_of_its_inputs() -> None:
     rng = np.random.default_rng(2)
     logits = rng.normal(0, 3, (64, 2 * BLOCK + 9)).astype(np.float32)
     temperatures = rng.uniform(0.2, 1.5, 64).astype(np.float32)
     uniforms = rng.random(64)
-    got = draw_tokens(logits, temperatures, uniforms)
-    for row in range(64):
-        cdf = np.cumsum(softmax(logits[row], float(temperatures[row])))
-        want = int(np.searchsorted(cdf, uniforms[row], side="right"))
-        near_a_boundary = np.abs(cdf - uniforms[row]).min() < 1e-6  # float32 terms differ
-        assert got[row] == want or near_a_boundary
+    first = draw_tokens(logits, temperatures, uniforms)
+    assert draw_tokens(logits, temperatures, uniforms) == first
+    seeded = [np.random.default_rng(row) for row in range(64)]
+    again = [np.random.default_rng(row) for row in range(64)]
+    assert draw_tokens(logits, temperatures, uniforms, rngs=seeded) == draw_tokens(
+        logits, temperatures, uniforms, rngs=again
+    )
+
+
+def test_the_first_round_inverts_the_uniform_over_the_head() -> None:
+    # three tokens hold nearly all the mass; the envelope over the rest weighs V / V = 1, so a
+    # uniform below H / (H + 1) (H: the head's mass, the largest term 1) picks from the head
+    # by inverse transform, token order kept
+    logits = np.full((1, 4 * BLOCK), -40.0, dtype=np.float32)
+    head = [7, BLOCK + 1, 3 * BLOCK]
+    logits[0, head] = [1.0, 2.0, 0.0]
+    terms = np.exp(logits[0, head].astype(np.float64) - 2.0)
+    mass = terms.sum()
+    cdf = np.cumsum(terms)
+    for u in (0.0, 0.1, 0.3, 0.45, 0.55):
+        assert u < mass / (mass + 1)
+        want = head[int(np.searchsorted(cdf, u * (mass + 1), side="right"))]
+        assert draw_tokens(logits, np.ones(1, np.float32), np.array([u]))[0] == want
 
 
 def test_argmax_rows_take_the_first_largest_logit() -> None:
@@ -100,7 +159,7 @@ def truncated(logits: np.ndarray, temperature: float, k: int, p: float) -> np.nd
         (3 * BLOCK + 5, 5, 1.0),  # top-k alone, through the block-maximum bound
         (3 * BLOCK + 5, 40, 0.9),  # top-k then top-p
         (3 * BLOCK + 5, 0, 0.8),  # top-p alone, widening past 64 tokens
-        (300, 2 * BLOCK, 1.0),  # k past the number of blocks: a partition of the whole row
+        (300, 200, 1.0),  # k past the number of blocks: a partition of the whole row
         (9, 4, 0.5),  # a vocabulary smaller than a block
     ],
 )
@@ -146,7 +205,7 @@ def test_top_p_keeps_at_least_one_token_and_a_near_certain_one_alone() -> None:
 
 def test_rows_split_among_threads_draw_the_same_tokens() -> None:
     rng = np.random.default_rng(4)
-    n, vocab = 24, 200_000
+    n, vocab = 48, 200_000
     assert n * vocab >= SPLIT_MIN  # past the size at which a step is split
     logits = rng.normal(0, 3, (n, vocab)).astype(np.float32)
     temperatures = rng.uniform(0.0, 1.2, n).astype(np.float32)

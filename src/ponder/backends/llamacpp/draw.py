@@ -10,10 +10,20 @@ API's order) is drawn here instead, for all of a step's samples in a few array o
 
 - argmax: the first index of the largest logit (llama.cpp's greedy sampler picks the same);
 - temperature T: token i with probability exp((l_i - max) / T) / sum (the float32 terms
-  llama.cpp's temperature and distribution samplers compute), by inverse transform sampling
-  with one uniform draw from the sample's own generator: the vocabulary is cut into blocks,
-  the target is found first among the cumulative block sums, then inside its block, so only
-  one block is summed twice. A token whose term is 0 is never drawn.
+  llama.cpp's temperature and distribution samplers compute), drawn exactly without
+  exponentiating the whole vocabulary. Only the *head*, the tokens within ``T ln V`` of the
+  row's largest logit, is exponentiated (on real rows of the three local families at T =
+  0.8, a few hundred tokens of 49k-262k); every other token's term is below the bound
+  ``b = exp(-ln V) = 1/V``. Rejection against an envelope (von Neumann): with one uniform,
+  the head's exact mass H is chosen with probability H / (H + V b), and then a token by
+  inverse transform over the head; otherwise a token uniformly from the whole vocabulary,
+  kept with probability term / b if it lies outside the head, and the draw starts again if
+  not. Each token comes out with probability term / sum, exactly; since H >= 1 (the largest
+  logit's term) and V b = 1, a round is accepted with probability at least 1/2, and
+  further rounds take further uniforms from the sample's own generator. A row whose head
+  is a large part of its vocabulary (a flat distribution, a high temperature) or that has
+  non-finite logits is drawn the plain way: every term, the target found among cumulative
+  block sums, then inside its block. A token whose term is 0 is never drawn.
 - top-k (then top-p): the k largest logits found without sorting the vocabulary: a block
   of 256 tokens whose largest logit is below the k-th largest block maximum cannot hold
   one of them, so only the tokens at or above that bound (a few hundred, typically) are
@@ -26,11 +36,11 @@ API's order) is drawn here instead, for all of a step's samples in a few array o
 
 Each sample draws from its own ``numpy`` PCG64 generator seeded with the sample's seed, so a
 seeded sample is reproducible whatever else shares its batch (the draws differ from
-llama.cpp's own seeded stream). The exponentials dominate (1.8 ns a term here: 15 ms a step
-for 32 samples over Gemma-3's vocabulary): a ``Drawer`` with workers splits a step's rows
-between threads (numpy releases the GIL inside its array operations, and llama.cpp's own
-threads are idle while the next batch waits for its tokens) and keeps its scratch buffer
-between steps, so no step pays for fresh pages.
+llama.cpp's own seeded stream). What is left is a pass or two over each row (its largest
+logit, the head's positions): a ``Drawer`` with workers splits a step's rows between threads
+(numpy releases the GIL inside its array operations, and llama.cpp's own threads are idle
+while the next batch waits for its tokens) and keeps its scratch buffer between steps, so no
+step pays for fresh pages.
 """
 
 from __future__ import annotations
@@ -38,18 +48,24 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 #: tokens per block of the two-level search and of the top-k bound
 BLOCK = 256
-#: at least this many logits (rows x vocabulary) before a step's rows are split among threads
-#: (below it, 32 x 49k, the split cost what it saved on this project's 2-core machine)
-SPLIT_MIN = 1 << 22
+#: at least this many logits (rows x vocabulary) before a step's rows are split among threads:
+#: with the head draw a step is a pass or two over its rows plus Python per row, and on this
+#: project's 2-core machine two threads gained only at 32 x 262k (4.9 against 5.4 ms a step of
+#: real Gemma-3 rows) and lost at 32 x 152k (3.0 against 2.4 ms, Qwen2.5; bench_draw.py)
+SPLIT_MIN = 1 << 23
 #: logits per chunk of rows taken through all the passes at once, a job for a worker (4 MB:
 #: chunks of 1 MB cost more in per-job overhead than they saved in cache misses)
 CHUNK = 1 << 20
+#: a row whose head (tokens within T ln V of its largest logit) exceeds 1/HEAD_SHARE of the
+#: vocabulary is drawn from every term: past that, gathering the head costs more than it saves
+HEAD_SHARE = 4
 
 
 @dataclasses.dataclass(slots=True)
@@ -82,12 +98,15 @@ def draw_tokens(
     uniforms: npt.NDArray[np.float64],
     top_k: npt.NDArray[np.int64] | None = None,
     top_p: npt.NDArray[np.float64] | None = None,
+    rngs: Sequence[np.random.Generator | None] | None = None,
 ) -> list[int]:
     """One token per row of ``logits`` (rows x vocabulary): argmax where the temperature is
     0, else a draw from softmax(logits / temperature), cut to the row's ``top_k`` largest
-    (0: no cut) and then its ``top_p`` nucleus (1: none), that inverts ``uniforms`` (in
-    [0, 1)). On the calling thread; ``Drawer`` splits a step among threads."""
-    return Drawer().draw(logits, temperatures, uniforms, top_k, top_p)
+    (0: no cut) and then its ``top_p`` nucleus (1: none), from the row's uniform in
+    ``uniforms`` (in [0, 1)) and, where a plain draw's first round is rejected, more from
+    the row's generator in ``rngs`` (one seeded by the row's uniform where none is given).
+    On the calling thread; ``Drawer`` splits a step among threads."""
+    return Drawer().draw(logits, temperatures, uniforms, top_k, top_p, rngs)
 
 
 class Drawer:
@@ -112,6 +131,7 @@ class Drawer:
         uniforms: npt.NDArray[np.float64],
         top_k: npt.NDArray[np.int64] | None = None,
         top_p: npt.NDArray[np.float64] | None = None,
+        rngs: Sequence[np.random.Generator | None] | None = None,
     ) -> list[int]:
         n, vocab = logits.shape
         tokens = [0] * n
@@ -133,7 +153,7 @@ class Drawer:
         def run(chunk: npt.NDArray[np.intp]) -> None:
             rows = plain[chunk]
             x = scratch[chunk[0] : chunk[-1] + 1]
-            chosen = _draw_plain(logits, rows, temperatures, uniforms, x)
+            chosen = _draw_plain(logits, rows, temperatures, uniforms, rngs, x)
             for at, token in zip(rows.tolist(), chosen, strict=True):
                 tokens[at] = token
 
@@ -166,16 +186,91 @@ def _draw_plain(
     rows: npt.NDArray[np.intp],
     temperatures: npt.NDArray[np.float32],
     uniforms: npt.NDArray[np.float64],
+    rngs: Sequence[np.random.Generator | None] | None,
     x: npt.NDArray[np.float32],
 ) -> list[int]:
-    """Temperature draws for ``rows`` of ``logits``, ``x`` (rows x vocabulary) as scratch."""
-    n, vocab = x.shape
-    if rows[-1] - rows[0] == n - 1:  # consecutive rows: a view, no copy
-        view = logits[rows[0] : rows[-1] + 1]
-        np.subtract(view, view.max(axis=1, keepdims=True), out=x)
+    """Temperature draws for ``rows`` of ``logits``: the head and the envelope where the head
+    is small, every term (``x``, rows x vocabulary, as scratch) for the other rows."""
+    vocab = logits.shape[1]
+    if rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows: a view, no copy
+        peaks = logits[rows[0] : rows[-1] + 1].max(axis=1)
     else:
-        np.take(logits, rows, axis=0, out=x)
-        x -= x.max(axis=1, keepdims=True)
+        peaks = np.array([logits[row].max() for row in rows], dtype=np.float32)
+    chosen = [0] * len(rows)
+    rest: list[int] = []
+    for i, row in enumerate(rows.tolist()):
+        rng = rngs[row] if rngs is not None else None
+        token = _draw_head(logits[row], peaks[i], temperatures[row], uniforms[row], rng, vocab)
+        if token is None:
+            rest.append(i)
+        else:
+            chosen[i] = token
+    if rest:
+        at = np.array(rest)
+        for i, token in zip(
+            rest,
+            _draw_every_term(logits, rows[at], temperatures, uniforms, x[: len(rest)]),
+            strict=True,
+        ):
+            chosen[i] = token
+    return chosen
+
+
+def _draw_head(
+    row: npt.NDArray[np.float32],
+    peak: np.float32,
+    temperature: np.float32,
+    u: float,
+    rng: np.random.Generator | None,
+    vocab: int,
+) -> int | None:
+    """One exact draw from softmax(row / temperature) that exponentiates only the head (the
+    module's docstring); None where the row is better drawn from every term."""
+    if not np.isfinite(peak):
+        return None
+    scale = np.float32(1.0) / temperature
+    cut = np.float32(-math.log(vocab)) if vocab > 1 else np.float32(-1.0)
+    floor = peak + cut / scale  # at or above it: the head
+    head = np.flatnonzero(row >= floor)
+    if head.size * HEAD_SHARE > vocab:
+        return None
+    terms = np.exp((row[head] - peak) * scale, dtype=np.float32)
+    cumulative = np.cumsum(terms, dtype=np.float64)
+    mass = float(cumulative[-1])
+    # every token outside the head has a term at most ``bound``: its logit is below the floor
+    bound = float(np.exp(np.float32((floor - peak) * scale)))
+    envelope = vocab * bound
+    if not (math.isfinite(mass) and mass > 0):
+        return None
+    while True:
+        target = u * (mass + envelope)
+        if target < mass:
+            at = int(np.searchsorted(cumulative, target, side="right"))
+            if at >= head.size:  # rounding at u close to 1: the last token with mass
+                at = int(np.flatnonzero(terms > 0)[-1])
+            return int(head[at])
+        if rng is None:  # made from the row's own uniform: draws stay a function of the input
+            rng = np.random.Generator(np.random.PCG64(int(u * (1 << 53))))
+        token = min(int((target - mass) / bound), vocab - 1)
+        value = row[token]
+        term = float(np.exp(np.float32((value - peak) * scale)))
+        if value < floor and rng.random() * bound < term:
+            return token
+        u = rng.random()
+
+
+def _draw_every_term(
+    logits: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.intp],
+    temperatures: npt.NDArray[np.float32],
+    uniforms: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float32],
+) -> list[int]:
+    """Temperature draws for ``rows`` of ``logits`` by inverse transform over every term,
+    ``x`` (rows x vocabulary) as scratch."""
+    n, vocab = x.shape
+    np.take(logits, rows, axis=0, out=x)
+    x -= x.max(axis=1, keepdims=True)
     x *= (1.0 / temperatures[rows]).astype(np.float32)[:, None]
     np.exp(x, out=x)
     starts = np.arange(0, vocab, BLOCK)

@@ -326,7 +326,8 @@ class LlamaModel:
         top_k = np.array([d.top_k or 0 for d in draws], dtype=np.int64)
         top_p = np.array([d.top_p for d in draws])
         self._drawer.workers = self.threads
-        return self._drawer.draw(logits, temperatures, uniforms, top_k, top_p)
+        rngs = [d.rng for d in draws]
+        return self._drawer.draw(logits, temperatures, uniforms, top_k, top_p, rngs)
 
     def logprob(self, out_idx: int, token: int, top: int) -> TokenLogprob:
         """The chosen token's log-probability at batch entry ``out_idx``, and the ``top`` most
