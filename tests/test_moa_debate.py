@@ -262,3 +262,46 @@ async def test_the_readme_composition_verifies_mixtures_of_forced_proposals() ->
     assert roles["aggregate"]["calls"] == 2  # one aggregator per mixture
     assert roles["verify"]["calls"] == 2  # one request of m=2 chains per mixture
     assert {"aggregate", "verify"} < set(roles) and len(roles) >= 3
+
+
+class SmallContext(FunctionBackend):
+    """A model of 1,000 tokens of context whose replies run long (2,400 characters in a few of
+    the fake backend's word-tokens)."""
+
+    @property
+    def context_length(self) -> int:
+        return 1000
+
+
+def rambling(request: GenerationRequest, index: int) -> str:
+    seed = (request.params.seed or 0) + index
+    return "1+2=3;" * 400 + f"\nAnswer: {(5, 4, 6)[seed % 3]}"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "debate", "rounds": 1, "final": "judge", "early_stop": False},
+        {"name": "moa", "layers": 2},
+        {"name": "fuse", "n": 4, "when": "always"},
+    ],
+)
+async def test_shown_replies_are_clipped_to_the_models_context(spec: dict[str, Any]) -> None:
+    from ponder.strategies.base import CHARS_PER_TOKEN, TEMPLATE_TOKENS
+
+    backend = SmallContext(rambling)
+    options = {k: v for k, v in spec.items() if k != "name"}
+    await make_strategy(spec["name"], max_tokens=100, seed=0, **options).run(
+        "What is 3 + 4?", Context(backend)
+    )
+    room = (1000 - 100 - TEMPLATE_TOKENS) * CHARS_PER_TOKEN
+    shown = [r for r in backend.history if len(r.messages[-1].content) > 1000]
+    assert shown  # prompts that show other replies were made, and each fits the room
+    for request in backend.history:  # (an agent's own earlier reply is counted in tokens)
+        assert len(request.messages[-1].content) <= room
+    # without a context the backend states, the configured limits stand
+    plain = FunctionBackend(rambling)
+    await make_strategy(spec["name"], max_tokens=100, seed=0, **options).run(
+        "What is 3 + 4?", Context(plain)
+    )
+    assert max(len(r.messages[-1].content) for r in plain.history) > room

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from ponder.core.types import GenerationRequest, Message, SamplingParams, Usage, make_params
+from ponder.core.types import (
+    GenerationRequest,
+    Message,
+    SamplingParams,
+    Usage,
+    make_params,
+    sample_seed,
+)
 from ponder.errors import ConfigError
 
 
@@ -58,3 +65,13 @@ def test_usage_adds_up() -> None:
     assert total == Usage(11, 4, 7)
     assert total.total_tokens == 18
     assert total.as_dict()["cached_prompt_tokens"] == 4
+
+
+def test_sample_seeds_of_neighbouring_requests_do_not_overlap() -> None:
+    seeds = {base: [sample_seed(base, i) for i in range(64)] for base in range(4)}
+    for base, own in seeds.items():
+        assert own[0] == base  # one sample seeded s is the first of many seeded s
+        assert len(set(own)) == 64 and all(0 <= s < 2**31 for s in own)
+        assert own == [sample_seed(base, i) for i in range(64)]  # reproducible
+    assert not set(seeds[0]) & set(seeds[1])  # with base + i they shared 63 of 64
+    assert sample_seed(2**40 + 5, 0) == (2**40 + 5) & 0x7FFFFFFF

@@ -37,7 +37,7 @@ def solve(
     n: Annotated[int | None, typer.Option("-n", help="Number of samples.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens per sample.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Base seed (sample i uses seed + i).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Base seed (sample 0 draws from it).")] = None,
     extra_model: Annotated[
         list[str] | None,
         typer.Option(

@@ -43,8 +43,10 @@ class SamplingParams(BaseModel):
     )
     seed: int | None = Field(
         None,
-        description="Base seed. Sample i draws from seed + i, so samples stay distinct and "
-        "reproducible; None draws a fresh random seed per request.",
+        description="Base seed. Sample i draws from sample_seed(seed, i): the seed itself for "
+        "the first sample, a mix of both for the others, so samples stay distinct and "
+        "reproducible and requests seeded s and s + 1 share none; None draws a fresh random "
+        "seed per request.",
     )
     logprobs: bool = Field(False, description="Return the log-probability of each chosen token.")
     loop_repeats: int = Field(
@@ -99,6 +101,23 @@ class SamplingParams(BaseModel):
     def replace(self, **changes: object) -> SamplingParams:
         """A copy with some fields changed, validated again."""
         return make_params(**{**self.model_dump(), **changes})
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def sample_seed(base: int, index: int) -> int:
+    """The seed of sample ``index`` of a request seeded ``base`` (31 bits, as llama.cpp and
+    OpenAI-compatible servers take them): ``base`` itself for the first sample, so a request
+    for one sample seeded s draws what the first of many seeded s draws, and a SplitMix64
+    mix of both for the others, so requests seeded s and s + 1 share no sample (with
+    ``base + index`` they shared all but one)."""
+    if index == 0:
+        return base & 0x7FFFFFFF
+    z = (base * 0x9E3779B97F4A7C15 + index * 0xD1B54A32D192ED03) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) & 0x7FFFFFFF
 
 
 def make_params(**fields: object) -> SamplingParams:

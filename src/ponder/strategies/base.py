@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from ponder.core.problem import Candidate, Problem, Result, validate_options
+from ponder.core.types import Message
 from ponder.errors import ConfigError
 from ponder.runtime.context import Context
 from ponder.runtime.ledger import Budget
@@ -126,6 +127,42 @@ def chosen_outcome(
     details and ``chosen``'s index."""
     outcome = outcome_of(vote, candidates, {**details, "chosen": chosen.index})
     return Outcome(chosen.answer, chosen.text, outcome.candidates, outcome.details)
+
+
+#: the fewest characters a token holds in the texts strategies show a model (a digit is a token
+#: of its own in some vocabularies; prose and code run 3-4 characters a token)
+CHARS_PER_TOKEN = 2
+#: tokens a prompt needs beyond its text (the chat template's markers)
+TEMPLATE_TOKENS = 64
+#: the fewest characters of a text a prompt shows (less says too little to be worth showing)
+MIN_SHOWN_CHARS = 200
+
+
+def shown_chars(
+    ctx: Context, models: Iterable[str], configured: int, count: int, around: int, reply: int
+) -> int:
+    """How many characters of each of ``count`` texts (other samples' replies, programs) one
+    prompt to ``models`` shows: ``configured``, or less where the smallest of those models'
+    contexts (where its backend says) could not hold ``count`` of them beside ``around``
+    characters of other prompt text and a reply of ``reply`` tokens, counting
+    ``CHARS_PER_TOKEN`` characters a token. Never below ``MIN_SHOWN_CHARS``: a prompt still
+    too long fails as one (``ContextLengthError``), which an eval records for that problem."""
+    windows = [ctx.model(name).context_length for name in dict.fromkeys(models)]
+    known = [w for w in windows if w is not None]
+    if not known:
+        return configured
+    room = (min(known) - reply - TEMPLATE_TOKENS) * CHARS_PER_TOKEN - around
+    return max(MIN_SHOWN_CHARS, min(configured, room // max(1, count)))
+
+
+def message_chars(messages: Iterable[Message]) -> int:
+    """The characters of ``messages``' texts (for ``shown_chars``'s ``around``)."""
+    return sum(len(m.content) for m in messages)
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text``, or its last ``limit`` characters after "..." (a reply's end holds its answer)."""
+    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 class BatchStrategy(abc.ABC):

@@ -20,8 +20,9 @@ final answer is the majority of the last round. Agents are Context models named 
 
 Deviations, on purpose: the paper keeps each agent's whole conversation, so prompts grow with
 every round; here an agent's turn holds the question, its own latest response and the others'
-latest responses (each clipped to its last ``max_reference_chars`` characters), so a round's
-prompt stays the same size however many rounds run. And an agent whose latest reply gives no
+latest responses (each clipped to its last ``max_reference_chars`` characters, fewer where
+the agent's context could not hold them: ``base.shown_chars``), so a round's prompt stays the
+same size however many rounds run. And an agent whose latest reply gives no
 answer (cut off at max_tokens, or nothing read) keeps its latest answer in the final vote:
 the paper's agents always answer, small models often do not once they read the others (on
 basic_arithmetic a cross-family debate lost problems its first round had right, as the
@@ -41,7 +42,16 @@ from ponder.core.types import Message
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from
 from ponder.scoring.answers import majority_vote
-from ponder.strategies.base import Outcome, Strategy, outcome_of, require_models, vote_details
+from ponder.strategies.base import (
+    Outcome,
+    Strategy,
+    clipped,
+    message_chars,
+    outcome_of,
+    require_models,
+    shown_chars,
+    vote_details,
+)
 from ponder.strategies.fuse import AGGREGATE
 from ponder.strategies.moa import PROPOSE, as_read, first_answers
 
@@ -136,8 +146,19 @@ class Debate(Strategy):
 
         def turn(i: int) -> list[Message]:
             others = [c for j, c in enumerate(latest) if j != i]
-            ask = fill(config.update_prompt, responses=self._shown(others))
             mine = latest[i].text
+            # the agent's own reply is shown whole: its tokens are known, the rest is text
+            around = message_chars(problem.messages()) + len(config.update_prompt)
+            around += 20 * len(others)  # each response's heading
+            limit = shown_chars(
+                ctx,
+                [config.agents[i]],
+                config.max_reference_chars,
+                len(others),
+                around,
+                config.max_tokens + latest[i].completion_tokens,
+            )
+            ask = fill(config.update_prompt, responses=self._shown(others, limit))
             return [*problem.messages(), Message("assistant", mine), Message("user", ask)]
 
         results = await asyncio.gather(
@@ -167,7 +188,14 @@ class Debate(Strategy):
         self, problem: Problem, ctx: Context, latest: list[Candidate], index: int
     ) -> Candidate:
         config = self._config
-        ask = fill(config.judge_prompt, question=problem.question, responses=self._shown(latest))
+        around = message_chars(problem.preamble())
+        around += len(problem.question) + len(config.judge_prompt) + 20 * len(latest)
+        limit = shown_chars(
+            ctx, [config.judge], config.max_reference_chars, len(latest), around, config.max_tokens
+        )
+        ask = fill(
+            config.judge_prompt, question=problem.question, responses=self._shown(latest, limit)
+        )
         result = await ctx.sample(
             [*problem.preamble(), Message("user", ask)],
             role=AGGREGATE,
@@ -184,11 +212,9 @@ class Debate(Strategy):
         )
         return (await as_read(problem, [judged]))[0]
 
-    def _shown(self, responses: list[Candidate]) -> str:
-        limit = self._config.max_reference_chars
+    def _shown(self, responses: list[Candidate], limit: int) -> str:
         return "\n\n".join(
-            f"Agent {i + 1}:\n{c.text if len(c.text) <= limit else '...' + c.text[-limit:]}"
-            for i, c in enumerate(responses)
+            f"Agent {i + 1}:\n{clipped(c.text, limit)}" for i, c in enumerate(responses)
         )
 
 

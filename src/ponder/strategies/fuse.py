@@ -32,7 +32,15 @@ from ponder.core.types import Message
 from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, call_options, candidate_from, sample_candidates
 from ponder.scoring.answers import Vote, majority_vote
-from ponder.strategies.base import Outcome, Strategy, outcome_of, vote_details
+from ponder.strategies.base import (
+    Outcome,
+    Strategy,
+    clipped,
+    message_chars,
+    outcome_of,
+    shown_chars,
+    vote_details,
+)
 
 AGGREGATE = "aggregate"
 
@@ -51,7 +59,8 @@ class FuseConfig(SamplingConfig):
     when: Literal["split", "always"] = "split"
     #: with when=split, fuse when the winner's share of the answered votes is below this
     threshold: float = Field(0.75, gt=0.0, le=1.0)
-    #: the most characters of each representative's reasoning shown (its end is kept)
+    #: the most characters of each representative's reasoning shown (its end is kept; fewer
+    #: where the model's context could not hold the prompt: ``base.shown_chars``)
     max_solution_chars: int = Field(3000, ge=100)
     #: the merge step's prompt: ``{question}`` and ``{attempts}`` (the operator's to set)
     merge_prompt: str = operator_only(MERGE, "a prompt template")
@@ -75,9 +84,18 @@ class Fuse(Strategy):
             return outcome_of(vote, candidates, details)
         groups = vote.groups[: config.top_k]
         answered = sum(g.votes for g in vote.groups)
+        around = (
+            message_chars(problem.preamble())
+            + len(problem.question)
+            + len(config.merge_prompt)
+            + 40 * len(groups)  # each attempt's heading
+        )
+        limit = shown_chars(
+            ctx, ["default"], config.max_solution_chars, len(groups), around, config.max_tokens
+        )
         attempts = "\n\n".join(
             f"Answer {g.answer} ({g.votes} of {answered} attempts):\n"
-            f"{self._clip(candidates[g.members[0]].text)}"
+            f"{clipped(candidates[g.members[0]].text, limit)}"
             for g in groups
         )
         ask = fill(config.merge_prompt, question=problem.question, attempts=attempts)
@@ -119,12 +137,6 @@ class Fuse(Strategy):
         if share < config.threshold:
             return True, f"the winner has {share:.0%} of the answered votes"
         return False, f"the winner has {share:.0%} of the answered votes: settled"
-
-    def _clip(self, text: str) -> str:
-        config = self.config
-        assert isinstance(config, FuseConfig)
-        limit = config.max_solution_chars
-        return text if len(text) <= limit else "..." + text[-limit:]
 
 
 __all__ = ["AGGREGATE", "Fuse"]

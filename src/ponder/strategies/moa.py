@@ -23,7 +23,9 @@ Deviations, on purpose: the paper's proposers are six different 70B-class chat m
 its aggregator sees the responses in a system prompt; here any Context models serve, the
 references go in the user turn after the question (every backend and chat template takes
 that; the problem's own system prompt is kept), and each reference is clipped to its last
-``max_reference_chars`` characters so a long reasoning chain cannot crowd out the question.
+``max_reference_chars`` characters so a long reasoning chain cannot crowd out the question
+(fewer where the smallest context of the models reading them could not hold them all:
+``base.shown_chars``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,16 @@ from ponder.runtime.sampling import (
     read_behaviours,
 )
 from ponder.scoring.answers import majority_vote
-from ponder.strategies.base import Outcome, Strategy, outcome_of, require_models, vote_details
+from ponder.strategies.base import (
+    Outcome,
+    Strategy,
+    clipped,
+    message_chars,
+    outcome_of,
+    require_models,
+    shown_chars,
+    vote_details,
+)
 from ponder.strategies.fuse import AGGREGATE
 
 PROPOSE = "propose"
@@ -100,7 +111,7 @@ class Moa(Strategy):
             layer = await self._later_layer(problem, ctx, layer, depth, len(every))
             every += layer
             history.append(_summary(layer))
-        prompt = self._synthesis(problem, layer)
+        prompt = self._synthesis(problem, ctx, layer, [config.aggregator])
         result = await ctx.sample(
             prompt,
             role=AGGREGATE,
@@ -145,7 +156,7 @@ class Moa(Strategy):
         self, problem: Problem, ctx: Context, previous: list[Candidate], depth: int, start: int
     ) -> list[Candidate]:
         config = self._config
-        prompt = self._synthesis(problem, previous)
+        prompt = self._synthesis(problem, ctx, previous, config.proposers)
         counts = Counter(config.proposers)
         models = list(counts)
         results = await asyncio.gather(
@@ -173,12 +184,23 @@ class Moa(Strategy):
                 )
         return await as_read(problem, layer)
 
-    def _synthesis(self, problem: Problem, responses: list[Candidate]) -> list[Message]:
+    def _synthesis(
+        self, problem: Problem, ctx: Context, responses: list[Candidate], models: list[str]
+    ) -> list[Message]:
+        """The prompt that shows ``responses`` to ``models``, each response clipped to what
+        the smallest of their contexts holds (``shown_chars``)."""
         config = self._config
-        limit = config.max_reference_chars
+        around = (
+            message_chars(problem.preamble())
+            + len(problem.question)
+            + len(config.synthesize_prompt)
+            + 20 * len(responses)  # each response's heading
+        )
+        limit = shown_chars(
+            ctx, models, config.max_reference_chars, len(responses), around, config.max_tokens
+        )
         shown = "\n\n".join(
-            f"Response {i + 1}:\n{c.text if len(c.text) <= limit else '...' + c.text[-limit:]}"
-            for i, c in enumerate(responses)
+            f"Response {i + 1}:\n{clipped(c.text, limit)}" for i, c in enumerate(responses)
         )
         ask = fill(config.synthesize_prompt, question=problem.question, responses=shown)
         return [*problem.preamble(), Message("user", ask)]

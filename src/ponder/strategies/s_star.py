@@ -40,7 +40,16 @@ from ponder.runtime import Context
 from ponder.runtime.sampling import SamplingConfig, call_options, read_behaviours, sample_candidates
 from ponder.scoring.answers import Vote, majority_vote
 from ponder.scoring.code import extract_code
-from ponder.strategies.base import Outcome, Strategy, chosen_outcome, outcome_of, vote_details
+from ponder.strategies.base import (
+    Outcome,
+    Strategy,
+    chosen_outcome,
+    clipped,
+    message_chars,
+    outcome_of,
+    shown_chars,
+    vote_details,
+)
 
 TEST_GEN = "test-gen"
 VERIFY = "verify"
@@ -67,7 +76,8 @@ class SStarConfig(SamplingConfig):
     test_gen_tokens: int = Field(256, ge=16)
     #: the leading groups compared in pairs
     max_groups: int = Field(4, ge=2, le=8)
-    #: the most characters of each program shown (its end is kept)
+    #: the most characters of each program shown (its end is kept; fewer where the model's
+    #: context could not hold the prompt: ``base.shown_chars``)
     max_program_chars: int = Field(2500, ge=100)
     inputs_prompt: str = operator_only(INPUTS, "a prompt template")
     compare_prompt: str = operator_only(COMPARE, "a prompt template")
@@ -130,8 +140,22 @@ class SStar(Strategy):
     ) -> tuple[list[str], int]:
         config = self._config
         heads = [candidates[g.members[0]] for g in vote.groups[: config.max_groups]]
+        around = (
+            message_chars(problem.preamble())
+            + len(problem.question)
+            + len(config.inputs_prompt)
+            + 30 * len(heads)  # each program's heading and fence
+        )
+        limit = shown_chars(
+            ctx,
+            ["default"],
+            config.max_program_chars,
+            len(heads),
+            around,
+            config.test_gen_tokens,
+        )
         programs = "\n\n".join(
-            f"Solution {i + 1}:\n```python\n{self._clip(extract_code(c.text))}\n```"
+            f"Solution {i + 1}:\n```python\n{clipped(extract_code(c.text), limit)}\n```"
             for i, c in enumerate(heads)
         )
         ask = fill(
@@ -169,13 +193,20 @@ class SStar(Strategy):
             rows = []
             for call, x, y in zip(calls, outputs[first], outputs[second], strict=False):
                 if x != y:
-                    rows.append(f"{call}: A returns {x}; B returns {y}")
+                    rows.append(clipped(f"{call}: A returns {x}; B returns {y}", 300))
             results = "\n".join(rows[:12]) or "(they return the same on every input tried)"
+            around = (
+                message_chars(problem.preamble())
+                + len(problem.question)
+                + len(config.compare_prompt)
+                + len(results)
+            )
+            limit = shown_chars(ctx, ["default"], config.max_program_chars, 2, around, 8)
             text = fill(
                 config.compare_prompt,
                 question=problem.question,
-                first=self._clip(extract_code(heads[first].text)),
-                second=self._clip(extract_code(heads[second].text)),
+                first=clipped(extract_code(heads[first].text), limit),
+                second=clipped(extract_code(heads[second].text), limit),
                 results=results,
             )
             return [*problem.preamble(), Message("user", text)]
@@ -200,10 +231,6 @@ class SStar(Strategy):
                 wins[winner] += 1
             record.append({"pair": [heads[a].index, heads[b].index], "reply": text[:40]})
         return wins, record
-
-    def _clip(self, code: str) -> str:
-        limit = self._config.max_program_chars
-        return code if len(code) <= limit else "..." + code[-limit:]
 
 
 def calls_in(line: str, entry_point: str) -> list[str]:

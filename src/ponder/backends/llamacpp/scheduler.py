@@ -34,6 +34,7 @@ from ponder.core.types import (
     SamplingParams,
     StreamChunk,
     TokenLogprob,
+    sample_seed,
 )
 
 #: a request waits for a prompt being prefilled when it would share this many more tokens
@@ -131,7 +132,7 @@ class Job:
         self.on_done = on_done
         self.cancelled = threading.Event()
         base = params.seed if params.seed is not None else random.getrandbits(31)
-        self.seeds = [(base + i) & 0x7FFFFFFF for i in range(params.n)]
+        self.seeds = [sample_seed(base, i) for i in range(params.n)]
         self.next_index = 0
         self.live = 0
         self.prompt: Prompt | None = None

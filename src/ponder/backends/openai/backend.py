@@ -52,6 +52,7 @@ from ponder.core.types import (
     GenerationResult,
     StreamChunk,
     Usage,
+    sample_seed,
 )
 from ponder.errors import (
     BackendProtocolError,
@@ -250,7 +251,7 @@ class OpenAIBackend(Backend):
             start = len(completions)
             calls = []
             for i in range(start, p.n):
-                seed = p.seed + i if p.seed is not None else None
+                seed = sample_seed(p.seed, i) if p.seed is not None else None
                 _, one = await self._body(request, 1, seed)
                 calls.append(self._json(path, one))
             for i, data in enumerate(await asyncio.gather(*calls)):
@@ -315,7 +316,7 @@ class OpenAIBackend(Backend):
 
         async def pump(i: int) -> None:
             try:
-                seed = p.seed + i if p.seed is not None else None
+                seed = sample_seed(p.seed, i) if p.seed is not None else None
                 async for chunk in self._stream_one(request, 1, seed, i):
                     await queue.put(chunk)
             except BaseException as exc:  # handed to the consumer, which re-raises it
