@@ -4,6 +4,9 @@
 # a task) and two tasks none of these strategies was written on (gcd, leg_counting; seed 0,
 # HELDOUT_LIMIT problems). The committed results: DEV_LIMIT=8 HELDOUT_LIMIT=6 (what this
 # 2-core machine could run in one session; a store resumes, so larger limits add to it). Every setting at the default temperature (0.4) and max_tokens (256).
+# debate's rows were run again alone after its fix (stop 42): its rows deleted from both stores,
+# `ponder eval` with `-s debate` only, then `ponder report DIR --run 6` (dev-suite) and
+# `--run 1` (heldout) to redraw the reports of the full runs.
 # Self-consistency runs one pool of 32 (n = 1..32 estimated from it) as the curve the others
 # are matched against. Then: benchmarks/matched_tokens.py DIR --pairs, and
 # `ponder report DIR --compare A B` for each pair it prints.
