@@ -143,3 +143,29 @@ def test_s_star_on_the_embedded_model(embedded: Any) -> None:
     assert roles["generate"]["calls"] == 1 and len(result.candidates) == 3
     split = len(result.details["votes"]) >= 2
     assert ("test-gen" in roles) is split
+
+
+async def test_programs_shown_are_clipped_to_the_models_context() -> None:
+    from ponder.strategies.base import CHARS_PER_TOKEN, TEMPLATE_TOKENS
+
+    padding = "\n".join(f"    # step {i}: nothing happens here yet" for i in range(120))
+
+    def long_programs(request: GenerationRequest, index: int) -> str:
+        text = world(request, index)
+        if text.startswith("```python"):  # each program 4,000 characters long
+            return text.replace("\n```", f"\n{padding}\n```")
+        return text
+
+    class SmallContext(FunctionBackend):
+        @property
+        def context_length(self) -> int:
+            return 1500
+
+    backend = SmallContext(long_programs)
+    result = await make_strategy("s_star", n=6, seed=0, max_tokens=2000).run(
+        PROBLEM, Context(backend)
+    )
+    assert result.details["comparisons"]  # the comparisons ran, each prompt within reach
+    room = (1500 - TEMPLATE_TOKENS) * CHARS_PER_TOKEN
+    shown = [asked(r) for r in backend.history if "Solution" in asked(r)]
+    assert shown and all(len(text) <= room for text in shown)

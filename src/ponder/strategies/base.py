@@ -160,6 +160,14 @@ def message_chars(messages: Iterable[Message]) -> int:
     return sum(len(m.content) for m in messages)
 
 
+def chars_around(problem: Problem, template: str, texts: int, heading: int = 20) -> int:
+    """The characters of a prompt that fills ``template`` with the problem's question and
+    ``texts`` shown texts, besides those texts: the problem's system prompt, its question,
+    the template, and each text's ``heading`` (for ``shown_chars``'s ``around``)."""
+    shown = message_chars(problem.preamble()) + len(problem.question) + len(template)
+    return shown + heading * texts
+
+
 def clipped(text: str, limit: int) -> str:
     """``text``, or its last ``limit`` characters after "..." (a reply's end holds its answer)."""
     return text if len(text) <= limit else "..." + text[-limit:]

@@ -45,6 +45,7 @@ from ponder.scoring.answers import majority_vote
 from ponder.strategies.base import (
     Outcome,
     Strategy,
+    chars_around,
     clipped,
     message_chars,
     outcome_of,
@@ -188,8 +189,7 @@ class Debate(Strategy):
         self, problem: Problem, ctx: Context, latest: list[Candidate], index: int
     ) -> Candidate:
         config = self._config
-        around = message_chars(problem.preamble())
-        around += len(problem.question) + len(config.judge_prompt) + 20 * len(latest)
+        around = chars_around(problem, config.judge_prompt, len(latest))
         limit = shown_chars(
             ctx, [config.judge], config.max_reference_chars, len(latest), around, config.max_tokens
         )

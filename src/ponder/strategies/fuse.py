@@ -35,8 +35,8 @@ from ponder.scoring.answers import Vote, majority_vote
 from ponder.strategies.base import (
     Outcome,
     Strategy,
+    chars_around,
     clipped,
-    message_chars,
     outcome_of,
     shown_chars,
     vote_details,
@@ -84,12 +84,7 @@ class Fuse(Strategy):
             return outcome_of(vote, candidates, details)
         groups = vote.groups[: config.top_k]
         answered = sum(g.votes for g in vote.groups)
-        around = (
-            message_chars(problem.preamble())
-            + len(problem.question)
-            + len(config.merge_prompt)
-            + 40 * len(groups)  # each attempt's heading
-        )
+        around = chars_around(problem, config.merge_prompt, len(groups), heading=40)
         limit = shown_chars(
             ctx, ["default"], config.max_solution_chars, len(groups), around, config.max_tokens
         )

@@ -52,8 +52,8 @@ from ponder.scoring.answers import majority_vote
 from ponder.strategies.base import (
     Outcome,
     Strategy,
+    chars_around,
     clipped,
-    message_chars,
     outcome_of,
     require_models,
     shown_chars,
@@ -190,12 +190,7 @@ class Moa(Strategy):
         """The prompt that shows ``responses`` to ``models``, each response clipped to what
         the smallest of their contexts holds (``shown_chars``)."""
         config = self._config
-        around = (
-            message_chars(problem.preamble())
-            + len(problem.question)
-            + len(config.synthesize_prompt)
-            + 20 * len(responses)  # each response's heading
-        )
+        around = chars_around(problem, config.synthesize_prompt, len(responses))
         limit = shown_chars(
             ctx, models, config.max_reference_chars, len(responses), around, config.max_tokens
         )

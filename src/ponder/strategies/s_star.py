@@ -43,9 +43,9 @@ from ponder.scoring.code import extract_code
 from ponder.strategies.base import (
     Outcome,
     Strategy,
+    chars_around,
     chosen_outcome,
     clipped,
-    message_chars,
     outcome_of,
     shown_chars,
     vote_details,
@@ -140,12 +140,7 @@ class SStar(Strategy):
     ) -> tuple[list[str], int]:
         config = self._config
         heads = [candidates[g.members[0]] for g in vote.groups[: config.max_groups]]
-        around = (
-            message_chars(problem.preamble())
-            + len(problem.question)
-            + len(config.inputs_prompt)
-            + 30 * len(heads)  # each program's heading and fence
-        )
+        around = chars_around(problem, config.inputs_prompt, len(heads), heading=30)
         limit = shown_chars(
             ctx,
             ["default"],
@@ -195,12 +190,7 @@ class SStar(Strategy):
                 if x != y:
                     rows.append(clipped(f"{call}: A returns {x}; B returns {y}", 300))
             results = "\n".join(rows[:12]) or "(they return the same on every input tried)"
-            around = (
-                message_chars(problem.preamble())
-                + len(problem.question)
-                + len(config.compare_prompt)
-                + len(results)
-            )
+            around = chars_around(problem, config.compare_prompt, 2, heading=30) + len(results)
             limit = shown_chars(ctx, ["default"], config.max_program_chars, 2, around, 8)
             text = fill(
                 config.compare_prompt,
