@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ponder.backends.llamacpp import LlamaCppBackend
-from ponder.core.types import Completion, GenerationRequest, Message, make_params
+from ponder.core.types import Completion, GenerationRequest, Message, make_params, sample_seed
 from ponder.errors import ConfigError, ContextLengthError, ModelLoadError, ModelNotFoundError
 
 pytestmark = pytest.mark.live
@@ -57,9 +57,10 @@ async def test_seeded_samples_are_reproducible_and_distinct(embedded: LlamaCppBa
             fresh.close()
     first, second = runs
     assert [c.text for c in first.completions] == [c.text for c in second.completions]
-    assert len({c.text for c in first.completions}) > 1  # sample i draws from seed + i
+    assert len({c.text for c in first.completions}) > 1  # sample i draws from its own seed
     assert [c.index for c in first.completions] == [0, 1, 2, 3]
-    assert [c.seed for c in first.completions] == [11, 12, 13, 14]
+    assert [c.seed for c in first.completions] == [sample_seed(11, i) for i in range(4)]
+    assert first.completions[0].seed == 11  # one sample seeded 11 is the first of these
 
 
 async def test_usage_is_exact(embedded: LlamaCppBackend) -> None:

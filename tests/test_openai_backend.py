@@ -11,7 +11,7 @@ import pytest
 
 from ponder.backends.base import resolve_backend
 from ponder.backends.openai import OpenAIBackend
-from ponder.core.types import GenerationRequest, Message, Usage, make_params
+from ponder.core.types import GenerationRequest, Message, Usage, make_params, sample_seed
 from ponder.errors import (
     BackendHTTPError,
     BackendProtocolError,
@@ -121,7 +121,7 @@ async def test_falls_back_to_concurrent_requests_without_native_n() -> None:
     result = await backend.generate(chat("hi", n=3, seed=10, temperature=0.5))
     assert len(result.completions) == 3 and [c.index for c in result.completions] == [0, 1, 2]
     assert bodies[0]["n"] == 3 and [b["n"] for b in bodies[1:]] == [1, 1]
-    assert sorted(b["seed"] for b in bodies[1:]) == [11, 12]
+    assert sorted(b["seed"] for b in bodies[1:]) == sorted(sample_seed(10, i) for i in (1, 2))
     assert not backend.capabilities.native_n
     await backend.generate(chat("hi", n=2))
     assert [b["n"] for b in bodies[3:]] == [1, 1]  # remembered: no more n > 1
