@@ -57,9 +57,10 @@ import numpy.typing as npt
 BLOCK = 256
 #: at least this many logits (rows x vocabulary) before a step's rows are split among threads.
 #: With the head draw a step is a pass or two over its rows plus Python per row, and on this
-#: project's 2-core machine two threads did not pay at 32 rows of any local family's
-#: vocabulary (real rows, bench_draw.py: Gemma-3 32 x 262k 7.3 against 6.4 ms a step, Qwen2.5
-#: 32 x 152k 1.8 against 2.0 ms); wider steps (64 x 262k and up) are still split, unmeasured
+#: project's 2-core machine two threads gained little or lost at 32 rows (bench_draw.py,
+#: two threads against one: real Gemma-3 rows 7.3 against 6.4 ms a step, made-up ones 6.7
+#: against 4.5, real Qwen2.5 rows 1.8 against 2.0); wider steps (64 x 262k and up) are still
+#: split, unmeasured
 SPLIT_MIN = 1 << 24
 #: logits per chunk of rows taken through all the passes at once, a job for a worker (4 MB:
 #: chunks of 1 MB cost more in per-job overhead than they saved in cache misses)
