@@ -296,6 +296,16 @@ def scaled(counts: list[int], total: int) -> list[int]:
     return [b - a for a, b in zip([0, *cumulative], cumulative, strict=False)]
 
 
+def configure(args: argparse.Namespace) -> Any:
+    """The model and backend options of ``add_model_arguments``'s ``args`` set for both sides,
+    and the task they run (``products``, one-digit factors, seed ``SEED``): what this bench,
+    ``profile_eval.py`` and ``replay_eval.py`` share."""
+    global MODEL
+    MODEL = args.model
+    OPTIONS.update(backend_options(args.options))
+    return make_task("products", {"max_digits": 1}, seed=SEED)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=32)
@@ -306,10 +316,7 @@ def main() -> None:
     )
     add_model_arguments(parser)
     args = parser.parse_args()
-    global MODEL
-    MODEL = args.model
-    OPTIONS.update(backend_options(args.options))
-    task = make_task("products", {"max_digits": 1}, seed=SEED)
+    task = configure(args)
     problems = list(task.problems(args.problems))
     seq = asyncio.run(sequential(problems, task, args.width))
     prompt = sorted(seq.prompt_lengths)[len(problems) // 2]

@@ -26,9 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_eval  # noqa: E402
-from backend_options import add_model_arguments, backend_options  # noqa: E402
+from backend_options import add_model_arguments  # noqa: E402
 from ponder.backends.llamacpp import engine, model, scheduler  # noqa: E402
-from ponder.tasks import make_task  # noqa: E402
 
 CALLS: list[tuple[int, int, int, float]] = []  # (sample tokens, prompt tokens, copies, seconds)
 OUTSIDE: defaultdict[str, float] = defaultdict(float)  # seconds by call, outside decode
@@ -86,9 +85,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32)
     add_model_arguments(parser)
     args = parser.parse_args()
-    bench_eval.MODEL = args.model
-    bench_eval.OPTIONS.update(backend_options(args.options))
-    task = make_task("products", {"max_digits": 1}, seed=bench_eval.SEED)
+    task = bench_eval.configure(args)
     before = bench_eval.decode_ceiling(args.width)
     _instrument()
     run = asyncio.run(bench_eval.concurrent(task, args.problems, None, args.width))

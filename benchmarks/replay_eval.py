@@ -30,9 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_eval  # noqa: E402
-from backend_options import add_model_arguments, backend_options  # noqa: E402
+from backend_options import add_model_arguments  # noqa: E402
 from ponder.backends.llamacpp import model  # noqa: E402
-from ponder.tasks import make_task  # noqa: E402
 
 CALLS = ("decode", "copy", "clear", "resize")
 
@@ -103,9 +102,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     add_model_arguments(parser)
     args = parser.parse_args()
-    bench_eval.MODEL = args.model
-    bench_eval.OPTIONS.update(backend_options(args.options))
-    task = make_task("products", {"max_digits": 1}, seed=bench_eval.SEED)
+    task = bench_eval.configure(args)
     recorder = Recorder()
     recorder.install()
     print(
